@@ -1,0 +1,3 @@
+from upres.cli import app
+
+app()

@@ -1,0 +1,285 @@
+"""The `upres` command line. Heavy imports stay inside commands: `upres run` never imports torch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Reproducible, tiled super-resolution for archival photos.")
+err = Console(stderr=True)
+out = Console()
+
+USAGE_ERROR = 2
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4 or refine")],
+    data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
+    steps: int = 10000,
+    batch: int = 16,
+    patch: Annotated[int, typer.Option(help="LR patch size (output-space/4 for refine)")] = 32,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    threads: int = 0,
+    coarse: Annotated[list[Path] | None, typer.Option(help="refine: coarse weights")] = None,
+    degrade: Annotated[bool, typer.Option(help="archival degradations (noise, blur, JPEG)")] = False,
+    texture_weight: float = 0.1,
+    freq_warmup: float = 0.3,
+    cond_noise: float = 0.0,
+) -> None:
+    """Train a coarse or refine network from folders of HR images (resumes from --out)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from upres.models.data import Degradations
+    from upres.models.losses import RefineLossSchedule
+    from upres.models.registry import SPECS
+    from upres.models.train import TrainConfig
+    from upres.models.train import train as run_training
+
+    if model not in SPECS:
+        raise fail(f"unknown model {model!r}; choose from {', '.join(SPECS)}")
+    for folder in data:
+        if not folder.is_dir():
+            raise fail(f"--data {folder}: not a folder")
+    cfg = TrainConfig(
+        model=model, data=tuple(data), out=out_dir, steps=steps, batch=batch, lr_patch=patch,
+        learning_rate=learning_rate, seed=seed, threads=threads,
+        degradations=Degradations(8.0, 1.5, 40) if degrade else Degradations(),
+        refine_schedule=RefineLossSchedule(texture_weight=texture_weight,
+                                           freq_warmup=freq_warmup, cond_noise=cond_noise),
+        coarse_weights=tuple(coarse or ()),
+    )
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TextColumn("loss {task.fields[loss]:.5f}"),
+                  TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task(f"train {model}", total=steps, loss=0.0)
+        final = run_training(cfg, lambda step, loss: bar.update(task, completed=step, loss=loss))
+    out.print(f"weights: {final}")
+
+
+@app.command()
+def export(
+    weights: Annotated[Path, typer.Argument(help="weights .pt written by `upres train`")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="ONNX file to write")],
+) -> None:
+    """Export trained weights to ONNX (parity-checked, receptive field in the metadata)."""
+    if not weights.is_file():
+        raise fail(f"{weights}: no such weights file")
+    from upres.export.onnx_export import export_weights
+
+    report = export_weights(weights, output)
+    out.print(f"{report.path}: parity max abs error {report.parity_max_abs:.2e}, "
+              f"receptive field {report.info.receptive_field} px")
+
+
+@app.command()
+def inspect(model: Annotated[str, typer.Argument(help="model name or path to .onnx")]) -> None:
+    """Show a model's scale, receptive field, size and cost (probing foreign models once)."""
+    from dataclasses import asdict
+
+    from upres.runtime.catalog import resolve
+
+    try:
+        ref = resolve(model)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=str(ref.path), show_header=False)
+    for key, value in asdict(ref.info).items():
+        table.add_row(key, str(value))
+    table.add_row("file_sha256", ref.sha256)
+    table.add_row("source", "probed (no upres metadata)" if ref.probed else "upres metadata")
+    out.print(table)
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="folder of HR test images")],
+    scale: int = 4,
+    mode: str = "faithful",
+    texture: float = 0.5,
+    model: Annotated[str | None, typer.Option(help="model name or .onnx path")] = None,
+    precision: str = "fp32",
+    threads: int = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+) -> None:
+    """PSNR/SSIM (Y, BT.601, shave=scale) against bicubic on a test folder."""
+    from upres.evaluate import evaluate_folder, summary
+    from upres.runtime.chain_factory import build_chain
+
+    if not data.is_dir():
+        raise fail(f"--data {data}: not a folder")
+    try:
+        setup = build_chain(mode, scale, model, texture, "ort-cpu", precision, threads)
+    except (ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    scores = evaluate_folder(data, scale, setup.chain)
+    table = Table(title=f"{data.name} x{scale} {mode}")
+    for col in ("image", "PSNR", "SSIM", "bicubic PSNR", "bicubic SSIM"):
+        table.add_column(col)
+    for s in scores:
+        table.add_row(s.name, f"{s.psnr:.2f}", f"{s.ssim:.4f}", f"{s.bicubic_psnr:.2f}",
+                      f"{s.bicubic_ssim:.4f}")
+    total = summary(scores)
+    table.add_row("mean", f"{total['psnr']:.2f}", f"{total['ssim']:.4f}",
+                  f"{total['bicubic_psnr']:.2f}", f"{total['bicubic_ssim']:.4f}")
+    out.print(table)
+    if json_out:
+        json_out.write_text(json.dumps({"data": str(data), "scale": scale, "mode": mode,
+                                        "texture": texture, "summary": total,
+                                        "images": [s.__dict__ for s in scores]}, indent=2))
+
+
+def _tile_option(value: str) -> int | None:
+    if value == "auto":
+        return None
+    if not value.isdigit():
+        raise fail(f"--tile must be auto, 0 (whole image) or a size in pixels, got {value!r}")
+    return int(value)
+
+
+def _halo_option(value: str) -> int | None:
+    if value == "auto":
+        return None
+    if not value.isdigit():
+        raise fail(f"--halo must be auto or a size in pixels, got {value!r}")
+    return int(value)
+
+
+ScaleOpt = Annotated[int, typer.Option("--scale", help="2 or 4")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="deterministic | faithful | hybrid")]
+TextureOpt = Annotated[float, typer.Option("--texture", help="refine strength 0..1 (hybrid)")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="built-in name or PATH.onnx")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto | ort-cpu | ort-cuda | ort-trt | trt")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8")]
+MemoryOpt = Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")]
+TileOpt = Annotated[str, typer.Option("--tile", help="auto | N | 0 (whole image)")]
+HaloOpt = Annotated[str, typer.Option("--halo", help="auto | N (input pixels)")]
+BlendOpt = Annotated[str, typer.Option("--blend", help="auto | crop | feather")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")]
+
+
+def _setup(mode: str, scale: int, model: str | None, texture: float, backend: str,
+           precision: str, threads: int):
+    from upres.runtime.backends.base import BackendUnavailable
+    from upres.runtime.chain_factory import build_chain
+
+    if scale not in (2, 4) and model is None:
+        raise fail(f"--scale must be 2 or 4, got {scale}")
+    try:
+        return build_chain(mode, scale, model, texture, backend, precision, threads)
+    except (ValueError, FileNotFoundError, BackendUnavailable) as exc:
+        raise fail(str(exc)) from None
+
+
+def _memory(value: str | None) -> int:
+    from upres.runtime.memory import default_memory_target, parse_size
+
+    try:
+        return parse_size(value) if value else default_memory_target()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def run(
+    inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
+    scale: ScaleOpt = 4,
+    mode: ModeOpt = "hybrid",
+    texture: TextureOpt = 0.5,
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    memory: MemoryOpt = None,
+    tile: TileOpt = "auto",
+    halo: HaloOpt = "auto",
+    blend: BlendOpt = "auto",
+    fmt: Annotated[str, typer.Option("--format", help="same | png | tiff | jpg")] = "same",
+    threads: ThreadsOpt = 0,
+    resume: Annotated[bool, typer.Option("--resume/--overwrite",
+                                         help="skip outputs whose sidecar matches")] = True,
+    report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
+    max_pixels: Annotated[int | None, typer.Option("--max-pixels",
+                                                   help="refuse larger inputs")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Upscale images (the main job). Exit code 1 if any image failed, 2 on usage errors."""
+    from upres.runtime.batch import RunOptions
+    from upres.runtime.imageio import DEFAULT_MAX_PIXELS
+    from upres.runtime.inputs import InputError, collect_jobs
+    from upres.runtime.run_report import run_batch_cli
+
+    try:
+        jobs = collect_jobs(inputs, outdir, fmt)
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    if not jobs:
+        raise fail("no input images found")
+    if blend not in ("auto", "crop", "feather"):
+        raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
+    setup = _setup(mode, scale, model, texture, backend, precision, threads)
+    opts = RunOptions(memory=_memory(memory), tile=_tile_option(tile), halo=_halo_option(halo),
+                      blend=blend, fmt=fmt, resume=resume,
+                      max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads)
+    outdir.mkdir(parents=True, exist_ok=True)
+    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err)
+    raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    image: Annotated[Path, typer.Argument(help="image to plan for")],
+    scale: ScaleOpt = 4,
+    mode: ModeOpt = "hybrid",
+    texture: TextureOpt = 0.5,
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    memory: MemoryOpt = None,
+    tile: TileOpt = "auto",
+    halo: HaloOpt = "auto",
+    blend: BlendOpt = "auto",
+    threads: ThreadsOpt = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+) -> None:
+    """Print the tile plan and its memory estimate for IMAGE; runs nothing."""
+    from upres.runtime.batch import BatchRunner, RunOptions
+    from upres.runtime.imageio import ImageError, probe_image
+    from upres.runtime.planner import PlanError, describe
+
+    setup = _setup(mode, scale, model, texture, backend, precision, threads)
+    try:
+        meta = probe_image(image)
+    except ImageError as exc:
+        raise fail(str(exc), 1) from None
+    runner = BatchRunner(setup, RunOptions(memory=_memory(memory), tile=_tile_option(tile),
+                                           halo=_halo_option(halo), blend=blend, threads=threads))
+    try:
+        result = runner.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+    except PlanError as exc:
+        raise fail(str(exc), 1) from None
+    if json_out:
+        out.print_json(json.dumps({**setup.describe(), "plan": result.to_dict()}))
+    else:
+        out.print(f"{image}: {meta.width}x{meta.height} -> {meta.width * setup.scale}x"
+                  f"{meta.height * setup.scale}, {setup.mode}, backend {setup.backend} "
+                  f"({setup.backend_reason})", highlight=False)
+        out.print(describe(result), highlight=False)
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,52 @@
+"""Parameter and FLOP counts read off an ONNX graph (works for any model, no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper, shape_inference
+
+
+def parameter_count(model: onnx.ModelProto) -> int:
+    return int(sum(np.prod(t.dims) for t in model.graph.initializer))
+
+
+def flops_per_output_pixel(model: onnx.ModelProto, probe_size: int = 64) -> float:
+    """Conv/ConvTranspose FLOPs (2 x MACs) per output pixel, from shape inference at a fixed size."""
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for inp in fixed.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        for i, d in enumerate(dims):
+            d.ClearField("dim_param")
+            known = d.dim_value if d.dim_value > 0 else 0
+            d.dim_value = 1 if i == 0 else (known or 3) if i == 1 else probe_size
+    # Stale output shapes (some exporters write -1) would stop inference from filling them in.
+    for out in fixed.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    del fixed.graph.value_info[:]
+    inferred = shape_inference.infer_shapes(fixed)
+    shapes = {
+        vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        for vi in [*inferred.graph.value_info, *inferred.graph.output]
+    }
+    weights = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    total = 0.0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose") or node.input[1] not in weights:
+            continue
+        out_shape = shapes.get(node.output[0])
+        if not out_shape or 0 in out_shape:
+            continue
+        w = weights[node.input[1]]
+        out_pixels = out_shape[2] * out_shape[3]
+        if node.op_type == "Conv":
+            # Each output value: Cin/groups * kh * kw MACs, for Cout channels.
+            total += 2.0 * float(np.prod(w)) * out_pixels
+        else:
+            strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1, 1])
+            # Each input pixel scatters a full (Cin, Cout/groups, kh, kw) kernel.
+            total += 2.0 * float(np.prod(w)) * out_pixels / float(np.prod(strides))
+    out = shapes.get(model.graph.output[0].name)
+    out_pixels = out[2] * out[3] if out and len(out) == 4 and min(out[2], out[3]) > 0 else 0
+    return total / out_pixels if out_pixels else 0.0

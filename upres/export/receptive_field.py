@@ -1,0 +1,61 @@
+"""Measure a model's receptive field on the exported graph itself, with ONNX Runtime.
+
+An impulse at one input pixel changes a block of output pixels; the farthest changed output pixel,
+mapped back to input coordinates, is the receptive field radius. Outputs outside it are computed from
+identical inputs, so they are bit-identical and the measurement needs no tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+RunFn = Callable[[np.ndarray], np.ndarray]
+
+
+def _reach(run: RunFn, base: np.ndarray, y: int, x: int, scale: int) -> int:
+    poked = base.copy()
+    poked[:, :, y, x] = 1.0 - poked[:, :, y, x] + 0.5
+    diff = np.any(run(poked) != run(base), axis=(0, 1))
+    rows, cols = np.nonzero(diff)
+    if rows.size == 0:
+        return 0
+    # Input pixel (y, x) covers output rows [y*s, y*s + s); reach in whole input pixels.
+    up = y - rows.min() // scale
+    down = rows.max() // scale - y
+    left = x - cols.min() // scale
+    right = cols.max() // scale - x
+    return int(max(up, down, left, right))
+
+
+def probe_receptive_field(
+    run: RunFn, channels: int, scale: int, size: int = 96, seed: int = 0, trials: int = 3
+) -> int:
+    """Largest reach (input pixels) over a few impulses on random backgrounds.
+
+    Raises if the reach touches the probe's border, meaning the field is wider than `size` allows.
+    """
+    rng = np.random.default_rng(seed)
+    reach = 0
+    for t in range(trials):
+        base = rng.random((1, channels, size, size), dtype=np.float32)
+        y = size // 2 + t
+        x = size // 2 - t
+        reach = max(reach, _reach(run, base, y, x, scale))
+    if reach >= size // 2 - trials:
+        raise ValueError(
+            f"receptive field reaches the {size}px probe's border: the model may be global "
+            "(attention or image-wide statistics), which cannot be tiled exactly"
+        )
+    return reach
+
+
+def probe_scale(run: RunFn, channels: int, size: int = 16) -> int:
+    """Output/input size ratio of an SR model (must be an integer, same on both axes)."""
+    out = run(np.zeros((1, channels, size, size + 2), np.float32))
+    sh, sw = out.shape[2] / size, out.shape[3] / (size + 2)
+    if sh != sw or sh != int(sh) or sh < 1:
+        raise ValueError(f"model maps {size}x{size + 2} to {out.shape[2]}x{out.shape[3]}: "
+                         "not an integer, uniform scale")
+    return int(sh)

@@ -1,0 +1,40 @@
+"""The shipped model family: names, configs and weight file names in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from upres.models.coarse import CoarseConfig, CoarseSR
+from upres.models.refine import RefineConfig, RefineNet
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "coarse" or "refine"
+    scale: int  # 1 for refine (output space)
+    coarse: CoarseConfig | None = None
+    refine: RefineConfig | None = None
+
+    def build(self) -> nn.Module:
+        if self.kind == "coarse":
+            assert self.coarse is not None
+            return CoarseSR(self.coarse)
+        assert self.refine is not None
+        return RefineNet(self.refine)
+
+
+SPECS: dict[str, ModelSpec] = {
+    "coarse-x2": ModelSpec("coarse-x2", "coarse", 2, coarse=CoarseConfig(scale=2)),
+    "coarse-x4": ModelSpec("coarse-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
+    "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig()),
+}
+
+
+def spec(name: str) -> ModelSpec:
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(SPECS)}") from None

@@ -1,0 +1,172 @@
+"""Training loop for the coarse and refine networks: seeded, checkpointed, resumable."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from upres.models import edge_ops
+from upres.models.data import Degradations, PatchSampler
+from upres.models.losses import RefineLossSchedule
+from upres.models.registry import spec
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    data: tuple[Path, ...]
+    out: Path
+    steps: int = 10000
+    batch: int = 16
+    lr_patch: int = 32
+    learning_rate: float = 2e-3
+    warmup_steps: int = 200
+    seed: int = 0
+    checkpoint_every: int = 500
+    threads: int = 0  # 0 = torch default
+    degradations: Degradations = field(default_factory=Degradations)
+    refine_schedule: RefineLossSchedule = field(default_factory=RefineLossSchedule)
+    coarse_weights: tuple[Path, ...] = ()  # refine: frozen coarse models (one per scale)
+
+
+def _learning_rate(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 1e-6 + 0.5 * (cfg.learning_rate - 1e-6) * (1 + math.cos(math.pi * progress))
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
+    """(model name, state dict) from a weights file written by `train`."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return blob["model"], blob["state_dict"]
+
+
+def load_model(path: Path) -> torch.nn.Module:
+    name, state = load_state(path)
+    model = spec(name).build()
+    model.load_state_dict(state)
+    return model.eval()
+
+
+class _CoarseTask:
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.sampler = PatchSampler(
+            list(cfg.data), spec(cfg.model).scale, cfg.lr_patch, cfg.seed, cfg.degradations
+        )
+
+    def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
+        lr, hr = self.sampler.batch(step, cfg.batch)
+        return F.l1_loss(model(torch.from_numpy(lr)), torch.from_numpy(hr))
+
+
+class _RefineTask:
+    """Refine learns on the frozen coarse models' outputs, alternating scales batch by batch."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        if not cfg.coarse_weights:
+            raise ValueError("training refine needs --coarse WEIGHTS (one or more coarse models)")
+        self.coarse = [load_model(p) for p in cfg.coarse_weights]
+        self.samplers = []
+        for m in self.coarse:
+            scale = m.config.scale  # type: ignore[union-attr]
+            # Same HR patch size for every scale: output-space patches.
+            lr_patch = max(8, cfg.lr_patch * 4 // scale)
+            self.samplers.append(
+                PatchSampler(list(cfg.data), scale, lr_patch, cfg.seed, cfg.degradations)
+            )
+
+    def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
+        k = step % len(self.coarse)
+        lr, hr = self.samplers[k].batch(step, cfg.batch)
+        with torch.no_grad():
+            coarse = self.coarse[k](torch.from_numpy(lr)).clamp(0.0, 1.0)
+        edge = edge_ops.sobel_magnitude(coarse)
+        cond = coarse
+        sched = cfg.refine_schedule
+        if sched.cond_noise > 0:
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            cond = coarse + sched.cond_noise * torch.randn(coarse.shape, generator=gen)
+        residual = model(torch.cat([cond, edge], dim=1))
+        out = edge_ops.compose(coarse, residual, edge, texture=1.0)
+        return sched.loss(out, torch.from_numpy(hr), step / max(1, cfg.steps))
+
+
+def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None) -> Path:
+    """Train (or resume) `cfg.model`; returns the path of the final weights file."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    model = spec(cfg.model).build()
+    task = _RefineTask(cfg) if spec(cfg.model).kind == "refine" else _CoarseTask(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    start, log = 0, []
+    ckpt = cfg.out / CHECKPOINT_NAME
+    if ckpt.exists():
+        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if blob["model"] != cfg.model:
+            raise ValueError(f"{ckpt} holds {blob['model']}, not {cfg.model}: use another --out")
+        model.load_state_dict(blob["state_dict"])
+        opt.load_state_dict(blob["optimizer"])
+        start, log = blob["step"], blob["log"]
+    t0 = time.monotonic()
+    elapsed_before = log[-1]["seconds"] if log else 0.0
+    running = None
+    model.train()
+    for step in range(start, cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = _learning_rate(cfg, step)
+        loss = task.loss(model, step, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        value = float(loss.detach())
+        running = value if running is None else 0.98 * running + 0.02 * value
+        if progress is not None:
+            progress(step + 1, running)
+        done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            seconds = elapsed_before + time.monotonic() - t0
+            log.append({"step": done, "loss": running, "seconds": seconds})
+            _atomic_save(
+                {"model": cfg.model, "state_dict": model.state_dict(),
+                 "optimizer": opt.state_dict(), "step": done, "log": log},
+                ckpt,
+            )
+    final = cfg.out / f"{cfg.model}.pt"
+    _atomic_save({"model": cfg.model, "state_dict": model.state_dict()}, final)
+    meta = {
+        "model": cfg.model,
+        "steps": cfg.steps,
+        "batch": cfg.batch,
+        "lr_patch": cfg.lr_patch,
+        "seed": cfg.seed,
+        "data": [str(p) for p in cfg.data],
+        "train_seconds": log[-1]["seconds"] if log else 0.0,
+        "final_loss": log[-1]["loss"] if log else None,
+        "degradations": asdict(cfg.degradations),
+        "refine_schedule": asdict(cfg.refine_schedule),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (cfg.out / f"{cfg.model}.train.json").write_text(json.dumps(meta, indent=2))
+    return final

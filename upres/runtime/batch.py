@@ -1,0 +1,281 @@
+"""The batch job behind `upres run`: decode, plan, upscale, encode, sidecar — one image at a time,
+with decoding of the next image and encoding of the last overlapping the current inference."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from upres import __version__
+from upres.export.onnx_meta import file_sha256
+from upres.runtime.chain_factory import ChainSetup
+from upres.runtime.imageio import (
+    DEFAULT_MAX_PIXELS,
+    BigTiffStripWriter,
+    DecodedImage,
+    ImageError,
+    read_image,
+    write_image,
+)
+from upres.runtime.inputs import Job, format_of
+from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model
+from upres.runtime.planner import Plan, plan_job
+from upres.runtime.sidecar import is_finished, write_sidecar
+from upres.runtime.tiling import Rect, Tile
+from upres.runtime.upscale import iter_strips
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    memory: int
+    tile: int | None = None  # None = auto
+    halo: int | None = None  # None = auto
+    blend: str = "auto"
+    fmt: str = "same"
+    resume: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    threads: int = 0
+
+
+@dataclass
+class ImageResult:
+    source: str
+    output: str
+    status: str  # "done", "skipped" or "failed"
+    error: str = ""
+    seconds: float = 0.0
+    megapixels_out: float = 0.0
+    plan: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchReport:
+    results: list[ImageResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status == "failed" for r in self.results)
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.results) for s in ("done", "skipped", "failed")}
+
+
+class Progress:
+    """Callbacks the CLI's progress bar implements; the default does nothing."""
+
+    def image_started(self, job: Job, tiles: int) -> None: ...
+    def tile_done(self, tile: Tile) -> None: ...
+    def image_finished(self, result: ImageResult) -> None: ...
+
+
+def settings_record(setup: ChainSetup, opts: RunOptions) -> dict[str, Any]:
+    """What must match for an existing output to count as finished (resume)."""
+    chain = setup.chain
+    return {
+        "upres_version": __version__,
+        "mode": setup.mode,
+        "scale": setup.scale,
+        "texture": getattr(chain, "texture", None),
+        "backend": setup.backend,
+        "precision": setup.precision,
+        "models": {k: m.sha256 for k, m in setup.models.items()},
+        "tile": opts.tile,
+        "halo": opts.halo,
+        "blend": opts.blend,
+        "format": opts.fmt,
+    }
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM finish the current image, then stop with a summary."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.stopped:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.stopped = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class BatchRunner:
+    def __init__(self, setup: ChainSetup, opts: RunOptions, progress: Progress | None = None):
+        self.setup = setup
+        self.opts = opts
+        self.progress = progress or Progress()
+        self.settings = settings_record(setup, opts)
+        self._memory_models: list[tuple[MemoryModel, int]] | None = None
+
+    # -- planning -----------------------------------------------------------------------------
+    def stage_models(self) -> list[tuple[MemoryModel, int]]:
+        if self._memory_models is None:
+            s = self.setup.scale
+            if not self.setup.models:
+                # No network: Lanczos + sharpening buffers, a handful of float32 output planes.
+                self._memory_models = [(MemoryModel(0.0, 6 * 3 * 4 * s * s, ()), 1)]
+            else:
+                models = []
+                for role, ref in self.setup.models.items():
+                    mm = measure_memory_model(ref.path, ref.sha256, "ort-cpu",
+                                              self.setup.precision, threads=self.opts.threads or 1)
+                    models.append((mm, 1 if role == "coarse" else s * s))
+                self._memory_models = models
+        return self._memory_models
+
+    def plan(self, height: int, width: int, bit_depth: int = 8, channels: int = 3) -> Plan:
+        return plan_job(
+            height, width, scale=self.setup.scale, required_halo=self.setup.chain.halo,
+            channels_out=channels, bytes_per_sample_out=2 if bit_depth == 16 else 1,
+            memory_target=self.opts.memory, stage_models=self.stage_models(),
+            tile=self.opts.tile, halo=self.opts.halo, blend=self.opts.blend,
+        )
+
+    # -- one image ----------------------------------------------------------------------------
+    def _upscale(self, job: Job, image: DecodedImage, plan: Plan) -> Iterator[np.ndarray]:
+        data = image.rgb if image.alpha is None else np.concatenate(
+            [image.rgb, image.alpha[..., None]], axis=2)
+
+        def read(r: Rect) -> np.ndarray:
+            return data[r.y0 : r.y1, r.x0 : r.x1]
+
+        self.progress.image_started(job, len(plan.grid.tiles))
+        for strip in iter_strips(read, plan.grid, self.setup.chain, plan.blend,
+                                 on_tile=self.progress.tile_done):
+            yield strip.pixels
+
+    def _output_for(self, job: Job, plan: Plan) -> Path:
+        # Outputs too large for memory are streamed, and only TIFF can be written in strips.
+        return job.output.with_suffix(".tif") if plan.streaming else job.output
+
+    def process(self, job: Job, image: DecodedImage, input_sha: str,
+                writer: ThreadPoolExecutor) -> tuple[ImageResult, Future[None] | None]:
+        t0 = time.monotonic()
+        meta = image.meta
+        plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+        output = self._output_for(job, plan)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        s = self.setup.scale
+        result = ImageResult(str(job.source), str(output), "done", plan=plan.to_dict(),
+                             megapixels_out=meta.height * meta.width * s * s / 1e6)
+        if plan.streaming:
+            with BigTiffStripWriter(output, meta.height * s, meta.width * s,
+                                    4 if meta.has_alpha else 3, meta=meta, scale=s) as tiff:
+                for pixels in self._upscale(job, image, plan):
+                    tiff.write_strip(pixels)
+            result.seconds = time.monotonic() - t0
+            self._finish(job, output, input_sha, result)
+            return result, None
+        out = np.concatenate(list(self._upscale(job, image, plan)), axis=0)
+        infer_seconds = time.monotonic() - t0
+        rgb, alpha = out[..., :3], (out[..., 3] if out.shape[2] == 4 else None)
+
+        def encode() -> None:
+            write_image(output, rgb, alpha, meta, s, format_of(output.suffix))
+            result.seconds = infer_seconds
+            self._finish(job, output, input_sha, result)
+
+        return result, writer.submit(encode)
+
+    def _finish(self, job: Job, output: Path, input_sha: str, result: ImageResult) -> None:
+        write_sidecar(output.with_name(output.name + ".json"), {
+            "input": {"path": str(job.source), "sha256": input_sha},
+            "output": {"path": output.name, "sha256": file_sha256(output)},
+            "settings": self.settings,
+            "backend_reason": self.setup.backend_reason,
+            "plan": result.plan,
+            "timings": {"seconds": round(result.seconds, 3)},
+        })
+
+    # -- the batch ----------------------------------------------------------------------------
+    def _load(self, job: Job) -> tuple[str, DecodedImage | None, str]:
+        """(input sha256, decoded image or None when already finished, error)."""
+        try:
+            if job.source.is_dir():
+                raise ImageError(job.source, "is a folder")
+            sha = file_sha256(job.source)
+        except OSError as exc:
+            return "", None, f"{job.source}: cannot read ({exc.strerror or exc})"
+        except ImageError as exc:
+            return "", None, str(exc)
+        if self.opts.resume:
+            for out in (job.output, job.output.with_suffix(".tif")):
+                if is_finished(out, out.with_name(out.name + ".json"), sha, self.settings):
+                    return sha, None, ""
+        try:
+            return sha, read_image(job.source, self.opts.max_pixels), ""
+        except ImageError as exc:
+            return sha, None, str(exc)
+
+    def run(self, jobs: list[Job], on_error: Callable[[str], None]) -> BatchReport:
+        report = BatchReport()
+        pending: list[tuple[ImageResult, Future[None]]] = []
+        with _StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+            loading = reader.submit(self._load, jobs[0]) if jobs else None
+            for i, job in enumerate(jobs):
+                assert loading is not None
+                sha, image, error = loading.result()
+                if i + 1 < len(jobs) and not stop.stopped:
+                    loading = reader.submit(self._load, jobs[i + 1])
+                future: Future[None] | None = None
+                if error:
+                    result = ImageResult(str(job.source), str(job.output), "failed", error)
+                    on_error(error)
+                elif image is None:
+                    result = ImageResult(str(job.source), str(job.output), "skipped")
+                else:
+                    try:
+                        result, future = self.process(job, image, sha, writer)
+                    except (ImageError, OSError, ValueError, MemoryError) as exc:
+                        message = f"{job.source}: {exc}"
+                        result = ImageResult(str(job.source), str(job.output), "failed", message)
+                        on_error(message)
+                report.results.append(result)
+                if future is None:
+                    self.progress.image_finished(result)
+                else:
+                    pending.append((result, future))
+                pending = self._drain(pending, on_error, block=False)
+                if stop.stopped:
+                    report.interrupted = True
+                    break
+            self._drain(pending, on_error, block=True)
+        return report
+
+    def _drain(self, pending: list[tuple[ImageResult, Future[None]]],
+               on_error: Callable[[str], None], block: bool) -> list[tuple[ImageResult, Future[None]]]:
+        left = []
+        for result, future in pending:
+            if not block and not future.done():
+                left.append((result, future))
+                continue
+            try:
+                future.result()
+            except (ImageError, OSError, ValueError) as exc:
+                result.status, result.error = "failed", f"{result.source}: {exc}"
+                on_error(result.error)
+            self.progress.image_finished(result)
+        return left
+
+
+def baseline_rss() -> int:
+    return current_rss()

@@ -1,0 +1,72 @@
+"""Put tile outputs together: crop the valid centre (exact) or feather overlaps (bounded error)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from upres.runtime.tiling import Rect, Tile, TileGrid
+
+BLEND_MODES = ("crop", "feather")
+FEATHER_SHAPES = ("linear", "cosine")
+
+
+def _ramp(length: int, lead: int, trail: int, shape: str) -> np.ndarray:
+    """1-D weights: rising over `lead` samples, falling over `trail`, 1 in between.
+
+    Rising and falling ramps of neighbouring tiles over the same band sum to exactly 1.
+    """
+    w = np.ones(length, np.float32)
+    for n, sl, rev in ((lead, slice(0, lead), False), (trail, slice(length - trail, length), True)):
+        if n <= 0:
+            continue
+        t = (np.arange(n, dtype=np.float32) + 0.5) / n
+        if shape == "cosine":
+            t = 0.5 - 0.5 * np.cos(np.pi * t)
+        w[sl] = t[::-1] if rev else t
+    return w
+
+
+def feather_weights(tile: Tile, grid: TileGrid, scale: int, shape: str = "linear") -> np.ndarray:
+    """(H, W) weights over the tile's padded output; ramps span the 2*halo band around each seam.
+
+    Image borders get no ramp.
+    """
+    p, c = tile.padded, tile.core
+    lead_y = 2 * (c.y0 - p.y0) if c.y0 > 0 else 0
+    trail_y = 2 * (p.y1 - c.y1) if c.y1 < grid.height else 0
+    lead_x = 2 * (c.x0 - p.x0) if c.x0 > 0 else 0
+    trail_x = 2 * (p.x1 - c.x1) if c.x1 < grid.width else 0
+    wy = _ramp(p.height * scale, lead_y * scale, trail_y * scale, shape)
+    wx = _ramp(p.width * scale, lead_x * scale, trail_x * scale, shape)
+    return np.outer(wy, wx)
+
+
+def core_of(tile: Tile, out: np.ndarray, scale: int) -> np.ndarray:
+    """The part of a tile's output (H, W, C) that belongs to its core."""
+    r = tile.core.relative_to(tile.padded).scaled(scale)
+    return out[r.y0 : r.y1, r.x0 : r.x1]
+
+
+class FeatherAccumulator:
+    """fp32 weighted sum of overlapping tile outputs over a band of output rows."""
+
+    def __init__(self, region: Rect, channels: int) -> None:
+        self.region = region
+        self.acc = np.zeros((region.height, region.width, channels), np.float32)
+        self.weight = np.zeros((region.height, region.width, 1), np.float32)
+
+    def add(self, out_rect: Rect, out: np.ndarray, weights: np.ndarray) -> None:
+        """Add the part of `out` (covering `out_rect`, output coords) that falls in the region."""
+        y0, y1 = max(out_rect.y0, self.region.y0), min(out_rect.y1, self.region.y1)
+        x0, x1 = max(out_rect.x0, self.region.x0), min(out_rect.x1, self.region.x1)
+        if y0 >= y1 or x0 >= x1:
+            return
+        src = (slice(y0 - out_rect.y0, y1 - out_rect.y0), slice(x0 - out_rect.x0, x1 - out_rect.x0))
+        dst = (slice(y0 - self.region.y0, y1 - self.region.y0),
+               slice(x0 - self.region.x0, x1 - self.region.x0))
+        w = weights[src][..., None]
+        self.acc[dst] += out[src] * w
+        self.weight[dst] += w
+
+    def result(self) -> np.ndarray:
+        return self.acc / np.maximum(self.weight, np.float32(1e-12))

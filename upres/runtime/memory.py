@@ -1,0 +1,215 @@
+"""Memory sizes, process RSS, and measured per-model memory costs for the tile planner.
+
+A model's memory cost is measured, not guessed: a fresh subprocess (`upres.runtime.memprobe`)
+runs it on a few tile sizes and reports how far its RSS climbs above the loaded session. A line
+fitted through those samples predicts the cost of any tile; it is cached by the model's sha256.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KIB = 1024
+MIB = 1024**2
+GIB = 1024**3
+
+_UNITS: dict[str, int] = {
+    "": 1, "B": 1,
+    "K": KIB, "KI": KIB, "KIB": KIB, "M": MIB, "MI": MIB, "MIB": MIB,
+    "G": GIB, "GI": GIB, "GIB": GIB, "T": 1024**4, "TI": 1024**4, "TIB": 1024**4,
+    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
+
+# Bump when the probe or the fit changes meaning, so stale cache files are measured again.
+_CACHE_VERSION = 1
+
+
+def parse_size(text: str) -> int:
+    """"512MiB", "2GiB", "1.5GB", "800M", "123456" -> bytes (K/M/G/T alone are binary)."""
+    match = _SIZE_RE.match(text)
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"--memory: cannot read {text!r}; use e.g. 512MiB or 2GiB")
+    size = round(float(match.group(1)) * _UNITS[unit])
+    if size <= 0:
+        raise ValueError(f"--memory: {text!r} is no memory at all; use e.g. 512MiB or 2GiB")
+    return size
+
+
+def format_size(n: int | float) -> str:
+    """Bytes -> "1.50 GiB" (binary units, two decimals; plain bytes below 1 KiB)."""
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit, size in (("TiB", 1024**4), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if n >= size:
+            return f"{sign}{n / size:.2f} {unit}"
+    return f"{sign}{int(n)} B"
+
+
+def _proc_kib(path: str, key: str) -> int | None:
+    """A "Key:   123 kB" line of a /proc file, in bytes; None where /proc is missing (not Linux)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * KIB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def available_memory() -> int:
+    """Memory the kernel could hand out now without swapping (MemAvailable counts page cache)."""
+    avail = _proc_kib("/proc/meminfo", "MemAvailable")
+    if avail is not None:
+        return avail
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def default_memory_target() -> int:
+    """Half of what is available (the rest stays for the OS and other jobs), 256 MiB..8 GiB."""
+    return max(256 * MIB, min(8 * GIB, available_memory() // 2))
+
+
+def current_rss() -> int:
+    """Resident set size of this process now."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        # No /proc (macOS): the peak is the best upper bound the standard library offers.
+        return peak_rss()
+
+
+def peak_rss() -> int:
+    """Peak RSS of this process.
+
+    VmHWM first: on Linux ru_maxrss survives exec, so a child started from a big parent would
+    report the parent's peak; VmHWM belongs to this address space only (and can be reset).
+    """
+    hwm = _proc_kib("/proc/self/status", "VmHWM")
+    if hwm is not None:
+        return hwm
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * KIB  # macOS reports bytes
+
+
+def reset_peak_rss() -> bool:
+    """Restart VmHWM from the current RSS (Linux >= 4.0); False where the kernel won't."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Peak extra bytes of one model run as a line in the number of input pixels of the tile."""
+
+    base: float
+    per_pixel: float
+    samples: tuple[tuple[int, int], ...]  # (input pixels, measured peak extra bytes)
+    session: int = 0  # RSS the loaded session itself adds (weights, graph), not part of a run
+
+    def estimate(self, pixels: int) -> int:
+        return max(0, math.ceil(self.base + self.per_pixel * pixels))
+
+    @classmethod
+    def fit(cls, samples: list[tuple[int, int]] | tuple[tuple[int, int], ...],
+            session: int = 0) -> MemoryModel:
+        """Least squares line through (pixels, bytes); a negative slope is noise, so it is 0."""
+        pts = tuple((int(p), int(b)) for p, b in samples)
+        if not pts:
+            raise ValueError("cannot fit a memory model without samples")
+        n = len(pts)
+        mean_p = sum(p for p, _ in pts) / n
+        mean_b = sum(b for _, b in pts) / n
+        var = sum((p - mean_p) ** 2 for p, _ in pts)
+        if var == 0:
+            # One tile size only: all of it is assumed to scale with the tile (the safe reading).
+            return cls(0.0, mean_b / mean_p if mean_p else 0.0, pts, session)
+        slope = sum((p - mean_p) * (b - mean_b) for p, b in pts) / var
+        slope = max(0.0, slope)
+        return cls(mean_b - slope * mean_p, slope, pts, session)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": _CACHE_VERSION, "base": self.base, "per_pixel": self.per_pixel,
+                "samples": [list(s) for s in self.samples], "session": self.session}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemoryModel:
+        if data.get("version") != _CACHE_VERSION:
+            raise ValueError(f"memory model cache version {data.get('version')!r}")
+        samples = tuple((int(p), int(b)) for p, b in data["samples"])
+        return cls(float(data["base"]), float(data["per_pixel"]), samples,
+                   int(data.get("session", 0)))
+
+
+def memory_cache_path(sha256: str, backend: str = "ort-cpu", precision: str = "fp32") -> Path:
+    # Imported here so the probe subprocess, which imports this module, stays light.
+    from upres.runtime.catalog import cache_dir
+
+    return cache_dir() / "memory" / f"{sha256}-{backend}-{precision}.json"
+
+
+def probe_once(model_path: Path, side: int, backend: str = "ort-cpu", threads: int = 1,
+               timeout: float = 300.0) -> dict[str, int]:
+    """Run `python -m upres.runtime.memprobe` once: a fresh process, so no earlier run's arena or
+    allocator caches hide the cost. Returns its JSON report."""
+    root = str(Path(__file__).resolve().parents[2])  # the directory holding the `upres` package
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    cmd = [sys.executable, "-m", "upres.runtime.memprobe", str(model_path), str(side), backend,
+           str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-5:]
+        raise RuntimeError(f"memory probe of {model_path} at {side}px failed "
+                           f"(exit {proc.returncode}): " + " | ".join(tail))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_memory_model(
+    model_path: Path,
+    sha256: str,
+    backend: str = "ort-cpu",
+    precision: str = "fp32",
+    sides: tuple[int, ...] = (48, 96, 160),
+    threads: int = 1,
+) -> MemoryModel:
+    """Measured memory model of one ONNX file on one backend, cached by its sha256."""
+    path = memory_cache_path(sha256, backend, precision)
+    if path.exists():
+        try:
+            return MemoryModel.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError):
+            pass  # stale or damaged cache: measure again and overwrite it
+    samples = []
+    session = 0
+    for side in sides:
+        report = probe_once(Path(model_path), side, backend, threads)
+        samples.append((side * side, max(0, report["peak"] - report["rss_loaded"])))
+        session = max(session, report.get("rss_loaded", 0) - report.get("rss_start", 0))
+    model = MemoryModel.fit(samples, session)
+    _write_atomic(path, json.dumps(model.to_dict(), indent=2))
+    return model
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Temp file + os.replace: a concurrent reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

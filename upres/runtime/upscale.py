@@ -1,0 +1,98 @@
+"""Run a tile chain over a grid and hand back the output one strip (tile row) at a time.
+
+Strips come out top to bottom, full output width, so a writer can stream them to disk and the
+whole output never has to sit in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from upres.runtime.blend import FeatherAccumulator, core_of, feather_weights
+from upres.runtime.stages import TileFn, resize_alpha
+from upres.runtime.tiling import Rect, Tile, TileGrid
+
+# Reads an input rectangle as (h, w, 3 or 4) float32 in [0, 1]; the 4th channel is alpha.
+RegionReader = Callable[[Rect], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Strip:
+    row: int
+    y0: int  # first output row
+    pixels: np.ndarray  # (h, W*s, C) float32
+
+
+def _run_tile(chain: TileFn, tile_in: np.ndarray) -> np.ndarray:
+    out = chain(tile_in[..., :3])
+    if tile_in.shape[2] == 4:
+        out = np.concatenate([out, resize_alpha(tile_in[..., 3], chain.scale)[..., None]], axis=2)
+    return out
+
+
+def _row_band(grid: TileGrid, row: int, scale: int) -> Rect:
+    first = grid.tiles[row * grid.cols].core
+    return Rect(first.y0 * scale, first.y1 * scale, 0, grid.width * scale)
+
+
+def iter_strips(
+    read: RegionReader,
+    grid: TileGrid,
+    chain: TileFn,
+    blend: str = "crop",
+    feather_shape: str = "linear",
+    on_tile: Callable[[Tile], None] | None = None,
+) -> Iterator[Strip]:
+    s = chain.scale
+    if blend == "crop":
+        for row in range(grid.rows):
+            band = _row_band(grid, row, s)
+            strip: np.ndarray | None = None
+            for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
+                out = core_of(tile, _run_tile(chain, read(tile.padded)), s)
+                if strip is None:
+                    strip = np.empty((band.height, band.width, out.shape[2]), np.float32)
+                x0 = tile.core.x0 * s
+                strip[:, x0 : x0 + out.shape[1]] = out
+                if on_tile:
+                    on_tile(tile)
+            assert strip is not None
+            yield Strip(row, band.y0, strip)
+        return
+    if blend != "feather":
+        raise ValueError(f"blend must be 'crop' or 'feather', got {blend!r}")
+    # Tile row r contributes to strips r-1, r and r+1 (its halo reaches the neighbours' cores);
+    # strip r-1 is complete once row r is in, so at most three strips are alive at a time.
+    live: dict[int, FeatherAccumulator] = {}
+    for row in range(grid.rows):
+        for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
+            out = _run_tile(chain, read(tile.padded))
+            weights = feather_weights(tile, grid, s, feather_shape)
+            for r in (row - 1, row, row + 1):
+                if not 0 <= r < grid.rows:
+                    continue
+                if r not in live:
+                    live[r] = FeatherAccumulator(_row_band(grid, r, s), out.shape[2])
+                live[r].add(tile.padded.scaled(s), out, weights)
+            if on_tile:
+                on_tile(tile)
+        if row - 1 in live:
+            acc = live.pop(row - 1)
+            yield Strip(row - 1, acc.region.y0, acc.result())
+    last = live.pop(grid.rows - 1)
+    yield Strip(grid.rows - 1, last.region.y0, last.result())
+
+
+def upscale_array(
+    image: np.ndarray, grid: TileGrid, chain: TileFn, blend: str = "crop",
+    feather_shape: str = "linear",
+) -> np.ndarray:
+    """Whole output in memory: (H*s, W*s, C) float32."""
+    def read(r: Rect) -> np.ndarray:
+        return image[r.y0 : r.y1, r.x0 : r.x1]
+
+    strips = [st.pixels for st in iter_strips(read, grid, chain, blend, feather_shape)]
+    return np.concatenate(strips, axis=0)
