@@ -23,6 +23,7 @@ from upres.runtime.imageio import (
     DecodedImage,
     ImageError,
     read_image,
+    to_output_samples,
     write_image,
 )
 from upres.runtime.inputs import Job, format_of
@@ -125,6 +126,8 @@ class BatchRunner:
         self.progress = progress or Progress()
         self.settings = settings_record(setup, opts)
         self._memory_models: list[tuple[MemoryModel, int]] | None = None
+        # Measured once, before any image is decoded, so the planner does not count an image twice.
+        self.baseline = current_rss()
 
     # -- planning -----------------------------------------------------------------------------
     def stage_models(self) -> list[tuple[MemoryModel, int]]:
@@ -148,6 +151,7 @@ class BatchRunner:
             channels_out=channels, bytes_per_sample_out=2 if bit_depth == 16 else 1,
             memory_target=self.opts.memory, stage_models=self.stage_models(),
             tile=self.opts.tile, halo=self.opts.halo, blend=self.opts.blend,
+            baseline=self.baseline,
         )
 
     # -- one image ----------------------------------------------------------------------------
@@ -178,10 +182,14 @@ class BatchRunner:
         result = ImageResult(str(job.source), str(output), "done", plan=plan.to_dict(),
                              megapixels_out=meta.height * meta.width * s * s / 1e6)
         if plan.streaming:
-            with BigTiffStripWriter(output, meta.height * s, meta.width * s,
-                                    4 if meta.has_alpha else 3, meta=meta, scale=s) as tiff:
+            mode, depth = meta.mode, meta.bit_depth
+            channels = (1 if mode == "gray" else 3) + (1 if meta.has_alpha else 0)
+            with BigTiffStripWriter(output, meta.height * s, meta.width * s, channels,
+                                    np.uint16 if depth == 16 else np.uint8, meta=meta,
+                                    scale=s) as tiff:
                 for pixels in self._upscale(job, image, plan):
-                    tiff.write_strip(pixels)
+                    alpha = pixels[..., 3] if pixels.shape[2] == 4 else None
+                    tiff.write_strip(to_output_samples(pixels[..., :3], alpha, mode, depth))
             result.seconds = time.monotonic() - t0
             self._finish(job, output, input_sha, result)
             return result, None
@@ -276,6 +284,3 @@ class BatchRunner:
             self.progress.image_finished(result)
         return left
 
-
-def baseline_rss() -> int:
-    return current_rss()

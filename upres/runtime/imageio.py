@@ -83,6 +83,10 @@ class ImageError(Exception):
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
+    def __reduce__(self) -> tuple[type[ImageError], tuple[Path, str]]:
+        # Default exception pickling would call ImageError(message) and fail across processes.
+        return (type(self), (self.path, self.reason))
+
 
 @dataclass
 class ImageMeta:
@@ -237,6 +241,18 @@ def _orientation_of(exif: Image.Exif) -> int:
     except (TypeError, ValueError):
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def _exif_dpi(exif: Image.Exif) -> tuple[float, float] | None:
+    """DPI from EXIF resolution tags, for containers that carry none of their own."""
+    unit = exif.get(_RESOLUTION_UNIT, 2)
+    if unit not in (2, 3) or _X_RESOLUTION not in exif or _Y_RESOLUTION not in exif:
+        return None
+    factor = 2.54 if unit == 3 else 1.0
+    try:
+        return _valid_dpi((float(exif[_X_RESOLUTION]) * factor, float(exif[_Y_RESOLUTION]) * factor))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _tiff_descriptive_exif(exif: Image.Exif, drop_description: bool) -> Image.Exif:
@@ -407,7 +423,7 @@ def _pillow_meta(
         bit_depth=bit_depth,
         has_alpha=has_alpha,
         icc_profile=_icc_for_mode(image.info.get("icc_profile"), mode),
-        dpi=_valid_dpi(image.info.get("dpi")),
+        dpi=_valid_dpi(image.info.get("dpi")) or _exif_dpi(exif),
         exif=_serialise_exif(exif),
         source_format=source_format,
         width=width,
@@ -480,9 +496,9 @@ def _read_pillow(path: Path, max_pixels: int, head: bytes) -> DecodedImage:
 def _finish(
     color: np.ndarray, alpha: np.ndarray | None, meta: ImageMeta, orientation: int
 ) -> DecodedImage:
-    rgb = _orient(_to_rgb(color), orientation)
+    rgb = np.ascontiguousarray(_orient(_to_rgb(color), orientation))
     if alpha is not None:
-        alpha = _orient(alpha, orientation)
+        alpha = np.ascontiguousarray(_orient(alpha, orientation))
     meta.has_alpha = alpha is not None
     return DecodedImage(rgb=rgb, alpha=alpha, meta=meta)
 
@@ -554,10 +570,8 @@ def _tiff_layout(path: Path, page: Any) -> _TiffLayout:
     if page.samplesperpixel > color_samples and extrasamples and extrasamples[0] in (1, 2):
         alpha_index = color_samples
         associated = extrasamples[0] == 1
-    if dtype.kind in "fb":
-        maxval = 1.0
-    else:
-        maxval = float(2 ** min(int(page.bitspersample), dtype.itemsize * 8) - 1)
+    bits = min(int(page.bitspersample), dtype.itemsize * 8)
+    maxval = 1.0 if dtype.kind in "fb" else float(2**bits - 1)
     return _TiffLayout(photometric, color_samples, alpha_index, associated, maxval)
 
 
@@ -1039,6 +1053,8 @@ def write_image(
     the physical print size is unchanged. Same inputs give byte-identical files.
     """
     path = Path(path)
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
     fmt = resolve_format(fmt, meta)
     _validate_output_arrays(path, rgb, alpha)
     bit_depth = 8 if fmt == "jpg" else meta.bit_depth
