@@ -114,8 +114,9 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 
 def test_foreign_model_is_probed_and_tiles_exactly(tmp_path: Path) -> None:
-    from upres.runtime.catalog import WEIGHTS_DIR
     import onnx
+
+    from upres.runtime.catalog import WEIGHTS_DIR
 
     foreign = onnx.load(str(WEIGHTS_DIR / "coarse-x2.onnx"))
     del foreign.metadata_props[:]

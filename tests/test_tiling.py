@@ -48,16 +48,16 @@ def test_halo_one_short_is_different(chains, photo, mode) -> None:
 
 
 @pytest.mark.parametrize("shape", ["linear", "cosine"])
-def test_feather_blend_is_close_and_seamless(chains, photo, shape) -> None:
+@pytest.mark.parametrize("halo", [4, 7])
+def test_feather_blend_within_its_bound(chains, photo, shape, halo) -> None:
+    """The stated bound: feathering with halo h errs no more than cropping with halo h/2."""
     chain = chains["faithful"]
     image = photo[:96, :96].astype(np.float32) / 255.0
     whole = _whole(image, chain)
-    halo = chain.halo // 2
     feather = upscale_array(image, plan_grid(96, 96, 32, halo), chain, "feather", shape)
-    crop = upscale_array(image, plan_grid(96, 96, 32, halo), chain, "crop")
-    # Blending spreads the short halo's error over the seam band instead of a hard step.
-    assert np.abs(feather - whole).max() <= np.abs(crop - whole).max() + 1e-6
-    assert np.abs(feather - whole).mean() < 0.5 * LEVEL
+    half = upscale_array(image, plan_grid(96, 96, 32, halo // 2), chain, "crop")
+    assert np.abs(feather - whole).max() <= np.abs(half - whole).max() + 1e-6
+    assert np.abs(feather - whole).mean() < 0.1 * LEVEL
 
 
 def test_feather_weights_sum_to_one() -> None:

@@ -8,6 +8,7 @@ ReLU (not PReLU) so ONNX Runtime fuses Conv+ReLU into QLinearConv when quantized
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,51 @@ class ResidualBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
+def _cubic(x: float, a: float = -0.75) -> float:
+    """Keys' cubic convolution kernel with PyTorch's a = -0.75."""
+    x = abs(x)
+    if x <= 1:
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1
+    if x < 2:
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+    return 0.0
+
+
+def bicubic_phase_weights(scale: int) -> torch.Tensor:
+    """(scale, 5) taps over LR offsets -2..2 for each output phase.
+
+    Output row i = j*s + p samples the input at j + (p + 0.5)/s - 0.5 (align_corners=False).
+    """
+    taps = torch.zeros(scale, 5, dtype=torch.float64)
+    for p in range(scale):
+        src = (p + 0.5) / scale - 0.5
+        base = math.floor(src)
+        for k in range(base - 1, base + 3):
+            taps[p, k + 2] = _cubic(src - k)
+    return taps
+
+
+class BicubicUpsample(nn.Module):
+    """Bicubic upsampling as replicate-pad + fixed grouped conv + pixel shuffle.
+
+    Equals F.interpolate(mode="bicubic", align_corners=False) (borders clamp, like replicate
+    padding) to float rounding, and exports to Pad/Conv/DepthToSpace, which ONNX Runtime runs
+    an order of magnitude faster than its cubic Resize.
+    """
+
+    def __init__(self, scale: int, channels: int = 3) -> None:
+        super().__init__()
+        taps = bicubic_phase_weights(scale)
+        kernel = torch.einsum("yi,xj->yxij", taps, taps).reshape(scale * scale, 1, 5, 5)
+        self.register_buffer("kernel", kernel.repeat(channels, 1, 1, 1).float(), persistent=False)
+        self.channels = channels
+
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C*s*s, H, W): the upsampled image before the pixel shuffle."""
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.kernel,
+                        groups=self.channels)
+
+
 class CoarseSR(nn.Module):
     """out = bicubic(lr) + pixel_shuffle(body(lr)); input and output RGB in [0, 1], NCHW."""
 
@@ -46,13 +92,13 @@ class CoarseSR(nn.Module):
         self.body_tail = nn.Conv2d(c, c, 3, padding=1)
         self.upsample = nn.Conv2d(c, 3 * config.scale**2, 3, padding=1)
         self.shuffle = nn.PixelShuffle(config.scale)
+        self.bicubic = BicubicUpsample(config.scale)
         # Start as plain bicubic: the network learns only the correction.
         nn.init.zeros_(self.upsample.weight)
         nn.init.zeros_(self.upsample.bias)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        s = self.config.scale
-        base = F.interpolate(lr, scale_factor=s, mode="bicubic", align_corners=False)
         feat = self.head(lr)
         feat = feat + self.body_tail(self.body(feat))
-        return base + self.shuffle(self.upsample(feat))
+        # One pixel shuffle for both branches: bicubic base + learned correction.
+        return self.shuffle(self.bicubic.phases(lr) + self.upsample(feat))

@@ -27,18 +27,33 @@ def _ramp(length: int, lead: int, trail: int, shape: str) -> np.ndarray:
 
 
 def feather_weights(tile: Tile, grid: TileGrid, scale: int, shape: str = "linear") -> np.ndarray:
-    """(H, W) weights over the tile's padded output; ramps span the 2*halo band around each seam.
+    """(H, W) weights over the tile's padded output.
 
-    Image borders get no ramp.
+    Each seam gets a cross-fade band `halo` wide centred on the core boundary, so every blended
+    pixel still has at least halo/2 input pixels of context in both tiles. Image borders get no
+    ramp; outside the band a tile weighs 1 in its core and 0 in its halo.
     """
     p, c = tile.padded, tile.core
-    lead_y = 2 * (c.y0 - p.y0) if c.y0 > 0 else 0
-    trail_y = 2 * (p.y1 - c.y1) if c.y1 < grid.height else 0
-    lead_x = 2 * (c.x0 - p.x0) if c.x0 > 0 else 0
-    trail_x = 2 * (p.x1 - c.x1) if c.x1 < grid.width else 0
-    wy = _ramp(p.height * scale, lead_y * scale, trail_y * scale, shape)
-    wx = _ramp(p.width * scale, lead_x * scale, trail_x * scale, shape)
+    wy = _axis_weights(p.y0, p.y1, c.y0, c.y1, grid.height, scale, shape)
+    wx = _axis_weights(p.x0, p.x1, c.x0, c.x1, grid.width, scale, shape)
     return np.outer(wy, wx)
+
+
+def _axis_weights(p0: int, p1: int, c0: int, c1: int, size: int, scale: int,
+                  shape: str) -> np.ndarray:
+    n = (p1 - p0) * scale
+    w = np.zeros(n, np.float32)
+    lead = (c0 - p0) * scale if c0 > 0 else 0  # halo actually present before the core
+    trail = (p1 - c1) * scale if c1 < size else 0
+    band_lead, band_trail = lead, trail  # band width = halo (in output px)
+    start = (c0 - p0) * scale - band_lead // 2
+    stop = (c1 - p0) * scale + band_trail // 2
+    w[start:stop] = 1.0
+    if band_lead:
+        w[start : start + band_lead] = _ramp(band_lead, band_lead, 0, shape)
+    if band_trail:
+        w[stop - band_trail : stop] = _ramp(band_trail, 0, band_trail, shape)
+    return w
 
 
 def core_of(tile: Tile, out: np.ndarray, scale: int) -> np.ndarray:

@@ -252,7 +252,8 @@ def plan_job(
         notes.append(f"memory target forces halo {fit.halo} < required {required_halo}: "
                      f"{chosen_blend} blending, not exact")
     elif not exact and chosen_blend == "feather":
-        notes.append(f"halo {fit.halo} < required {required_halo}: feather blending, not exact")
+        notes.append(f"halo {fit.halo} < required {required_halo}: feather blending, not exact; "
+                     f"error at most that of an exact-mode crop with halo {fit.halo // 2}")
     notes += blend_notes
     if tile is not None and tile > 0 and tile >= max(height, width):
         notes.append(f"tile {tile} covers the whole image: one tile")
