@@ -249,8 +249,10 @@ def plan_job(
     exact = fit.halo >= required_halo or len(grid.tiles) == 1
     chosen_blend, blend_notes = _resolve_blend(blend, exact, fit.halo, required_halo)
     if not exact and halo is None:
+        bound = (f"; error at most that of an exact-mode crop with halo {fit.halo // 2}"
+                 if chosen_blend == "feather" else "")
         notes.append(f"memory target forces halo {fit.halo} < required {required_halo}: "
-                     f"{chosen_blend} blending, not exact")
+                     f"{chosen_blend} blending, not exact{bound}")
     elif not exact and chosen_blend == "feather":
         notes.append(f"halo {fit.halo} < required {required_halo}: feather blending, not exact; "
                      f"error at most that of an exact-mode crop with halo {fit.halo // 2}")
