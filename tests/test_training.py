@@ -58,3 +58,14 @@ def test_refine_training_runs(tmp_path: Path, photo: np.ndarray) -> None:
                                batch=2, lr_patch=16, threads=1, warmup_steps=2,
                                coarse_weights=(coarse,)))
     assert refine.exists()
+
+
+def test_stop_after_then_resume_equals_uninterrupted(tmp_path: Path, photo: np.ndarray) -> None:
+    folder = _make_folder(tmp_path, photo)
+    common = dict(model="coarse-x2", data=(folder,), steps=8, batch=2, lr_patch=16,
+                  warmup_steps=2, checkpoint_every=4, threads=1)
+    straight = load_model(train(TrainConfig(out=tmp_path / "a", **common)))
+    train(TrainConfig(out=tmp_path / "b", stop_after=4, **common))
+    resumed = load_model(train(TrainConfig(out=tmp_path / "b", **common)))
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key

@@ -35,6 +35,7 @@ def train(
     learning_rate: float = 2e-3,
     seed: int = 0,
     threads: int = 0,
+    stop_after: Annotated[int, typer.Option(help="checkpoint and stop at this step")] = 0,
     coarse: Annotated[list[Path] | None, typer.Option(help="refine: coarse weights")] = None,
     degrade: Annotated[bool, typer.Option(help="archival degradations (noise, blur, JPEG)")] = False,
     texture_weight: float = 0.1,
@@ -57,7 +58,7 @@ def train(
             raise fail(f"--data {folder}: not a folder")
     cfg = TrainConfig(
         model=model, data=tuple(data), out=out_dir, steps=steps, batch=batch, lr_patch=patch,
-        learning_rate=learning_rate, seed=seed, threads=threads,
+        learning_rate=learning_rate, seed=seed, threads=threads, stop_after=stop_after,
         degradations=Degradations(8.0, 1.5, 40) if degrade else Degradations(),
         refine_schedule=RefineLossSchedule(texture_weight=texture_weight,
                                            freq_warmup=freq_warmup, cond_noise=cond_noise),

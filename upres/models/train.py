@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 0  # 0 = torch default
+    stop_after: int = 0  # > 0: checkpoint and stop at this step (the LR schedule still spans `steps`)
     degradations: Degradations = field(default_factory=Degradations)
     refine_schedule: RefineLossSchedule = field(default_factory=RefineLossSchedule)
     coarse_weights: tuple[Path, ...] = ()  # refine: frozen coarse models (one per scale)
@@ -132,7 +133,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
     elapsed_before = log[-1]["seconds"] if log else 0.0
     running = None
     model.train()
-    for step in range(start, cfg.steps):
+    end = min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
+    for step in range(start, end):
         for group in opt.param_groups:
             group["lr"] = _learning_rate(cfg, step)
         loss = task.loss(model, step, cfg)
@@ -145,7 +147,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         if progress is not None:
             progress(step + 1, running)
         done = step + 1
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if done % cfg.checkpoint_every == 0 or done == end:
             seconds = elapsed_before + time.monotonic() - t0
             log.append({"step": done, "loss": running, "seconds": seconds})
             _atomic_save(
@@ -153,6 +155,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
                  "optimizer": opt.state_dict(), "step": done, "log": log},
                 ckpt,
             )
+    if end < cfg.steps:
+        return ckpt
     final = cfg.out / f"{cfg.model}.pt"
     _atomic_save({"model": cfg.model, "state_dict": model.state_dict()}, final)
     meta = {
@@ -161,7 +165,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         "batch": cfg.batch,
         "lr_patch": cfg.lr_patch,
         "seed": cfg.seed,
-        "data": [str(p) for p in cfg.data],
+        "data": [p.name for p in cfg.data],  # folder names: where they live is local
         "train_seconds": log[-1]["seconds"] if log else 0.0,
         "final_loss": log[-1]["loss"] if log else None,
         "degradations": asdict(cfg.degradations),
