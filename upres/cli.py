@@ -282,5 +282,15 @@ def plan(
         out.print(describe(result), highlight=False)
 
 
+def _register_tool_commands() -> None:
+    # The command functions live beside their subsystems; importing them is cheap (no torch).
+    from upres.calibration.command import calibrate_command
+
+    app.command("calibrate")(calibrate_command)
+
+
+_register_tool_commands()
+
+
 def main() -> None:
     sys.exit(app())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from upres.runtime.backends import select
+from upres.runtime.backends.base import BackendChoice
 from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, resolve
 from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
 
@@ -52,6 +53,12 @@ def build_chain(
     if not 0.0 <= texture <= 1.0:
         raise ValueError(f"--texture must be within 0..1, got {texture}")
     choice = select.choose(backend)
+    if precision == "fp16" and choice.name == "ort-cpu":
+        # ONNX Runtime's CPU provider has few FP16 kernels: an FP16 graph runs slower than FP32
+        # there and gains no accuracy, so FP16 is for GPU backends.
+        choice = BackendChoice(choice.name, choice.reason + "; fp16 requested, but the CPU "
+                               "provider runs FP32 faster: running fp32")
+        precision = "fp32"
     if mode == "deterministic":
         if scale not in SCALES:
             raise ValueError(f"--scale must be one of {SCALES}, got {scale}")
