@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -20,7 +21,7 @@ USAGE_ERROR = 2
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -215,8 +216,11 @@ def run(
                                          help="skip outputs whose sidecar matches")] = True,
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels",
-                                                   help="refuse larger inputs")] = None,
+                                                   help="refuse inputs with more pixels, read from the "
+                                                   "header before decoding (default 178956970)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="if another upres run is using OUTDIR, "
+                                       "wait for it instead of exiting with code 2")] = False,
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed, 2 on usage errors."""
     from upres.runtime.batch import RunOptions
@@ -235,8 +239,12 @@ def run(
     setup = _setup(mode, scale, model, texture, backend, precision, threads)
     opts = RunOptions(memory=_memory(memory), tile=_tile_option(tile), halo=_halo_option(halo),
                       blend=blend, fmt=fmt, resume=resume,
-                      max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads)
-    outdir.mkdir(parents=True, exist_ok=True)
+                      max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
+                      lock_wait=float("inf") if wait else 0.0)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
     code = run_batch_cli(jobs, setup, opts, report, quiet, out, err)
     raise typer.Exit(code)
 

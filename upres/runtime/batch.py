@@ -3,6 +3,8 @@ with decoding of the next image and encoding of the last overlapping the current
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import threading
 import time
@@ -16,12 +18,15 @@ import numpy as np
 
 from upres import __version__
 from upres.export.onnx_meta import file_sha256
+from upres.runtime.atomic import cleanup_stale_temps
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.imageio import (
     DEFAULT_MAX_PIXELS,
     BigTiffStripWriter,
     DecodedImage,
     ImageError,
+    display_path,
+    input_sha256,
     read_image,
     to_output_samples,
     write_image,
@@ -32,6 +37,8 @@ from upres.runtime.planner import Plan, plan_job
 from upres.runtime.sidecar import is_finished, write_sidecar
 from upres.runtime.tiling import Rect, Tile
 from upres.runtime.upscale import iter_strips
+
+_PLAN_RECORDS = 256  # distinct plan records shared between images (a bound for varied sizes)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class RunOptions:
     resume: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int = 0
+    lock_wait: float = 0.0  # seconds to wait for another run's OUTDIR lock (math.inf: no limit)
 
 
 @dataclass
@@ -61,6 +69,7 @@ class ImageResult:
 class BatchReport:
     results: list[ImageResult] = field(default_factory=list)
     interrupted: bool = False
+    not_started: int = 0  # jobs left when a signal stopped the batch
 
     @property
     def failed(self) -> int:
@@ -96,6 +105,29 @@ def settings_record(setup: ChainSetup, opts: RunOptions) -> dict[str, Any]:
     }
 
 
+def failure_message(job: Job, exc: BaseException) -> str:
+    """One line naming the input and the reason, whatever went wrong with this image."""
+    source = display_path(job.source)
+    if isinstance(exc, ImageError):
+        # Read errors name the input already; write errors name the output, worth keeping.
+        reason = exc.reason if exc.path == job.source else str(exc)
+    elif isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None:
+            reason = f"{display_path(exc.filename)}: {reason}"
+    elif isinstance(exc, MemoryError):
+        reason = f"out of memory ({exc})" if str(exc) else "out of memory"
+    else:
+        # Unexpected: still one image's failure, not the batch's; the type helps a bug report.
+        reason = f"internal error ({type(exc).__name__}: {exc})"
+    return f"{source}: {display_path(' '.join(reason.split()))}"
+
+
+def _inside(root: Path, path: Path) -> bool:
+    root, path = root.resolve(), path.resolve()
+    return path == root or root in path.parents
+
+
 class _StopFlag:
     """SIGINT/SIGTERM finish the current image, then stop with a summary."""
 
@@ -126,6 +158,7 @@ class BatchRunner:
         self.progress = progress or Progress()
         self.settings = settings_record(setup, opts)
         self._memory_models: list[tuple[MemoryModel, int]] | None = None
+        self._plan_records: dict[str, dict[str, Any]] = {}
         # Measured once, before any image is decoded, so the planner does not count an image twice.
         self.baseline = current_rss()
 
@@ -167,6 +200,16 @@ class BatchRunner:
                                  on_tile=self.progress.tile_done):
             yield strip.pixels
 
+    def _plan_record(self, plan: Plan) -> dict[str, Any]:
+        """``plan.to_dict()``, one shared object per distinct plan: the report keeps a record per
+        image for the whole batch, and in an archive many images have the same size."""
+        record = plan.to_dict()
+        key = json.dumps(record, sort_keys=True, default=str)
+        if key in self._plan_records or len(self._plan_records) >= _PLAN_RECORDS:
+            return self._plan_records.get(key, record)
+        self._plan_records[key] = record
+        return record
+
     def _output_for(self, job: Job, plan: Plan) -> Path:
         # Outputs too large for memory are streamed, and only TIFF can be written in strips.
         return job.output.with_suffix(".tif") if plan.streaming else job.output
@@ -177,9 +220,13 @@ class BatchRunner:
         meta = image.meta
         plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
         output = self._output_for(job, plan)
+        # collect_jobs checked this; checked again because a folder inside OUTDIR may have been
+        # replaced by a symlink since, and mkdir would follow it.
+        if job.outdir is not None and not _inside(job.outdir, output.parent):
+            raise ImageError(output, f"output would escape {display_path(job.outdir)}")
         output.parent.mkdir(parents=True, exist_ok=True)
         s = self.setup.scale
-        result = ImageResult(str(job.source), str(output), "done", plan=plan.to_dict(),
+        result = ImageResult(str(job.source), str(output), "done", plan=self._plan_record(plan),
                              megapixels_out=meta.height * meta.width * s * s / 1e6)
         if plan.streaming:
             mode, depth = meta.mode, meta.bit_depth
@@ -205,37 +252,45 @@ class BatchRunner:
         return result, writer.submit(encode)
 
     def _finish(self, job: Job, output: Path, input_sha: str, result: ImageResult) -> None:
-        write_sidecar(output.with_name(output.name + ".json"), {
+        record = {
             "input": {"path": str(job.source), "sha256": input_sha},
             "output": {"path": output.name, "sha256": file_sha256(output)},
             "settings": self.settings,
             "backend_reason": self.setup.backend_reason,
             "plan": result.plan,
             "timings": {"seconds": round(result.seconds, 3)},
-        })
+        }
+        try:
+            write_sidecar(output.with_name(output.name + ".json"), record)
+        except BaseException:
+            # An output without its sidecar is unverifiable: a failed image leaves no file behind
+            # (and a rerun redoes it either way).
+            output.unlink(missing_ok=True)
+            raise
 
     # -- the batch ----------------------------------------------------------------------------
     def _load(self, job: Job) -> tuple[str, DecodedImage | None, str]:
         """(input sha256, decoded image or None when already finished, error)."""
         try:
-            if job.source.is_dir():
-                raise ImageError(job.source, "is a folder")
-            sha = file_sha256(job.source)
-        except OSError as exc:
-            return "", None, f"{job.source}: cannot read ({exc.strerror or exc})"
-        except ImageError as exc:
-            return "", None, str(exc)
-        if self.opts.resume:
-            for out in (job.output, job.output.with_suffix(".tif")):
-                if is_finished(out, out.with_name(out.name + ".json"), sha, self.settings):
-                    return sha, None, ""
-        try:
+            # Hashing refuses FIFOs, devices, folders and empty files before reading a byte.
+            sha = input_sha256(job.source)
+            if self.opts.resume:
+                for out in (job.output, job.output.with_suffix(".tif")):
+                    if is_finished(out, out.with_name(out.name + ".json"), sha, self.settings):
+                        return sha, None, ""
             return sha, read_image(job.source, self.opts.max_pixels), ""
-        except ImageError as exc:
-            return sha, None, str(exc)
+        except Exception as exc:  # the reader thread must hand every failure back as one line
+            return "", None, failure_message(job, exc)
 
     def run(self, jobs: list[Job], on_error: Callable[[str], None]) -> BatchReport:
+        """Process ``jobs`` in order; a failed image is reported through ``on_error`` and the batch
+        goes on. SIGINT/SIGTERM (main thread only) stop it after the current image.
+
+        Callers that share an output folder with other processes should hold its
+        :class:`~upres.runtime.lock.OutdirLock` (``upres run`` does).
+        """
         report = BatchReport()
+        self._remove_stale_temps(jobs)
         pending: list[tuple[ImageResult, Future[None]]] = []
         with _StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
             loading = reader.submit(self._load, jobs[0]) if jobs else None
@@ -244,43 +299,60 @@ class BatchRunner:
                 sha, image, error = loading.result()
                 if i + 1 < len(jobs) and not stop.stopped:
                     loading = reader.submit(self._load, jobs[i + 1])
-                future: Future[None] | None = None
-                if error:
-                    result = ImageResult(str(job.source), str(job.output), "failed", error)
-                    on_error(error)
-                elif image is None:
-                    result = ImageResult(str(job.source), str(job.output), "skipped")
-                else:
-                    try:
-                        result, future = self.process(job, image, sha, writer)
-                    except (ImageError, OSError, ValueError, MemoryError) as exc:
-                        message = f"{job.source}: {exc}"
-                        result = ImageResult(str(job.source), str(job.output), "failed", message)
-                        on_error(message)
+                result, future = self._one(job, sha, image, error, writer, on_error)
                 report.results.append(result)
                 if future is None:
                     self.progress.image_finished(result)
                 else:
                     pending.append((result, future))
-                pending = self._drain(pending, on_error, block=False)
+                # One encode may run behind the next inference (the overlap), never a queue of
+                # them: when encoding is slower than inference (big PNGs, a slow disk, a loaded
+                # machine) whole outputs would pile up in memory, beyond what the planner allowed.
+                pending = self._drain(pending, on_error, keep=1)
                 if stop.stopped:
                     report.interrupted = True
+                    report.not_started = len(jobs) - i - 1
+                    loading.cancel()  # the next image was being decoded ahead: not needed now
                     break
-            self._drain(pending, on_error, block=True)
+            self._drain(pending, on_error, keep=0)
         return report
 
+    def _one(self, job: Job, sha: str, image: DecodedImage | None, error: str,
+             writer: ThreadPoolExecutor, on_error: Callable[[str], None],
+             ) -> tuple[ImageResult, Future[None] | None]:
+        if error:
+            on_error(error)
+            return ImageResult(str(job.source), str(job.output), "failed", error), None
+        if image is None:
+            return ImageResult(str(job.source), str(job.output), "skipped"), None
+        try:
+            return self.process(job, image, sha, writer)
+        except Exception as exc:  # one image's failure, whatever it is, must not end the batch
+            message = failure_message(job, exc)
+            on_error(message)
+            return ImageResult(str(job.source), str(job.output), "failed", message), None
+
+    def _remove_stale_temps(self, jobs: list[Job]) -> None:
+        """Temporary files of writers that were killed (SIGKILL, power loss) before renaming."""
+        folders = {job.output.parent for job in jobs}
+        for folder in sorted(folders):
+            # A folder we cannot clean surfaces as a per-image write error instead.
+            with contextlib.suppress(OSError):
+                if folder.is_dir():
+                    cleanup_stale_temps(folder)
+
     def _drain(self, pending: list[tuple[ImageResult, Future[None]]],
-               on_error: Callable[[str], None], block: bool) -> list[tuple[ImageResult, Future[None]]]:
-        left = []
-        for result, future in pending:
-            if not block and not future.done():
-                left.append((result, future))
-                continue
+               on_error: Callable[[str], None], keep: int) -> list[tuple[ImageResult, Future[None]]]:
+        """Finish encodes in order: wait until at most ``keep`` are left, then take any that are
+        done already. Returns those still running."""
+        left = list(pending)
+        while left and (len(left) > keep or left[0][1].done()):
+            result, future = left.pop(0)
             try:
                 future.result()
-            except (ImageError, OSError, ValueError) as exc:
-                result.status, result.error = "failed", f"{result.source}: {exc}"
+            except Exception as exc:
+                result.status = "failed"
+                result.error = failure_message(Job(Path(result.source), Path(result.output)), exc)
                 on_error(result.error)
             self.progress.image_finished(result)
         return left
-

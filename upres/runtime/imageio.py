@@ -12,6 +12,8 @@ bits); tifffile decodes and writes TIFF, including 16-bit RGB, float and BigTIFF
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import os
 import queue
@@ -40,6 +42,8 @@ __all__ = [
     "DecodedImage",
     "ImageError",
     "ImageMeta",
+    "display_path",
+    "input_sha256",
     "output_suffix",
     "probe_image",
     "quantize",
@@ -68,8 +72,36 @@ _TIFF_EXIF_KEEP = (270, 271, 272, 306, 315, 33432, _ORIENTATION_TAG, _EXIF_IFD, 
 # IFD0 text tags that tifffile can write into a TIFF output (it cannot write EXIF sub-IFDs).
 _TIFF_TEXT_TAGS = (270, 271, 272, 306, 315, 33432)
 _BT601 = (0.299, 0.587, 0.114)
+# Samples per pixel by PNG colour type, and the Adam7 passes (x0, y0, dx, dy).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_STEP = 1 << 20  # bytes inflated at a time when checking PNG data: a zlib bomb stays small
+_HASH_BLOCK = 1 << 20
 
 Mode = Literal["rgb", "gray"]
+
+# tifffile logs what it repairs in malformed files ("incorrect StripByteCounts count") at ERROR
+# level on stderr, naming no file; what cannot be read raises, and becomes the one-line ImageError
+# the user should see. An explicit logging configuration by the application still wins.
+if logging.getLogger("tifffile").level == logging.NOTSET:
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
+
+
+def display_path(path: Path | str | bytes) -> str:
+    """``path`` as one printable line: control characters escaped (a file name may hold a
+    newline) and bytes that are not UTF-8 shown as ``\\xNN`` instead of lone surrogates, which
+    would make printing or encoding the message fail."""
+    text = os.fsdecode(path)
+    shown = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape of an undecodable byte
+            shown.append(f"\\x{code - 0xDC00:02x}")
+        elif not char.isprintable():  # also lone surrogates of other origins
+            shown.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            shown.append(char)
+    return "".join(shown)
 
 
 class ImageError(Exception):
@@ -77,11 +109,12 @@ class ImageError(Exception):
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
-        self.reason = " ".join(str(reason).split())
-        super().__init__(f"{self.path}: {self.reason}")
+        # One printable line even when a library's message quotes a hostile file name.
+        self.reason = display_path(" ".join(str(reason).split()))
+        super().__init__(str(self))
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{display_path(self.path)}: {self.reason}"
 
     def __reduce__(self) -> tuple[type[ImageError], tuple[Path, str]]:
         # Default exception pickling would call ImageError(message) and fail across processes.
@@ -131,29 +164,55 @@ def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def _check_file(path: Path) -> bytes:
-    """Validate that ``path`` is a readable non-empty regular file; return its first bytes."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ImageError(path, "file not found") from None
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
-    except OSError as exc:
-        raise ImageError(path, exc.strerror or str(exc)) from None
+def _os_error(path: Path, exc: OSError) -> ImageError:
+    if isinstance(exc, FileNotFoundError):
+        return ImageError(path, "file not found")
+    if isinstance(exc, PermissionError):
+        return ImageError(path, "permission denied")
+    return ImageError(path, exc.strerror or str(exc))
+
+
+def _check_kind(path: Path, info: os.stat_result) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(path, "is a directory, not an image file")
     if not stat.S_ISREG(info.st_mode):
+        # A FIFO would block the reader and a device such as /dev/zero never ends.
         raise ImageError(path, "not a regular file")
     if info.st_size == 0:
         raise ImageError(path, "empty file (0 bytes)")
+
+
+def _check_file(path: Path) -> bytes:
+    """Validate that ``path`` is a readable non-empty regular file; return its first bytes."""
     try:
+        _check_kind(path, path.stat())
         with path.open("rb") as handle:
             return handle.read(32)
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
     except OSError as exc:
-        raise ImageError(path, exc.strerror or str(exc)) from None
+        raise _os_error(path, exc) from None
+
+
+def input_sha256(path: Path) -> str:
+    """SHA-256 of an input file, read only once it is known to be a non-empty regular file.
+
+    The type is checked before opening (opening a FIFO blocks) and again on the open descriptor,
+    in case the name was replaced in between; O_NONBLOCK keeps even that open from blocking.
+    """
+    path = Path(path)
+    try:
+        _check_kind(path, path.stat())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            _check_kind(path, os.fstat(handle.fileno()))
+            while block := handle.read(_HASH_BLOCK):
+                digest.update(block)
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    return digest.hexdigest()
 
 
 def _is_tiff(head: bytes) -> bool:
@@ -392,6 +451,106 @@ def _png_header(head: bytes) -> tuple[int, int] | None:
     if not head.startswith(_PNG_MAGIC) or head[12:16] != b"IHDR" or len(head) < 26:
         return None
     return head[24], head[25]
+
+
+def _png_raw_size(width: int, height: int, depth: int, color_type: int, interlace: int) -> int:
+    """Bytes the IDAT stream must inflate to: filter byte + packed samples per row (per pass)."""
+    bits = depth * _PNG_CHANNELS[color_type]
+
+    def rows(w: int, h: int) -> int:
+        return h * (1 + (w * bits + 7) // 8) if w > 0 and h > 0 else 0
+
+    if not interlace:
+        return rows(width, height)
+    return sum(rows(-(-(width - x0) // dx), -(-(height - y0) // dy)) for x0, y0, dx, dy in _ADAM7)
+
+
+def _bad_png(path: Path, detail: str) -> ImageError:
+    return ImageError(path, f"truncated or corrupt PNG data ({detail})")
+
+
+def _png_ihdr(path: Path, data: bytes, max_pixels: int) -> int:
+    """Validate an IHDR body (size against ``max_pixels`` first); return the raw data size."""
+    if len(data) != 13:
+        raise _bad_png(path, "malformed IHDR chunk")
+    width, height, depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", data)
+    _check_pixels(path, width, height, max_pixels)
+    if color_type not in _PNG_CHANNELS or depth not in (1, 2, 4, 8, 16) or interlace > 1:
+        raise _bad_png(path, f"invalid IHDR: colour type {color_type}, bit depth {depth}, "
+                                  f"interlace {interlace}")
+    return _png_raw_size(width, height, depth, color_type, interlace)
+
+
+class _PngData:
+    """Counts the bytes the IDAT stream inflates to, a step at a time (a zlib bomb stays small),
+    stopping once the image is complete."""
+
+    def __init__(self, path: Path, expected: int) -> None:
+        self.path, self.expected, self.size = path, expected, 0
+        self._inflater = zlib.decompressobj()
+
+    def feed(self, data: bytes) -> None:
+        try:
+            while data and self.size <= self.expected and not self._inflater.eof:
+                self.size += len(self._inflater.decompress(data, _INFLATE_STEP))
+                data = self._inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise _bad_png(self.path, f"zlib: {exc}") from None
+
+
+def _png_chunk_body(path: Path, handle: Any, kind: bytes, length: int, data: _PngData | None) -> bytes:
+    """Read a critical chunk in blocks, checking its CRC; IDAT goes to ``data``, IHDR is returned."""
+    crc, body, left = zlib.crc32(kind), b"", length
+    inflate_error: ImageError | None = None
+    while left:
+        block = handle.read(min(left, _HASH_BLOCK))
+        left -= len(block)
+        crc = zlib.crc32(block, crc)
+        if kind == b"IHDR":
+            body += block
+        elif kind == b"IDAT" and data is not None and inflate_error is None:
+            try:
+                data.feed(block)
+            except ImageError as exc:
+                inflate_error = exc  # a CRC mismatch, if there is one, is the better reason
+    if struct.unpack(">I", handle.read(4))[0] != crc:
+        raise _bad_png(path, f"CRC mismatch in the {repr(kind)[2:-1]} chunk")
+    if inflate_error is not None:
+        raise inflate_error
+    return body
+
+
+def _check_png(path: Path, max_pixels: int) -> None:
+    """Walk a PNG's chunks before decoding it: the declared size (refused above ``max_pixels``
+    before anything is inflated), chunks cut off by the end of the file, CRCs of critical chunks
+    (as libpng does) and whether the image data inflates to the full image. Pillow fills a short
+    zlib stream with black rows and ignores IDAT CRCs, so without this a damaged scan would
+    silently become a damaged output."""
+    data: _PngData | None = None
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(len(_PNG_MAGIC))
+        while (head := handle.read(8)) and len(head) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if handle.tell() + length + 4 > size:
+                # Checked first, so that chunk reads below never come up short.
+                raise _bad_png(path, f"the {repr(kind)[2:-1]} chunk ends past the end of the file")
+            if data is None and kind != b"IHDR":
+                raise _bad_png(path, "the first chunk is not IHDR")
+            if kind[0] & 0x20:  # ancillary chunk: Pillow checks the ones it reads
+                handle.seek(length + 4, os.SEEK_CUR)
+                continue
+            body = _png_chunk_body(path, handle, kind, length, data)
+            if kind == b"IHDR":
+                data = _PngData(path, _png_ihdr(path, body, max_pixels))
+            elif kind == b"IEND":
+                break
+    if len(head) not in (0, 8):
+        raise _bad_png(path, "the file ends inside a chunk header")
+    if data is None:
+        raise _bad_png(path, "no IHDR chunk")
+    if data.size < data.expected:
+        raise _bad_png(path, f"the image data inflates to {data.size} of {data.expected} bytes")
 
 
 def _pillow_meta(
@@ -736,6 +895,11 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
     head = _check_file(path)
     if _is_tiff(head):
         return _read_tiff(path, max_pixels)
+    if head.startswith(_PNG_MAGIC):
+        try:
+            _check_png(path, max_pixels)
+        except OSError as exc:
+            raise _os_error(path, exc) from None
     return _read_pillow(path, max_pixels, head)
 
 

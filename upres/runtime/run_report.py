@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -13,14 +14,19 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from upres import __version__
 from upres.runtime.atomic import atomic_write_text
-from upres.runtime.batch import BatchRunner, ImageResult, RunOptions
+from upres.runtime.batch import BatchReport, BatchRunner, ImageResult, RunOptions
 from upres.runtime.batch import Progress as BatchProgress
 from upres.runtime.chain_factory import ChainSetup
+from upres.runtime.imageio import display_path
 from upres.runtime.inputs import Job
+from upres.runtime.lock import OutdirLock, OutdirLocked
 from upres.runtime.tiling import Tile
+
+USAGE_ERROR = 2  # as in upres.cli: another run holding OUTDIR is a usage problem, not an image's
 
 
 class _Bar(BatchProgress):
@@ -32,7 +38,7 @@ class _Bar(BatchProgress):
         self.seconds = 0.0
 
     def image_started(self, job: Job, tiles: int) -> None:
-        self.bar.reset(self.tiles, total=tiles, description=f"tiles {job.source.name}")
+        self.bar.reset(self.tiles, total=tiles, description=f"tiles {display_path(job.source.name)}")
 
     def tile_done(self, tile: Tile) -> None:
         self.bar.advance(self.tiles)
@@ -45,27 +51,88 @@ class _Bar(BatchProgress):
         self.bar.update(self.images, advance=1, rate=rate)
 
 
+def _lock_folder(jobs: list[Job]) -> Path:
+    """OUTDIR, which collect_jobs records in every job; for hand-made jobs, the common folder."""
+    if jobs[0].outdir is not None:
+        return jobs[0].outdir
+    return Path(os.path.commonpath([job.output.parent for job in jobs]))
+
+
+def _line(label: str, style: str, message: str) -> Text:
+    # A Text is printed as is: a file name holding "[b]" or ":smile:" is not markup or emoji.
+    return Text.assemble((label, style), " ", message)
+
+
 def run_batch_cli(jobs: list[Job], setup: ChainSetup, opts: RunOptions, report: Path | None,
                   quiet: bool, out: Console, err: Console) -> int:
+    """Run the batch under OUTDIR's lock; exit code 0, 1 (an image failed or the run was
+    interrupted) or 2 (another run holds OUTDIR)."""
+    if not jobs:
+        return 0
+    folder = _lock_folder(jobs)
+
+    def waiting(holder: int | None) -> None:
+        who = f"pid {holder}" if holder else "another process"
+        err.print(_line("waiting:", "yellow", f"{display_path(folder)} is in use by {who}"),
+                  highlight=False, soft_wrap=True)
+
+    lock = OutdirLock(folder, opts.lock_wait, on_wait=waiting)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except (OutdirLocked, OSError) as exc:
+        message = str(exc) if isinstance(exc, OutdirLocked) else \
+            f"cannot lock {display_path(folder)}: {exc.strerror or exc}"
+        err.print(_line("error:", "red", message), highlight=False, soft_wrap=True)
+        return USAGE_ERROR
+    try:
+        result = _run(jobs, setup, opts, quiet, err)
+    finally:
+        lock.release()
+    _summarise(result, len(jobs), setup, quiet, out, err)
+    code = 1 if result.failed or result.interrupted else 0
+    if report:
+        try:
+            _write_report(report, result, setup, opts)
+        except OSError as exc:
+            err.print(_line("error:", "red", f"cannot write the report {display_path(report)}: "
+                                             f"{exc.strerror or exc}"), highlight=False, soft_wrap=True)
+            code = 1
+    return code
+
+
+def _write_report(path: Path, result: BatchReport, setup: ChainSetup, opts: RunOptions) -> None:
+    atomic_write_text(path, json.dumps({
+        "upres_version": __version__, **setup.describe(), "counts": result.counts(),
+        "interrupted": result.interrupted, "not_started": result.not_started,
+        "memory_target": opts.memory, "images": [r.__dict__ for r in result.results],
+    }, indent=2, default=str))
+
+
+def _run(jobs: list[Job], setup: ChainSetup, opts: RunOptions, quiet: bool,
+         err: Console) -> BatchReport:
     def on_error(message: str) -> None:
-        err.print(f"[red]failed:[/red] {message}", highlight=False, soft_wrap=True)
+        err.print(_line("failed:", "red", message), highlight=False, soft_wrap=True)
 
     if quiet:
-        result = BatchRunner(setup, opts).run(jobs, on_error)
-    else:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=True) as bar:
-            result = BatchRunner(setup, opts, _Bar(bar, len(jobs))).run(jobs, on_error)
+        return BatchRunner(setup, opts).run(jobs, on_error)
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        return BatchRunner(setup, opts, _Bar(bar, len(jobs))).run(jobs, on_error)
+
+
+def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, out: Console,
+               err: Console) -> None:
     counts = result.counts()
+    if result.interrupted:
+        # Said even with --quiet: the user must know the batch is incomplete and how to finish it.
+        err.print(_line("interrupted:", "yellow",
+                        f"stopped after the current image; {counts['done']} done, "
+                        f"{counts['skipped']} skipped, {counts['failed']} failed, "
+                        f"{result.not_started} of {total} not started. Run the same command "
+                        "again to resume."), highlight=False, soft_wrap=True)
     if not quiet:
         out.print(f"{counts['done']} done, {counts['skipped']} skipped (already finished), "
                   f"{counts['failed']} failed; backend {setup.backend} ({setup.backend_reason})"
                   + ("; interrupted" if result.interrupted else ""), highlight=False)
-    if report:
-        atomic_write_text(report, json.dumps({
-            "upres_version": __version__, **setup.describe(), "counts": counts,
-            "interrupted": result.interrupted, "memory_target": opts.memory,
-            "images": [r.__dict__ for r in result.results],
-        }, indent=2, default=str))
-    return 1 if result.failed or result.interrupted else 0
