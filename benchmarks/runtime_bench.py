@@ -94,7 +94,7 @@ def versus_eager(size: int, repeats: int, threads: int) -> dict[str, object]:
     return results
 
 
-def memory_target_run(size: int, memory: str) -> dict[str, object]:
+def memory_target_run(size: int, memory: str, mode: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "big.png"
         Image.fromarray(test_image(size, size)).save(src, compress_level=1)
@@ -105,7 +105,8 @@ def memory_target_run(size: int, memory: str) -> dict[str, object]:
             "print(json.dumps({'rc': rc, 'peak': peak}))\n")
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", code, "run", str(src), "-o", f"{tmp}/out",
-                               "--memory", memory, "--quiet", "--report", f"{tmp}/r.json"],
+                               "--memory", memory, "--mode", mode, "--quiet",
+                               "--report", f"{tmp}/r.json"],
                               capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - t0
         status = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -118,7 +119,7 @@ def memory_target_run(size: int, memory: str) -> dict[str, object]:
         with tifffile.TiffFile(out) as tif:
             page = tif.pages[0]
             shape, bigtiff, tiled = page.shape, tif.is_bigtiff, page.is_tiled
-        return {"input": f"{size}x{size}", "memory": memory, "rc": status["rc"],
+        return {"input": f"{size}x{size}", "memory": memory, "mode": mode, "rc": status["rc"],
                 "peak_rss_mib": status["peak"] / 2**20, "seconds": seconds, "streamed": True,
                 "output_shape": list(shape), "bigtiff": bigtiff, "tiled": tiled,
                 "plan": report["images"][0]["plan"]}
@@ -133,20 +134,22 @@ def main() -> None:
     parser.add_argument("--eager-size", type=int, default=1000)
     parser.add_argument("--memory-size", type=int, default=6000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--modes", nargs="+", default=["faithful", "hybrid"])
+    parser.add_argument("--memory-mode", default="faithful")
     args = parser.parse_args()
     results: dict[str, object] = {
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor(),
                     "python": platform.python_version()},
         "command": " ".join(sys.argv),
     }
-    for mode in ("faithful", "hybrid"):
+    for mode in args.modes:
         results[f"overhead_{mode}"] = tiling_overhead(mode, args.overhead_size, args.repeats,
                                                       args.threads)
         print(json.dumps(results[f"overhead_{mode}"]), flush=True)
     results["versus_eager"] = versus_eager(args.eager_size, args.repeats, args.threads)
     print(json.dumps(results["versus_eager"]), flush=True)
     if not args.skip_memory:
-        results["memory"] = memory_target_run(args.memory_size, "1GiB")
+        results["memory"] = memory_target_run(args.memory_size, "1GiB", args.memory_mode)
         print(json.dumps(results["memory"]), flush=True)
     args.out.write_text(json.dumps(results, indent=2))
 
