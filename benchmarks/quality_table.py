@@ -26,13 +26,14 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["faithful", "hybrid"])
     parser.add_argument("--texture", type=float, default=0.5)
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--sets", nargs="+", default=list(TEST_SETS))
     args = parser.parse_args()
     rows = []
     for scale in args.scales:
         for mode in args.modes:
             setup = build_chain(mode, scale, texture=args.texture, backend="ort-cpu",
                                 precision=args.precision)
-            for name in TEST_SETS:
+            for name in args.sets:
                 folder = args.datasets / name
                 if not folder.is_dir():
                     continue

@@ -292,9 +292,11 @@ def plan(
 
 def _register_tool_commands() -> None:
     # The command functions live beside their subsystems; importing them is cheap (no torch).
+    from upres.bench.command import bench_command
     from upres.calibration.command import calibrate_command
 
     app.command("calibrate")(calibrate_command)
+    app.command("bench")(bench_command)
 
 
 _register_tool_commands()

@@ -1,0 +1,102 @@
+"""`upres bench`: the command function (registered in upres.cli) and its int-returning core.
+
+Typer ignores a command function's return value, so `bench_command` ends with `typer.Exit(code)`;
+scripts and tests that want the code as a value call `bench_main` with the same arguments.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+USAGE_ERROR = 2
+
+
+def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 0,
+               peers: Path | None = None, datasets: Path | None = None, size: int | None = None,
+               repeats: int | None = None, only: list[str] | None = None,
+               plot: Path | None = None, peak_size: int | None = None,
+               in_process: bool = False, console: Console | None = None,
+               err: Console | None = None) -> int:
+    """Run the bench, print the tables, write JSON/plot; 0 ok, 1 a contender failed, 2 usage."""
+    from upres.bench.plot import pareto_plot
+    from upres.bench.report import rich_table, targets_table, write_json
+    from upres.bench.runner import BenchConfig, run_bench
+
+    out = console or Console()
+    err = err or Console(stderr=True)
+    for label, value, least in (("--threads", threads, 0), ("--size", size, 16),
+                                ("--repeats", repeats, 1), ("--peak-size", peak_size, 0)):
+        if value is not None and value < least:
+            err.print(f"[red]error:[/red] {label} must be >= {least}, got {value}")
+            return USAGE_ERROR
+    for label, folder in (("--peers", peers), ("--datasets", datasets)):
+        if folder is not None and not folder.is_dir():
+            # Not fatal: the contenders / quality columns that need it are skipped with a reason.
+            err.print(f"[yellow]warning:[/yellow] {label} {folder}: not a folder")
+    cfg = BenchConfig.full() if full else BenchConfig.quick()
+    overrides: dict[str, object] = {"threads": threads, "isolate": not in_process,
+                                    "only": tuple(only or ())}
+    if peers is not None:
+        overrides["peers"] = peers
+    if datasets is not None:
+        overrides["datasets"] = datasets
+    if size is not None:
+        overrides["image_size"] = size
+    if repeats is not None:
+        overrides["passes"] = repeats
+    if peak_size is not None:
+        overrides["gemm_size"] = peak_size
+    cfg = replace(cfg, **overrides)
+
+    with err.status("upres bench: starting") as status:
+        result = run_bench(cfg, progress=lambda msg: status.update(f"upres bench: {msg}"))
+    result.command = shlex.join(["upres", *sys.argv[1:]])
+    out.print(rich_table(result))
+    out.print(targets_table(result))
+    if result.contended:
+        share = result.others_cpu_share
+        used = f" ({100 * share:.0f}% of the CPU time)" if share is not None else ""
+        err.print(f"[yellow]note:[/yellow] other processes shared the CPU during this run{used}: "
+                  "these timings are contended, not results")
+    if json_out is not None:
+        write_json(result, json_out)
+        err.print(f"wrote {json_out}")
+    if plot is not None:
+        why = pareto_plot(result, plot, cfg.sets[0] if cfg.sets else "Set5")
+        err.print(why or f"wrote {plot}")
+    return 1 if result.failed else 0
+
+
+def bench_command(
+    full: Annotated[bool, typer.Option("--full", help="the published table: >1 MP inputs, 5 "
+                                       "passes, Set5 + Set14 (several minutes)")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write every number as JSON")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="threads for every contender "
+                                         "(0 = all cores)")] = 0,
+    peers: Annotated[Path | None, typer.Option("--peers", help="folder with FSRCNN_x4.pb / "
+                                               "ESPCN_x4.pb (default: ../shared/peers)")] = None,
+    datasets: Annotated[Path | None, typer.Option("--datasets", help="folder with Set5/ and "
+                                                  "Set14/ (default: ../shared/datasets)")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="side of the timed input images "
+                                             "(quick 256, full 1200)")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", help="timed passes (quick 3, "
+                                                "full 5)")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="run contenders whose name "
+                                                   "contains this (repeatable)")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="write the quality-vs-speed "
+                                              "PNG (needs matplotlib)")] = None,
+    peak_size: Annotated[int | None, typer.Option("--peak-size", help="GEMM side for the "
+                                                  "peak probe (0 = skip; default 2048)")] = None,
+    in_process: Annotated[bool, typer.Option("--in-process", help="no worker processes "
+                                             "(faster start; RSS only as load deltas)")] = False,
+) -> None:
+    """Benchmark upres against the PyTorch eager loop, OpenCV dnn_superres and the GEMM peak."""
+    raise typer.Exit(bench_main(full, json_out, threads, peers, datasets, size, repeats, only,
+                                plot, peak_size, in_process))

@@ -1,0 +1,109 @@
+"""A bench result as text: cells shared by the terminal table and the markdown table, and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from upres.bench.runner import BenchResult, Row
+from upres.bench.stats import Spread
+
+# Quality columns (one per test set) go between the seam and GFLOP/s columns.
+LEAD = ("contender", "MP/s out (min-max)", "p50 / p95 ms", "peak RSS MiB", "seam max / mean (tiles)")
+TAIL = ("GFLOP/s (% peak)", "note")
+
+
+def spread(s: Spread | None, digits: int = 2) -> str:
+    if s is None:
+        return "-"
+    return f"{s.median:.{digits}f} ({s.low:.{digits}f}-{s.high:.{digits}f})"
+
+
+def _num(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def seam_cell(row: Row) -> str:
+    if row.seam_tiles is None:
+        return "-"
+    if row.seam_tiles == 0:
+        return "n/a (no tiling)"
+    if row.seam_max is None or row.seam_mean is None:
+        return "n/a (1 tile)"  # the plan ran the check image in one piece: nothing to compare
+    return f"{row.seam_max:.0f} / {row.seam_mean:.2g} ({row.seam_tiles})"  # mean is often tiny
+
+
+def rss_cell(row: Row) -> str:
+    if row.peak_rss_mib is not None:
+        return f"{row.peak_rss_mib:.0f}"
+    if row.load_rss_mib is not None:
+        return f"+{row.load_rss_mib:.0f} (load, in-process)"
+    return "-"
+
+
+def gflops_cell(row: Row) -> str:
+    if row.gflops is None:
+        return "-"
+    frac = f" ({100 * row.peak_fraction:.0f}%)" if row.peak_fraction is not None else ""
+    return f"{row.gflops.median:.1f}{frac}"
+
+
+def latency_cell(row: Row) -> str:
+    if row.p50_ms is None or row.p95_ms is None:
+        return "-"
+    digits = 1 if row.p95_ms < 10 else 0
+    return f"{row.p50_ms:.{digits}f} / {row.p95_ms:.{digits}f}"
+
+
+def cells(row: Row, sets: tuple[str, ...]) -> list[str]:
+    """One table row; skipped/failed contenders carry their reason in the note instead of numbers."""
+    if row.status != "ok":
+        blank = [""] * (len(LEAD) - 1 + len(sets) + len(TAIL) - 1)
+        return [row.name, *blank, f"{row.status}: {row.reason}"]
+    psnr = [_num(row.psnr.get(s), 2) for s in sets]
+    return [row.name, spread(row.mp_s), latency_cell(row), rss_cell(row), seam_cell(row), *psnr,
+            gflops_cell(row), ""]
+
+
+def headers(sets: tuple[str, ...]) -> list[str]:
+    return [*LEAD, *(f"{s} Y-PSNR" for s in sets), *TAIL]
+
+
+def peak_line(result: BenchResult) -> str:
+    parts = [f"{p.upper()} {spread(s, 1)} GFLOP/s" for p, s in result.peak.items()]
+    size = result.config.get("gemm_size")
+    return (f"GEMM peak through ONNX Runtime ({size}^3, {result.threads} threads): "
+            + ("; ".join(parts) if parts else "not measured"))
+
+
+def rich_table(result: BenchResult) -> Table:
+    sets = tuple(result.config.get("sets", ()))
+    cfg = result.config
+    title = (f"upres bench ({cfg['profile']}): x4, {cfg['image_count']} x {cfg['image_size']}^2 "
+             f"inputs, {cfg['passes']} passes, {result.threads} threads")
+    table = Table(title=title, caption=peak_line(result))
+    for h in headers(sets):
+        table.add_column(h, overflow="fold")
+    for row in result.rows:
+        style = None if row.status == "ok" else "dim"
+        table.add_row(*cells(row, sets), style=style)
+    return table
+
+
+def targets_table(result: BenchResult) -> Table:
+    table = Table(title="targets (issue 6)")
+    for h in ("target", "goal", "measured", "met", "note"):
+        table.add_column(h, overflow="fold")
+    for t in result.targets:
+        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t.met]
+        table.add_row(t.name, t.goal, t.value or "-", met, t.note)
+    return table
+
+
+def write_json(result: BenchResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result.to_json(), indent=2))
+    tmp.replace(path)
