@@ -24,10 +24,7 @@ import tifffile
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from eager_tiling import tile_process  # noqa: E402
-
+from upres.bench.eager import tile_process  # noqa: E402
 from upres.runtime.batch import BatchRunner, RunOptions  # noqa: E402
 from upres.runtime.chain_factory import build_chain  # noqa: E402
 from upres.runtime.memory import default_memory_target  # noqa: E402

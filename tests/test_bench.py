@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -128,19 +127,6 @@ def test_worker_process_reports_its_own_peak_rss(tmp_path) -> None:
 def test_peak_probe_positive() -> None:
     peak = measure_peak(threads=1, n=64, runs=2)
     assert peak["fp32"].median > 0 and peak["int8"].median > 0
-
-
-def test_eager_loop_matches_benchmarks_script() -> None:
-    torch = pytest.importorskip("torch")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from eager_tiling import tile_process as reference
-    finally:
-        sys.path.pop(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 48, 5, padding=2), torch.nn.PixelShuffle(4)).eval()
-    img = np.random.default_rng(0).random((40, 36, 3), dtype=np.float32)
-    np.testing.assert_array_equal(eager.tile_process(model, img, 4, 16, 3),
-                                  reference(model, img, 4, 16, 3))
 
 
 def test_seam_error_levels() -> None:

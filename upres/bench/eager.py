@@ -1,8 +1,9 @@
 """The usual PyTorch eager tiling loop (Real-ESRGAN's `tile_process` pattern) as a contender.
 
-The loop is the one in benchmarks/eager_tiling.py (a test checks they agree bit for bit); it lives
-here too because `upres bench` must work from an installed package, where benchmarks/ is absent.
-torch is imported only inside: the runtime never needs it.
+Written from that description: split the input into tile x tile pieces, pad each with tile_pad
+input pixels (clipped at the border), run, crop the padding off, paste; no blending. The benchmark
+scripts under benchmarks/ use this same function. torch is imported only inside: the runtime never
+needs it.
 """
 
 from __future__ import annotations

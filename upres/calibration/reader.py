@@ -111,7 +111,23 @@ def _check_rgb_model(spec: ModelSpec) -> None:
             "3-channel SR models (coarse-x2, coarse-x4, foreign RGB models) can be calibrated")
 
 
-class TileCropReader:
+class _FeedIterator:
+    """`get_next()` (onnxruntime's reader call) also usable as a plain Python iterator."""
+
+    def get_next(self) -> Feed | None:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Feed]:
+        return self
+
+    def __next__(self) -> Feed:
+        feed = self.get_next()
+        if feed is None:
+            raise StopIteration
+        return feed
+
+
+class TileCropReader(_FeedIterator):
     """Iterator of `{input_name: (1, 3, h, w) float32}` over tile-like LR crops.
 
     `on_sample` is called after each crop is handed out (drives a progress bar). Single pass, like
@@ -132,15 +148,6 @@ class TileCropReader:
 
     def __len__(self) -> int:
         return len(self.spots)
-
-    def __iter__(self) -> Iterator[Feed]:
-        return self
-
-    def __next__(self) -> Feed:
-        feed = self.get_next()
-        if feed is None:
-            raise StopIteration
-        return feed
 
     def get_next(self) -> Feed | None:
         if self._next >= len(self.spots):
@@ -165,7 +172,7 @@ class TileCropReader:
         return ListReader(feeds)
 
 
-class ListReader:
+class ListReader(_FeedIterator):
     """A CalibrationDataReader over feeds already in memory."""
 
     def __init__(self, feeds: Sequence[Feed]) -> None:
@@ -174,15 +181,6 @@ class ListReader:
 
     def __len__(self) -> int:
         return len(self._feeds)
-
-    def __iter__(self) -> Iterator[Feed]:
-        return self
-
-    def __next__(self) -> Feed:
-        feed = self.get_next()
-        if feed is None:
-            raise StopIteration
-        return feed
 
     def get_next(self) -> Feed | None:
         if self._next >= len(self._feeds):
