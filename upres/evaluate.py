@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,23 +36,28 @@ def to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 
 
-def evaluate_folder(
-    folder: Path, scale: int, chain: TileFn, progress: Callable[[str], None] | None = None
-) -> list[ImageScore]:
+def eval_pairs(folder: Path, scale: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, HR, LR) per test image: HR mod-cropped to the scale, LR by the protocol's bicubic."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EVAL_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no test images in {folder}")
-    scores = []
     for path in files:
         hr = mod_crop(_load(path), scale)
-        lr = bicubic_down(hr, scale)
+        yield path.name, hr, bicubic_down(hr, scale)
+
+
+def evaluate_folder(
+    folder: Path, scale: int, chain: TileFn, progress: Callable[[str], None] | None = None
+) -> list[ImageScore]:
+    scores = []
+    for name, hr, lr in eval_pairs(folder, scale):
         x = lr.astype(np.float32) / 255.0
         out = to_u8(upscale_array(x, plan_grid(*x.shape[:2], 0, 0), chain))
         bic = bicubic_up(lr, scale)
-        scores.append(ImageScore(path.stem, psnr(out, hr, scale), ssim(out, hr, scale),
+        scores.append(ImageScore(Path(name).stem, psnr(out, hr, scale), ssim(out, hr, scale),
                                  psnr(bic, hr, scale), ssim(bic, hr, scale)))
         if progress:
-            progress(path.name)
+            progress(name)
     return scores
 
 

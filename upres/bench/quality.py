@@ -11,10 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from upres.evaluate import EVAL_SUFFIXES
-from upres.kernels.resize import bicubic_down, mod_crop
+from upres.evaluate import eval_pairs
 from upres.metrics import psnr
 
 Upscale = Callable[[np.ndarray], np.ndarray]
@@ -28,21 +26,9 @@ def seam_error(tiled: np.ndarray, whole: np.ndarray) -> tuple[float, float]:
     return float(diff.max()), float(diff.mean())
 
 
-def _load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))  # Set14's grayscale bridge.png too, as upres eval does
-
-
 def set_psnr(upscale: Upscale, folder: Path, scale: int) -> float:
     """Mean Y-PSNR of `upscale` over the HR images of a test-set folder."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EVAL_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no test images in {folder}")
-    scores = []
-    for path in files:
-        hr = mod_crop(_load_rgb(path), scale)
-        out = upscale(bicubic_down(hr, scale))
-        scores.append(psnr(out, hr, scale))
+    scores = [psnr(upscale(lr), hr, scale) for _, hr, lr in eval_pairs(folder, scale)]
     return float(np.mean(scores))
 
 
