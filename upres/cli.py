@@ -39,9 +39,14 @@ def train(
     stop_after: Annotated[int, typer.Option(help="checkpoint and stop at this step")] = 0,
     coarse: Annotated[list[Path] | None, typer.Option(help="refine: coarse weights")] = None,
     degrade: Annotated[bool, typer.Option(help="archival degradations (noise, blur, JPEG)")] = False,
-    texture_weight: float = 0.1,
-    freq_warmup: float = 0.3,
-    cond_noise: float = 0.0,
+    texture_weight: Annotated[float, typer.Option(help="refine: texture terms vs fidelity")] = 0.1,
+    freq_weight: Annotated[float, typer.Option(help="refine: FFT-magnitude term")] = 1.0,
+    grad_weight: Annotated[float, typer.Option(help="refine: gradient L1 term")] = 1.0,
+    freq_warmup: Annotated[float, typer.Option(help="refine: ramp of the FFT term")] = 0.3,
+    cond_noise: Annotated[float, typer.Option(help="refine: noise on its input")] = 0.0,
+    spectrum_window: Annotated[int, typer.Option(help="refine: local FFT window, 0 = patch")] = 0,
+    fidelity_sigma: Annotated[float, typer.Option(help="refine: L1 on low-passes, 0 = off")] = 0.0,
+    init: Annotated[Path | None, typer.Option(help="start from these weights (fine-tune)")] = None,
 ) -> None:
     """Train a coarse or refine network from folders of HR images (resumes from --out)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -57,19 +62,32 @@ def train(
     for folder in data:
         if not folder.is_dir():
             raise fail(f"--data {folder}: not a folder")
+    if init is not None and not init.is_file():
+        raise fail(f"--init {init}: no such file")
     cfg = TrainConfig(
         model=model, data=tuple(data), out=out_dir, steps=steps, batch=batch, lr_patch=patch,
         learning_rate=learning_rate, seed=seed, threads=threads, stop_after=stop_after,
         degradations=Degradations(8.0, 1.5, 40) if degrade else Degradations(),
-        refine_schedule=RefineLossSchedule(texture_weight=texture_weight,
-                                           freq_warmup=freq_warmup, cond_noise=cond_noise),
+        refine_schedule=RefineLossSchedule(
+            texture_weight=texture_weight, freq_weight=freq_weight, grad_weight=grad_weight,
+            freq_warmup=freq_warmup, cond_noise=cond_noise, spectrum_window=spectrum_window,
+            fidelity_sigma=fidelity_sigma),
         coarse_weights=tuple(coarse or ()),
+        init_weights=init,
     )
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TextColumn("loss {task.fields[loss]:.5f}"),
-                  TimeRemainingColumn(), console=err) as bar:
-        task = bar.add_task(f"train {model}", total=steps, loss=0.0)
-        final = run_training(cfg, lambda step, loss: bar.update(task, completed=step, loss=loss))
+    if not err.is_terminal:
+        # A log file gets a line every 50 steps instead of a bar it cannot show.
+        def log_line(step: int, loss: float) -> None:
+            if step % 50 == 0 or step == steps:
+                err.print(f"train {model} {step}/{steps} loss {loss:.5f}", highlight=False)
+
+        final = run_training(cfg, log_line)
+    else:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                      "{task.total}"), TextColumn("loss {task.fields[loss]:.5f}"),
+                      TimeRemainingColumn(), console=err) as bar:
+            task = bar.add_task(f"train {model}", total=steps, loss=0.0)
+            final = run_training(cfg, lambda step, loss: bar.update(task, completed=step, loss=loss))
     out.print(f"weights: {final}")
 
 

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 from upres.models import edge_ops
 from upres.models.data import Degradations, PatchSampler
+from upres.models.detect_data import OverlaySampler
+from upres.models.detector import detection_loss
 from upres.models.losses import RefineLossSchedule
 from upres.models.registry import spec
 
@@ -39,6 +41,7 @@ class TrainConfig:
     degradations: Degradations = field(default_factory=Degradations)
     refine_schedule: RefineLossSchedule = field(default_factory=RefineLossSchedule)
     coarse_weights: tuple[Path, ...] = ()  # refine: frozen coarse models (one per scale)
+    init_weights: Path | None = None  # start (not resume) from these weights: fine-tuning
 
 
 def _learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -110,6 +113,17 @@ class _RefineTask:
         return sched.loss(out, torch.from_numpy(hr), step / max(1, cfg.steps))
 
 
+class _DetectTask:
+    """The overlay detector learns on synthetic overlays over training-photo crops of `lr_patch` px."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.sampler = OverlaySampler(list(cfg.data), cfg.lr_patch, cfg.seed)
+
+    def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
+        images, masks = self.sampler.batch(step, cfg.batch)
+        return detection_loss(model(torch.from_numpy(images)), torch.from_numpy(masks))
+
+
 def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None) -> Path:
     """Train (or resume) `cfg.model`; returns the path of the final weights file."""
     if cfg.threads > 0:
@@ -118,7 +132,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
     np.random.seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
     model = spec(cfg.model).build()
-    task = _RefineTask(cfg) if spec(cfg.model).kind == "refine" else _CoarseTask(cfg)
+    tasks = {"refine": _RefineTask, "detect": _DetectTask}
+    task = tasks.get(spec(cfg.model).kind, _CoarseTask)(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     start, log = 0, []
     ckpt = cfg.out / CHECKPOINT_NAME
@@ -129,6 +144,11 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         model.load_state_dict(blob["state_dict"])
         opt.load_state_dict(blob["optimizer"])
         start, log = blob["step"], blob["log"]
+    elif cfg.init_weights is not None:
+        kind, state = load_state(cfg.init_weights)
+        if kind != cfg.model:
+            raise ValueError(f"{cfg.init_weights} holds {kind}, not {cfg.model}")
+        model.load_state_dict(state)
     t0 = time.monotonic()
     elapsed_before = log[-1]["seconds"] if log else 0.0
     running = None
@@ -171,6 +191,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         "degradations": asdict(cfg.degradations),
         "refine_schedule": asdict(cfg.refine_schedule),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "init_weights": cfg.init_weights.name if cfg.init_weights else None,
     }
     (cfg.out / f"{cfg.model}.train.json").write_text(json.dumps(meta, indent=2))
     return final
