@@ -7,21 +7,26 @@ from dataclasses import dataclass
 from torch import nn
 
 from upres.models.coarse import CoarseConfig, CoarseSR
+from upres.models.detector import DetectorConfig, OverlayDetector
 from upres.models.refine import RefineConfig, RefineNet
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str  # "coarse" or "refine"
-    scale: int  # 1 for refine (output space)
+    kind: str  # "coarse", "refine" or "detect" (overlay mask logits)
+    scale: int  # 1 for refine (output space) and detect
     coarse: CoarseConfig | None = None
     refine: RefineConfig | None = None
+    detect: DetectorConfig | None = None
 
     def build(self) -> nn.Module:
         if self.kind == "coarse":
             assert self.coarse is not None
             return CoarseSR(self.coarse)
+        if self.kind == "detect":
+            assert self.detect is not None
+            return OverlayDetector(self.detect)
         assert self.refine is not None
         return RefineNet(self.refine)
 
@@ -30,6 +35,7 @@ SPECS: dict[str, ModelSpec] = {
     "coarse-x2": ModelSpec("coarse-x2", "coarse", 2, coarse=CoarseConfig(scale=2)),
     "coarse-x4": ModelSpec("coarse-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
     "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig()),
+    "overlay-detect": ModelSpec("overlay-detect", "detect", 1, detect=DetectorConfig()),
 }
 
 

@@ -1,0 +1,46 @@
+"""Training batches for the overlay detector: random photo crops with synthetic overlays drawn on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from upres.models.data import list_images, load_rgb_u8
+from upres.models.overlay_synth import FontRef, SynthConfig, default_fonts, render_overlays
+
+
+class OverlaySampler:
+    """Deterministic batches: batch k depends only on (seed, k), the photos and the font list."""
+
+    def __init__(self, folders: list[Path], patch: int, seed: int = 0, config: SynthConfig | None = None,
+                 fonts: tuple[FontRef, ...] | None = None) -> None:
+        self.patch = patch
+        self.seed = seed
+        self.config = config or SynthConfig()
+        self.fonts = fonts if fonts is not None else default_fonts()
+        self.photos = [img for folder in folders for img in map(load_rgb_u8, list_images(folder))
+                       if min(img.shape[:2]) >= patch]
+        if not self.photos:
+            raise ValueError(f"no image under {folders} is at least {patch} px on a side")
+        self.weights = np.array([p.shape[0] * p.shape[1] for p in self.photos], np.float64)
+        self.weights /= self.weights.sum()
+
+    def batch(self, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(images float32 N x 3 x P x P in [0, 1], masks float32 N x 1 x P x P in {0, 1})."""
+        rng = np.random.default_rng([self.seed, index])
+        p = self.patch
+        images, masks = [], []
+        for _ in range(size):
+            photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
+            y = int(rng.integers(0, photo.shape[0] - p + 1))
+            x = int(rng.integers(0, photo.shape[1] - p + 1))
+            crop = photo[y : y + p, x : x + p]
+            k = int(rng.integers(0, 8))
+            crop = np.rot90(crop, k % 4)
+            crop = np.ascontiguousarray(crop[:, ::-1] if k >= 4 else crop)
+            # Overlays are drawn upright after the photo's flip/rotation: text is never mirrored.
+            image, mask = render_overlays(crop, rng, self.config, self.fonts)
+            images.append(image.transpose(2, 0, 1).astype(np.float32) / 255.0)
+            masks.append(mask[None].astype(np.float32))
+        return np.stack(images), np.stack(masks)
