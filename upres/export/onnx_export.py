@@ -15,7 +15,7 @@ import torch
 from upres import __version__
 from upres.export.graph_stats import flops_per_output_pixel, parameter_count
 from upres.export.onnx_meta import ModelInfo, file_sha256, write_props
-from upres.export.receptive_field import probe_receptive_field
+from upres.export.receptive_field import probe_alignment, probe_receptive_field
 from upres.models.registry import spec
 from upres.models.train import load_state
 
@@ -92,16 +92,18 @@ def export_weights(weights: Path, out: Path, real_images: list[np.ndarray] | Non
     def run(x: np.ndarray) -> np.ndarray:
         return session.run(None, {"input": x})[0]
 
+    reach = probe_receptive_field(run, channels, model_spec.scale)
     info = ModelInfo(
         name=name,
         kind=model_spec.kind,
         scale=model_spec.scale,
-        receptive_field=probe_receptive_field(run, channels, model_spec.scale),
+        receptive_field=reach,
         input_channels=channels,
-        output_channels=3,
+        output_channels=int(run(inputs[0]).shape[1]),  # 3 for images, 1 for the detector's logits
         parameters=parameter_count(proto),
         flops_per_pixel=round(flops_per_output_pixel(proto), 1),
         weights_sha256=file_sha256(weights),
+        alignment=probe_alignment(run, channels, model_spec.scale, reach),
     )
     write_props(proto, {**info.to_props(), "upres.version": __version__})
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,17 +15,20 @@ PREFIX = "upres."
 class ModelInfo:
     """What the planner and runtime need to know about a tile model.
 
-    name: model name ("coarse-x4", "refine", or a file stem for foreign models).
-    kind: "coarse" (LR -> HR), "refine" (output-space residual) or "foreign" (any SR model).
-    scale: output size / input size (1 for refine).
+    name: model name ("coarse-x4", "refine", "overlay-detect", or a file stem for foreign models).
+    kind: "coarse" (LR -> HR), "refine" (output-space residual), "detect" (one overlay logit per
+        pixel) or "foreign" (any SR model).
+    scale: output size / input size (1 for refine and detect).
     receptive_field: how far, in input pixels, an input pixel's influence reaches; a halo this
         wide makes a tiled result equal the whole-image result.
-    input_channels / output_channels: 3 (RGB) for SR models, 4 -> 3 for refine.
+    input_channels / output_channels: 3 (RGB) for SR models, 4 -> 3 for refine, 3 -> 1 for detect.
     value_range: the float range images are fed in ("0,1").
     layout / channel_order: "NCHW" / "RGB".
     parameters: number of weights; flops_per_pixel: FLOPs per *output* pixel.
     weights_sha256: sha256 of the weights the ONNX was exported from (or of the ONNX file).
     io_dtype: "float32" or "float16".
+    alignment: tile origins must be multiples of this many input pixels for a tiled result to equal
+        the whole-image one (the model's total stride; 1 for the SR models).
     """
 
     name: str
@@ -42,9 +45,14 @@ class ModelInfo:
     weights_sha256: str = ""
     io_dtype: str = "float32"
     precision: str = "fp32"
+    alignment: int = 1
 
     def to_props(self) -> dict[str, str]:
-        return {PREFIX + k: str(v) for k, v in asdict(self).items()}
+        props = {PREFIX + k: str(v) for k, v in asdict(self).items()}
+        if self.alignment == 1:
+            # Stride-free models leave it out, so their files read exactly as before the field existed.
+            del props[PREFIX + "alignment"]
+        return props
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> ModelInfo | None:

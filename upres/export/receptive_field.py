@@ -51,6 +51,32 @@ def probe_receptive_field(
     return reach
 
 
+def probe_alignment(run: RunFn, channels: int, scale: int, reach: int, max_shift: int = 8,
+                    seed: int = 0) -> int:
+    """Smallest shift (input pixels) the model is equivariant to: tile origins must be multiples of it.
+
+    A model that downsamples with stride s inside samples a shifted image on another grid unless the
+    shift is a multiple of s; its outputs then differ by far more than float rounding. Outputs are
+    compared only farther than `reach` from every border, where padding cannot touch them.
+    """
+    margin = reach + 2
+    size = 2 * margin + max_shift + 16
+    x = np.random.default_rng(seed).random((1, channels, size, size), dtype=np.float32)
+    ref = run(x)
+    lo = margin
+    for shift in range(1, max_shift + 1):
+        hi = size - shift - margin
+        got = run(np.ascontiguousarray(x[:, :, shift:, shift:]))[:, :, lo * scale : hi * scale,
+                                                                lo * scale : hi * scale]
+        want = ref[:, :, (lo + shift) * scale : (hi + shift) * scale,
+                   (lo + shift) * scale : (hi + shift) * scale]
+        # Same sums over the same inputs: only the kernels' blocking can change the rounding.
+        if float(np.max(np.abs(got - want))) <= 1e-4 * (1.0 + float(np.max(np.abs(want)))):
+            return shift
+    raise ValueError(f"model is not shift-equivariant for any shift up to {max_shift} px: "
+                     "it cannot be tiled exactly")
+
+
 def probe_scale(run: RunFn, channels: int, size: int = 16) -> int:
     """Output/input size ratio of an SR model (must be an integer, same on both axes)."""
     out = run(np.zeros((1, channels, size, size + 2), np.float32))

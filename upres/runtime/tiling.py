@@ -7,6 +7,7 @@ halo >= receptive field that equals the whole-image result.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -57,21 +58,35 @@ class TileGrid:
         return (max(t.padded.height for t in self.tiles), max(t.padded.width for t in self.tiles))
 
 
-def _splits(length: int, tile: int) -> list[tuple[int, int]]:
-    """Near-equal cores of at most `tile`, so no sliver tile wastes a model call."""
+def _splits(length: int, tile: int, align: int = 1) -> list[tuple[int, int]]:
+    """Near-equal cores of at most `tile`, so no sliver tile wastes a model call; each core starts
+    on a multiple of `align`."""
     n = max(1, math.ceil(length / tile))
-    edges = [round(i * length / n) for i in range(n + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(n)]
+    while True:
+        starts = {align * round(i * length / (n * align)) for i in range(n)}
+        edges = sorted({min(length, s) for s in starts} | {length})
+        cores = list(itertools.pairwise(edges))
+        if max(b - a for a, b in cores) <= tile or n >= length:
+            return cores
+        n += 1  # rounding to `align` made a core too long: one more tile
 
 
-def plan_grid(height: int, width: int, tile: int, halo: int) -> TileGrid:
-    """Tile an height x width input with cores of at most `tile` px (0 = one tile) and `halo`."""
+def plan_grid(height: int, width: int, tile: int, halo: int, align: int = 1) -> TileGrid:
+    """Tile an height x width input with cores of at most `tile` px (0 = one tile) and `halo`.
+
+    `align` > 1 is for models with strided layers (`ModelInfo.alignment`): they are equivariant only
+    to shifts by multiples of it, so every model input must start on such a multiple. Cores start on
+    multiples of `align` and the halo is rounded up to one, so padded regions start there too.
+    """
     if height < 1 or width < 1:
         raise ValueError(f"cannot tile an empty image ({width}x{height})")
     if tile < 0 or halo < 0:
         raise ValueError(f"tile and halo must be >= 0, got tile={tile}, halo={halo}")
-    ys = _splits(height, tile or height)
-    xs = _splits(width, tile or width)
+    if align < 1 or 0 < tile < align:
+        raise ValueError(f"align must be >= 1 and at most the tile size, got align={align}, tile={tile}")
+    halo = align * math.ceil(halo / align)
+    ys = _splits(height, tile or height, align)
+    xs = _splits(width, tile or width, align)
     tiles = []
     for r, (y0, y1) in enumerate(ys):
         for c, (x0, x1) in enumerate(xs):
