@@ -1,0 +1,100 @@
+"""Automatic overlay detection (`--mask auto`): the shipped overlay-detect model on ONNX Runtime.
+
+The model is run tile by tile with a halo of its probed receptive field, on tiles whose origins are
+multiples of its probed alignment (it has a stride-2 layer), so the tiled mask equals the whole-image
+mask while memory stays bounded by the tile size. No torch here: this is the run-time path.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from upres.export.onnx_meta import ModelInfo
+from upres.runtime.backends.onnxruntime_backend import OrtBackend
+from upres.runtime.catalog import builtin_path, resolve
+from upres.runtime.tiling import plan_grid
+
+MODEL_NAME = "overlay-detect"
+DEFAULT_TILE = 512  # core px per side: ~25 MB of activations per tile at full resolution
+
+
+class OverlayMaskDetector:
+    """One ONNX Runtime session of a detect model, run tiled over images."""
+
+    def __init__(self, model: Path | None = None, threads: int = 0) -> None:
+        ref = resolve(model if model is not None else builtin_path(MODEL_NAME))
+        if ref.info.kind != "detect" or ref.info.output_channels != 1:
+            raise ValueError(f"{ref.path}: a {ref.info.kind} model with {ref.info.output_channels} "
+                             "output channels, not an overlay detector (kind 'detect', 1 channel)")
+        self.path = ref.path
+        self.sha256 = ref.sha256
+        self.info: ModelInfo = ref.info
+        self.backend = OrtBackend(ref.path, "ort-cpu", threads)
+
+    def logits(self, image: np.ndarray, tile: int = DEFAULT_TILE) -> np.ndarray:
+        """H x W float32 overlay logits of an H x W x 3 float32 RGB image in [0, 1].
+
+        `tile` = 0 runs the whole image at once (the reference the tiled result equals).
+        """
+        _check_image(image)
+        h, w = image.shape[:2]
+        align = self.info.alignment
+        grid = plan_grid(h, w, max(tile, align) if tile else 0, self.info.receptive_field, align)
+        out = np.empty((h, w), np.float32)
+        for t in grid.tiles:
+            p, c = t.padded, t.core
+            x = image[p.y0 : p.y1, p.x0 : p.x1].transpose(2, 0, 1)[None]
+            logits = self.backend.run(np.ascontiguousarray(x, dtype=np.float32))[0, 0]
+            valid = c.relative_to(p)
+            out[c.y0 : c.y1, c.x0 : c.x1] = logits[valid.y0 : valid.y1, valid.x0 : valid.x1]
+        return out
+
+    def mask(self, image: np.ndarray, threshold: float = 0.5, tile: int = DEFAULT_TILE) -> np.ndarray:
+        """H x W bool: pixels whose overlay probability exceeds `threshold`."""
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"detect: threshold must be in (0, 1), got {threshold}")
+        # Compare logits with logit(threshold): no sigmoid over the whole image.
+        return self.logits(image, tile) > math.log(threshold / (1.0 - threshold))
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"detect: image must be H x W x 3 RGB, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"detect: empty image {image.shape}")
+
+
+@functools.lru_cache(maxsize=4)
+def _detector(model: Path | None) -> OverlayMaskDetector:
+    return OverlayMaskDetector(model)
+
+
+def detect_overlay_mask(image: np.ndarray, threshold: float = 0.5, model: Path | None = None) -> np.ndarray:
+    """Mask (H x W bool) of text, date stamps, logos and scratches in an H x W x 3 float32 RGB image
+    in [0, 1], from the shipped overlay-detect model (or `model`, another detect ONNX file)."""
+    return _detector(model).mask(image, threshold)
+
+
+def estimate_stroke_width(mask: np.ndarray) -> float:
+    """Typical stroke width (px) of the overlay in `mask`; 0.0 for an empty mask.
+
+    The distance transform is largest on a stroke's centre line, where it equals half the stroke
+    width plus half a pixel (it measures centre-to-centre distance to the nearest background pixel);
+    the median over those ridge pixels ignores the few wide blobs (filled logos) among many strokes.
+    """
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if m.ndim != 2:
+        raise ValueError(f"estimate_stroke_width: mask must be H x W, got shape {mask.shape}")
+    if not m.any():
+        return 0.0
+    # Pad with background so strokes touching the border are measured to their true edge, not
+    # treated as running on beyond it.
+    padded = cv2.copyMakeBorder(m, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (m > 0)
+    return float(max(1.0, 2.0 * float(np.median(dist[ridge])) - 1.0))
