@@ -239,6 +239,10 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="if another upres run is using OUTDIR, "
                                        "wait for it instead of exiting with code 2")] = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS",
+        help="run the batch as Ray workers: 'local' starts Ray on this machine; 'auto' or "
+        "HOST:PORT joins a running cluster (needs the ray extra)")] = None,
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed, 2 on usage errors."""
     from upres.runtime.batch import RunOptions
@@ -263,7 +267,15 @@ def run(
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
-    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err)
+    batch = None
+    if ray is not None:
+        from upres.runtime.ray_batch import RayBatchError, connect
+
+        try:
+            batch = connect(ray, setup, opts)
+        except RayBatchError as exc:
+            raise fail(str(exc)) from None
+    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch)
     raise typer.Exit(code)
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "atomic_write_text",
     "cleanup_stale_temps",
     "is_temp_name",
+    "temp_target",
 ]
 
 # .{name}.{pid}.{random}.tmp{suffix}, e.g. ".scan.png.4242.1f2e3d4c.tmp.png"
@@ -33,6 +34,12 @@ def _temp_path(path: Path) -> Path:
 def is_temp_name(name: str) -> bool:
     """True when ``name`` looks like a temporary file made by :func:`atomic_output`."""
     return _TEMP_RE.match(name) is not None
+
+
+def temp_target(name: str) -> str | None:
+    """The final file name a temporary named ``name`` was written for, or None if it is not one."""
+    match = _TEMP_RE.match(name)
+    return match["name"] if match else None
 
 
 def _fsync_file(path: Path) -> None:

@@ -128,14 +128,14 @@ def _inside(root: Path, path: Path) -> bool:
     return path == root or root in path.parents
 
 
-class _StopFlag:
+class StopFlag:
     """SIGINT/SIGTERM finish the current image, then stop with a summary."""
 
     def __init__(self) -> None:
         self.stopped = False
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -290,9 +290,9 @@ class BatchRunner:
         :class:`~upres.runtime.lock.OutdirLock` (``upres run`` does).
         """
         report = BatchReport()
-        self._remove_stale_temps(jobs)
+        self.remove_stale_temps(jobs)
         pending: list[tuple[ImageResult, Future[None]]] = []
-        with _StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+        with StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
             loading = reader.submit(self._load, jobs[0]) if jobs else None
             for i, job in enumerate(jobs):
                 assert loading is not None
@@ -317,6 +317,19 @@ class BatchRunner:
             self._drain(pending, on_error, keep=0)
         return report
 
+    def run_one(self, job: Job, on_error: Callable[[str], None]) -> ImageResult:
+        """One image start to finish (hash, resume check, decode, upscale, encode, sidecar) in the
+        calling thread: the unit of work of a fleet worker, with the same failure rules as
+        :meth:`run`. The caller owns stale-temp cleanup and the OUTDIR lock."""
+        sha, image, error = self._load(job)
+        with ThreadPoolExecutor(1) as writer:
+            result, future = self._one(job, sha, image, error, writer, on_error)
+            if future is None:
+                self.progress.image_finished(result)
+            else:
+                self._drain([(result, future)], on_error, keep=0)
+        return result
+
     def _one(self, job: Job, sha: str, image: DecodedImage | None, error: str,
              writer: ThreadPoolExecutor, on_error: Callable[[str], None],
              ) -> tuple[ImageResult, Future[None] | None]:
@@ -332,7 +345,7 @@ class BatchRunner:
             on_error(message)
             return ImageResult(str(job.source), str(job.output), "failed", message), None
 
-    def _remove_stale_temps(self, jobs: list[Job]) -> None:
+    def remove_stale_temps(self, jobs: list[Job]) -> None:
         """Temporary files of writers that were killed (SIGKILL, power loss) before renaming."""
         folders = {job.output.parent for job in jobs}
         for folder in sorted(folders):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -28,20 +30,30 @@ from upres.runtime.tiling import Tile
 
 USAGE_ERROR = 2  # as in upres.cli: another run holding OUTDIR is a usage problem, not an image's
 
+# Runs the jobs under OUTDIR's lock: (jobs, setup, opts, progress, on_error) -> report. The default is
+# BatchRunner.run on this machine; upres.runtime.ray_batch spreads the jobs over a Ray cluster.
+BatchFn = Callable[[list[Job], ChainSetup, RunOptions, BatchProgress, Callable[[str], None]], BatchReport]
+
 
 class _Bar(BatchProgress):
     def __init__(self, bar: Progress, images: int) -> None:
         self.bar = bar
         self.images = bar.add_task("images", total=images, rate="")
-        self.tiles = bar.add_task("tiles", total=1, rate="")
+        # Added by the first image_started: a fleet run reports whole images only.
+        self.tiles: TaskID | None = None
         self.mp = 0.0
         self.seconds = 0.0
 
     def image_started(self, job: Job, tiles: int) -> None:
-        self.bar.reset(self.tiles, total=tiles, description=f"tiles {display_path(job.source.name)}")
+        description = f"tiles {display_path(job.source.name)}"
+        if self.tiles is None:
+            self.tiles = self.bar.add_task(description, total=tiles, rate="")
+        else:
+            self.bar.reset(self.tiles, total=tiles, description=description)
 
     def tile_done(self, tile: Tile) -> None:
-        self.bar.advance(self.tiles)
+        if self.tiles is not None:
+            self.bar.advance(self.tiles)
 
     def image_finished(self, result: ImageResult) -> None:
         if result.status == "done" and result.seconds > 0:
@@ -64,7 +76,7 @@ def _line(label: str, style: str, message: str) -> Text:
 
 
 def run_batch_cli(jobs: list[Job], setup: ChainSetup, opts: RunOptions, report: Path | None,
-                  quiet: bool, out: Console, err: Console) -> int:
+                  quiet: bool, out: Console, err: Console, batch: BatchFn | None = None) -> int:
     """Run the batch under OUTDIR's lock; exit code 0, 1 (an image failed or the run was
     interrupted) or 2 (another run holds OUTDIR)."""
     if not jobs:
@@ -86,7 +98,7 @@ def run_batch_cli(jobs: list[Job], setup: ChainSetup, opts: RunOptions, report: 
         err.print(_line("error:", "red", message), highlight=False, soft_wrap=True)
         return USAGE_ERROR
     try:
-        result = _run(jobs, setup, opts, quiet, err)
+        result = _run(jobs, setup, opts, quiet, err, batch or _local_batch)
     finally:
         lock.release()
     _summarise(result, len(jobs), setup, quiet, out, err)
@@ -109,17 +121,22 @@ def _write_report(path: Path, result: BatchReport, setup: ChainSetup, opts: RunO
     }, indent=2, default=str))
 
 
+def _local_batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress: BatchProgress,
+                 on_error: Callable[[str], None]) -> BatchReport:
+    return BatchRunner(setup, opts, progress).run(jobs, on_error)
+
+
 def _run(jobs: list[Job], setup: ChainSetup, opts: RunOptions, quiet: bool,
-         err: Console) -> BatchReport:
+         err: Console, batch: BatchFn) -> BatchReport:
     def on_error(message: str) -> None:
         err.print(_line("failed:", "red", message), highlight=False, soft_wrap=True)
 
     if quiet:
-        return BatchRunner(setup, opts).run(jobs, on_error)
+        return batch(jobs, setup, opts, BatchProgress(), on_error)
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        return BatchRunner(setup, opts, _Bar(bar, len(jobs))).run(jobs, on_error)
+        return batch(jobs, setup, opts, _Bar(bar, len(jobs)), on_error)
 
 
 def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, out: Console,

@@ -1,0 +1,232 @@
+"""`upres run --ray` on a real local Ray cluster (2 CPUs, CPU backend, small images).
+
+One cluster serves the module (starting Ray costs ~15 s here); every test checks its outputs
+against a single-process run, byte for byte. Skipped when the ray extra is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from support import SAMPLE
+from typer.testing import CliRunner
+
+# A single-machine cluster: every Ray process binds and talks to loopback only (read by Ray at
+# import, so set before it), and sends no usage statistics. Subprocess drivers inherit both.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'upres[ray]')")
+
+from upres.cli import app  # noqa: E402
+from upres.runtime.ray_batch import WorkerRequest, worker_slots  # noqa: E402
+from upres.runtime.sidecar import read_sidecar  # noqa: E402
+
+runner = CliRunner()
+ARGS = ("--mode", "hybrid", "--scale", "2", "--quiet")
+WORKER_TITLE = "ray::ImageWorker.process"  # the process title of an actor inside process()
+
+
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) for every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        table[int(entry.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def _descendants(root: int) -> set[int]:
+    table = _proc_table()
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    table = _proc_table()
+    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # Short: Ray's unix sockets live under the temp dir and their paths must fit in 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="upray", dir="/tmp"))
+    saved = os.environ.get("UPRES_CACHE_DIR")
+    # Workers inherit the environment of the cluster's start: the test session's cache, as in
+    # conftest, so memory probes are shared and nothing lands in the user's cache.
+    os.environ["UPRES_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "cache")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(temp))
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        spawned = _descendants(os.getpid())
+        ray.shutdown()
+        deadline = time.monotonic() + 30
+        while _alive(spawned) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _alive(spawned)
+        strays = [pid for pid in _proc_table() if str(temp) in _cmdline(pid)]
+        if saved is None:
+            os.environ.pop("UPRES_CACHE_DIR", None)
+        else:
+            os.environ["UPRES_CACHE_DIR"] = saved
+        shutil.rmtree(temp, ignore_errors=True)
+        assert not left, f"Ray processes outlived the test: {[_cmdline(p) for p in left]}"
+        assert not strays, f"Ray processes outlived the test: {[_cmdline(p) for p in strays]}"
+
+
+def _photos(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
+    folder.mkdir(parents=True)
+    with Image.open(SAMPLE) as im:
+        rgb = im.convert("RGB")
+        for i in range(count):
+            x, y = (i * 7) % (rgb.width - size[0]), (i * 5) % (rgb.height - size[1])
+            rgb.crop((x, y, x + size[0], y + size[1])).save(folder / f"img{i:02d}.png")
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["run", *args])
+    return result.exit_code, result.output
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _assert_same_as_reference(out: Path, ref: Path) -> None:
+    # Same files (no temporaries, no duplicates, no lock left), same bytes, same settings.
+    assert _listing(out) == _listing(ref)
+    for name in _listing(ref):
+        if name.endswith(".png"):
+            assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+            mine, theirs = read_sidecar(out / f"{name}.json"), read_sidecar(ref / f"{name}.json")
+            assert mine is not None and theirs is not None
+            assert mine["settings"] == theirs["settings"]
+            assert mine["output"]["sha256"] == theirs["output"]["sha256"]
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """8 inputs and their single-process outputs (the reference)."""
+    root = tmp_path_factory.mktemp("raybatch")
+    _photos(root / "in", 8, (128, 96))
+    code, text = _run(str(root / "in"), "-o", str(root / "ref"), *ARGS)
+    assert code == 0, text
+    return root / "in", root / "ref"
+
+
+def test_worker_slots_count_whole_workers_per_node() -> None:
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 8.0, "memory": 10 * 2**30}},
+        {"Alive": True, "Resources": {"CPU": 4.0, "GPU": 2.0, "memory": 64 * 2**30}},
+        {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0, "memory": 2**40}},
+    ]
+    assert worker_slots(nodes, WorkerRequest(1, 0, 4 * 2**30)) == 2 + 4  # memory-bound, CPU-bound
+    assert worker_slots(nodes, WorkerRequest(1, 1, 2**30)) == 2  # only GPUs of live nodes count
+    assert worker_slots(nodes, WorkerRequest(16, 0, 2**30)) == 0
+
+
+@pytest.mark.slow
+def test_ray_batch_is_byte_identical_to_a_local_run(cluster: str, batch: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    src, ref = batch
+    out = tmp_path / "out"
+    code, text = _run(str(src), "-o", str(out), *ARGS, "--ray", cluster,
+                      "--report", str(tmp_path / "r.json"))
+    assert code == 0, text
+    _assert_same_as_reference(out, ref)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"] == {"done": 8, "skipped": 0, "failed": 0}
+    assert [i["source"] for i in report["images"]] == [str(src / n) for n in _listing(src)]
+    # A rerun on the cluster resumes: everything is finished already.
+    code, text = _run(str(src), "-o", str(out), *ARGS, "--ray", cluster,
+                      "--report", str(tmp_path / "r2.json"))
+    assert code == 0, text
+    assert json.loads((tmp_path / "r2.json").read_text())["counts"]["skipped"] == 8
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_image_is_retried(cluster: str, batch: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    src, ref = batch
+    out = tmp_path / "out"
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill_one_busy_worker() -> None:
+        # SIGKILL a worker process while it is inside process(): mid-image, no chance to clean up.
+        while not done.is_set() and not killed:
+            for pid in _proc_table():
+                if _cmdline(pid).startswith(WORKER_TITLE) and not list(out.glob("*.json"))[3:]:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one_busy_worker)
+    killer.start()
+    try:
+        code, text = _run(str(src), "-o", str(out), *ARGS, "--ray", cluster,
+                          "--report", str(tmp_path / "r.json"))
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no worker was caught mid-image"
+    assert code == 0, text
+    _assert_same_as_reference(out, ref)
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["done"] == 8
+
+
+@pytest.mark.slow
+def test_resume_after_the_driver_is_killed(cluster: str, batch: tuple[Path, Path],
+                                           tmp_path: Path) -> None:
+    src, ref = batch
+    out = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-m", "upres", "run", str(src), "-o", str(out), *ARGS,
+                               "--ray", cluster], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and list(out.glob("*.json"))):
+        assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
+        assert time.monotonic() < deadline, "the driver finished no image in 120 s"
+        time.sleep(0.01)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    finished = len(list(out.glob("*.json")))
+    assert finished < 8, "the batch finished before the driver was killed"
+    for name in _listing(out):
+        if name.endswith(".png") and not name.startswith("."):
+            Image.open(out / name).load()  # whatever has a final name is a complete image
+    code, text = _run(str(src), "-o", str(out), *ARGS, "--ray", cluster,
+                      "--report", str(tmp_path / "r.json"))
+    assert code == 0, text
+    _assert_same_as_reference(out, ref)
+    counts = json.loads((tmp_path / "r.json").read_text())["counts"]
+    assert counts["skipped"] >= finished and counts["done"] + counts["skipped"] == 8, counts
