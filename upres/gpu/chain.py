@@ -1,0 +1,70 @@
+"""A tile chain (`upres.runtime.stages.TileFn`) that runs on the GPU pipeline.
+
+`map_tiles` takes the tiles of a grid in order and keeps several in flight; `upres.runtime.upscale`
+uses it when a chain has it, so the tiler, blending and writers are the same as on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from upres.gpu.memory import DevicePool
+from upres.gpu.pipeline import TilePipeline
+from upres.gpu.planning import DevicePlan
+from upres.kernels.cuda.launch import CudaKernels
+from upres.kernels.edges import SOBEL_RADIUS
+
+
+def chain_halo(scale: int, coarse_rf: int, refine_rf: int | None) -> int:
+    """The same halo as the CPU chains (FaithfulChain / HybridChain): coarse field, plus the
+    refine field and the Sobel radius brought back to input pixels."""
+    if refine_rf is None:
+        return coarse_rf
+    return coarse_rf + math.ceil((refine_rf + SOBEL_RADIUS) / scale)
+
+
+@dataclass
+class GpuChain:
+    pipeline: TilePipeline
+    scale: int
+    halo: int
+    plan: DevicePlan
+    backend: str
+    hybrid: bool
+    _resources: list[object] = field(default_factory=list, repr=False)
+
+    @property
+    def texture(self) -> float | None:
+        return self.pipeline.texture if self.hybrid else None
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return next(iter(self.pipeline.map_tiles([tile])))
+
+    def map_tiles(self, tiles: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        return self.pipeline.map_tiles(tiles)
+
+    def close(self) -> None:
+        self.pipeline.close()
+        for r in reversed(self._resources):
+            close = getattr(r, "close", None)
+            if close is not None:
+                close()
+        self._resources = []
+
+
+def assemble(backend: str, steps: list, plan: DevicePlan, scale: int, halo: int,
+             texture: float, kernels: CudaKernels) -> GpuChain:
+    """Pool of exactly the planned size, lanes, pipeline: the chain that owns them."""
+    from upres.gpu.buffers import LaneLayout
+
+    hybrid = len(steps) > 1
+    layout = LaneLayout(plan.side, scale, hybrid)
+    pooled = plan.activation_per_stream if any(s.pooled for s in steps) else 0
+    pool = DevicePool(plan.streams * (plan.io_per_stream + pooled))
+    pipeline = TilePipeline(kernels, pool, layout, plan.streams, steps[0],
+                            steps[1] if hybrid else None, texture)
+    return GpuChain(pipeline, scale, halo, plan, backend, hybrid, [kernels, pool])
