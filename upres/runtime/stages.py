@@ -72,16 +72,27 @@ class HybridChain:
 
     @property
     def halo(self) -> int:
-        return self.coarse_rf + math.ceil((self.refine_rf + SOBEL_RADIUS) / self.scale)
+        return self.coarse_rf + math.ceil(refine_halo(self.refine_rf) / self.scale)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         coarse = np.clip(_to_hwc(self.coarse.run(_to_nchw(tile))), 0.0, 1.0)
         if self.texture == 0:
             return coarse
-        edge = sobel_magnitude(coarse)
-        x = np.concatenate([coarse, edge[..., None]], axis=2)
-        residual = _to_hwc(self.refine.run(_to_nchw(x)))
-        return compose(coarse, residual, edge, self.texture)
+        return refine_texture(self.refine, coarse, self.texture)
+
+
+def refine_halo(refine_rf: int) -> int:
+    """Pixels of context the refine stage needs around its output (its own reach plus Sobel's)."""
+    return refine_rf + SOBEL_RADIUS
+
+
+def refine_texture(refine: Backend, image: np.ndarray, texture: float) -> np.ndarray:
+    """The refine stage: ``image`` plus the edge-gated texture residual that the refine network
+    predicts from it and its Sobel edge map. (H, W, 3) float32 [0, 1] in and out."""
+    edge = sobel_magnitude(image)
+    x = np.concatenate([image, edge[..., None]], axis=2)
+    residual = _to_hwc(refine.run(_to_nchw(x)))
+    return compose(image, residual, edge, texture)
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
