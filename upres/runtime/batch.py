@@ -214,8 +214,10 @@ class BatchRunner:
         # Outputs too large for memory are streamed, and only TIFF can be written in strips.
         return job.output.with_suffix(".tif") if plan.streaming else job.output
 
-    def process(self, job: Job, image: DecodedImage, input_sha: str,
-                writer: ThreadPoolExecutor) -> tuple[ImageResult, Future[None] | None]:
+    def process(self, job: Job, image: DecodedImage, input_sha: str, writer: ThreadPoolExecutor,
+                extra: dict[str, Any] | None = None) -> tuple[ImageResult, Future[None] | None]:
+        """Upscale and write one image; ``extra`` entries are added to (or replace those of) its
+        sidecar record, for a caller that did more to the image (`upres clean`)."""
         t0 = time.monotonic()
         meta = image.meta
         plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
@@ -238,7 +240,7 @@ class BatchRunner:
                     alpha = pixels[..., 3] if pixels.shape[2] == 4 else None
                     tiff.write_strip(to_output_samples(pixels[..., :3], alpha, mode, depth))
             result.seconds = time.monotonic() - t0
-            self._finish(job, output, input_sha, result)
+            self._finish(job, output, input_sha, result, extra)
             return result, None
         out = np.concatenate(list(self._upscale(job, image, plan)), axis=0)
         infer_seconds = time.monotonic() - t0
@@ -247,11 +249,12 @@ class BatchRunner:
         def encode() -> None:
             write_image(output, rgb, alpha, meta, s, format_of(output.suffix))
             result.seconds = infer_seconds
-            self._finish(job, output, input_sha, result)
+            self._finish(job, output, input_sha, result, extra)
 
         return result, writer.submit(encode)
 
-    def _finish(self, job: Job, output: Path, input_sha: str, result: ImageResult) -> None:
+    def _finish(self, job: Job, output: Path, input_sha: str, result: ImageResult,
+                extra: dict[str, Any] | None = None) -> None:
         record = {
             "input": {"path": str(job.source), "sha256": input_sha},
             "output": {"path": output.name, "sha256": file_sha256(output)},
@@ -259,6 +262,7 @@ class BatchRunner:
             "backend_reason": self.setup.backend_reason,
             "plan": result.plan,
             "timings": {"seconds": round(result.seconds, 3)},
+            **(extra or {}),
         }
         try:
             write_sidecar(output.with_name(output.name + ".json"), record)
