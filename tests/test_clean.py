@@ -1,0 +1,240 @@
+"""The cleaning stages on real pixels and the real refine network (ONNX Runtime): masks, regions,
+fill, texture, blend and the per-image pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from upres.cleaning.blend import alpha_blend, poisson_blend
+from upres.cleaning.fill import FillUnavailable, fill
+from upres.cleaning.masks import (
+    MaskError,
+    close_holes,
+    feather,
+    final_mask,
+    find_mask,
+    grow,
+    read_mask,
+)
+from upres.cleaning.pipeline import Cleaner, CleanSettings
+from upres.cleaning.regions import plan_regions
+from upres.cleaning.texture import build_texture
+
+
+@pytest.fixture(scope="module")
+def texture():
+    return build_texture("ort-cpu", threads=1)[0]
+
+
+@pytest.fixture()
+def image(photo: np.ndarray) -> np.ndarray:
+    return photo.astype(np.float32) / 255.0
+
+
+def _strokes(shape: tuple[int, int]) -> np.ndarray:
+    """A caption-like mask: two thin bars and a ring, away from the corners."""
+    m = np.zeros(shape, bool)
+    m[40:44, 30:150] = True
+    m[60:63, 100:200] = True
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(yy - 110, xx - 60)
+    m |= (r > 10) & (r < 13)
+    return m
+
+
+# -- masks -------------------------------------------------------------------------------------
+
+
+def test_grow_is_an_elliptical_dilation() -> None:
+    m = np.zeros((21, 21), bool)
+    m[10, 10] = True
+    g = grow(m, 3)
+    assert g.sum() > 9 and g[10, 7] and g[10, 13] and g[7, 10] and not g[7, 7]  # a disc, not a square
+    assert (grow(m, 0) == m).all()
+
+
+def test_close_holes_fills_small_enclosed_holes_only() -> None:
+    m = np.zeros((60, 60), bool)
+    m[10:20, 10:20] = True
+    m[13:16, 13:16] = False  # 9-pixel hole: closed
+    m[30:55, 30:55] = True
+    m[33:52, 33:52] = False  # 361-pixel hole: kept
+    m[:5, :5] = True  # the keep-area around it touches the border: not a hole
+    closed = close_holes(m, 64)
+    assert closed[13:16, 13:16].all()
+    assert not closed[33:52, 33:52].any()
+    assert (closed | m).sum() == closed.sum()
+
+
+@pytest.mark.parametrize("px", [0, 1, 3, 6])
+def test_final_mask_fed_back_with_grow_0_is_unchanged(px: int) -> None:
+    rng = np.random.default_rng(px)
+    raw = rng.random((80, 90)) > 0.985
+    once = final_mask(raw, px)
+    assert (final_mask(once, 0) == once).all()
+
+
+def test_feather_is_zero_outside_and_one_deep_inside() -> None:
+    m = np.zeros((40, 40), bool)
+    m[10:30, 0:30] = True  # runs off the left border
+    a = feather(m, 3)
+    assert (a[~m] == 0).all()
+    assert a[20, 15] == 1.0
+    assert 0 < a[10, 15] < a[11, 15] < a[12, 15] < 1.0  # the ramp towards the top edge
+    assert a[20, 0] == 1.0  # the image border is not an edge
+    assert (feather(m, 0) == m).all()
+
+
+def test_read_mask_nonzero_removes_and_transparent_keeps(tmp_path: Path) -> None:
+    gray = np.zeros((20, 30), np.uint8)
+    gray[5, 5], gray[6, 6] = 1, 255
+    Image.fromarray(gray).save(tmp_path / "m.png")
+    m = read_mask(tmp_path / "m.png", 20, 30)
+    assert m.dtype == bool and m.sum() == 2 and m[5, 5] and m[6, 6]
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[2:4, 2:4, 3] = 255  # opaque white: remove; transparent white elsewhere: keep
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "layer.png")
+    assert read_mask(tmp_path / "layer.png", 20, 30).sum() == 4
+
+
+def test_read_mask_of_the_wrong_size_names_both_sizes(tmp_path: Path) -> None:
+    Image.new("L", (10, 12)).save(tmp_path / "m.png")
+    with pytest.raises(MaskError, match=r"mask is 10x12, but the image is 30x20"):
+        read_mask(tmp_path / "m.png", 20, 30)
+
+
+def test_find_mask_by_name(tmp_path: Path) -> None:
+    masks = tmp_path / "masks"
+    (masks / "sub").mkdir(parents=True)
+    for name in ("a.png", "a.mask.png", "b_mask.tif", "sub/c.png", "d.png", "d.jpg"):
+        (masks / name).write_bytes(b"x")
+    src = tmp_path / "a.jpg"
+    assert find_mask(masks, src, Path("a.png")) == masks / "a.mask.png"  # tagged name wins
+    assert find_mask(masks, tmp_path / "b.png", Path("b.png")) == masks / "b_mask.tif"
+    assert find_mask(masks, tmp_path / "c.png", Path("sub/c.png")) == masks / "sub" / "c.png"
+    assert find_mask(masks, tmp_path / "a.png", Path("sub/a.png")) == masks / "a.mask.png"  # top level
+    with pytest.raises(MaskError, match="several masks match"):
+        find_mask(masks, tmp_path / "d.png", Path("d.png"))
+    with pytest.raises(MaskError, match=r"no mask for e\.png"):
+        find_mask(masks, tmp_path / "e.png", Path("e.png"))
+
+
+# -- regions -----------------------------------------------------------------------------------
+
+
+def test_regions_bound_the_work_to_the_mask() -> None:
+    m = np.zeros((1000, 1200), bool)
+    m[0:12, 0:30] = True  # one corner
+    plan = plan_regions(m, 16)
+    assert len(plan.regions) == 1
+    assert plan.regions[0].box.height == 12 + 16 and plan.regions[0].box.width == 30 + 16
+    assert plan.pixels < m.size / 500
+
+
+def test_regions_join_close_parts_and_own_every_mask_pixel_once() -> None:
+    m = np.zeros((200, 300), bool)
+    m[10:15, 10:20] = True
+    m[10:15, 30:40] = True  # 10 px away: shares a region with the first
+    m[150:160, 250:260] = True  # far: its own region
+    m[100:140, 20:24] = True
+    m[100:104, 20:120] = True  # an L whose box overlaps nothing else
+    plan = plan_regions(m, 8)
+    assert len(plan.regions) == 3
+    owned = np.zeros(m.shape, np.int32)
+    for region in plan.regions:
+        b = region.box
+        owned[b.y0 : b.y1, b.x0 : b.x1] += plan.owned(region, m)
+    assert (owned == m).all()
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def test_fill_changes_only_masked_pixels(image: np.ndarray) -> None:
+    m = _strokes(image.shape[:2])
+    for method in ("telea", "ns"):
+        out = fill(image, m, method)
+        assert (out[~m] == image[~m]).all()
+        assert np.abs(out[m] - image[m]).mean() > 0.001
+    with pytest.raises(FillUnavailable, match="not available"):
+        fill(image, m, "learned")
+
+
+def test_fill_of_a_flat_area_stays_flat() -> None:
+    # OpenCV's inpainting is off by ~1.5 units of whatever range it is given: at the 16-bit scale
+    # fill() uses, that is far below one 8-bit level (on [0, 1] floats it would be garbage).
+    flat = np.full((64, 64, 3), 0.4, np.float32)
+    m = np.zeros((64, 64), bool)
+    m[28:36, 10:50] = True
+    for method in ("telea", "ns"):
+        assert np.abs(fill(flat, m, method) - flat).max() < 0.05 / 255
+
+
+def test_poisson_blend_meets_the_original_at_the_border() -> None:
+    rng = np.random.default_rng(0)
+    original = (rng.random((64, 80, 3)) * 0.3 + 0.3).astype(np.float32)
+    m = np.zeros((64, 80), bool)
+    m[20:40, 0:30] = True  # also runs off the image
+    out = poisson_blend(original, original + np.float32(0.1), m)  # a patch 0.1 too bright
+    assert (out[~m] == original[~m]).all()
+    assert np.abs(out[m] - original[m]).max() < 1 / 255  # the offset is solved away
+
+
+def test_alpha_blend_keeps_outside_bits(image: np.ndarray) -> None:
+    m = _strokes(image.shape[:2])
+    out = alpha_blend(image, np.zeros_like(image), feather(m, 2))
+    assert (out[~m] == image[~m]).all()
+    assert (out[m] < image[m] + 1e-6).all()
+
+
+@pytest.mark.parametrize("settings", [
+    CleanSettings(),
+    CleanSettings(fill="ns", blend="poisson", grain=1.0, texture=1.0, feather=0),
+])
+def test_clean_keeps_every_pixel_outside_the_mask(image: np.ndarray, texture, settings) -> None:
+    m = final_mask(_strokes(image.shape[:2]), 2)
+    out, stats = Cleaner(settings, texture).clean(image, m, seed=7)
+    assert out.dtype == np.float32 and out.shape == image.shape
+    assert (out[~m] == image[~m]).all()
+    assert (out[m] != image[m]).any(axis=1).mean() > 0.5
+    assert stats.mask_pixels == m.sum() and stats.regions >= 1
+
+
+def test_texture_changes_pixels_inside_the_mask_only(image: np.ndarray, texture) -> None:
+    m = final_mask(_strokes(image.shape[:2]), 2)
+    flat, _ = Cleaner(CleanSettings(texture=0.0), texture).clean(image, m)
+    rich, stats = Cleaner(CleanSettings(texture=1.0), texture).clean(image, m)
+    changed = (flat != rich).any(axis=2)
+    assert changed.any() and not changed[~m].any()
+    assert stats.texture_tiles >= 1
+
+
+def test_clean_is_deterministic_and_grain_follows_the_seed(image: np.ndarray, texture) -> None:
+    m = final_mask(_strokes(image.shape[:2]), 2)
+    cleaner = Cleaner(CleanSettings(grain=1.0), texture)
+    a, _ = cleaner.clean(image, m, seed=1)
+    b, _ = cleaner.clean(image, m, seed=1)
+    c, _ = cleaner.clean(image, m, seed=2)
+    assert a.tobytes() == b.tobytes()
+    assert a.tobytes() != c.tobytes()
+
+
+def test_a_corner_mask_costs_its_corner(image: np.ndarray, texture) -> None:
+    big = np.tile(image, (4, 4, 1))  # 640 x 960
+    m = np.zeros(big.shape[:2], bool)
+    m[2:10, 3:40] = True
+    out, stats = Cleaner(CleanSettings(), texture).clean(big, m)
+    assert stats.regions == 1 and stats.texture_tiles == 1
+    assert stats.region_pixels < big.shape[0] * big.shape[1] / 100
+    assert (out[~m] == big[~m]).all()
+
+
+def test_settings_refuse_bad_values() -> None:
+    for bad in ({"texture": 1.5}, {"grain": -0.1}, {"feather": -1}, {"blend": "soft"}, {"fill": "magic"}):
+        with pytest.raises(ValueError):
+            CleanSettings(**bad)

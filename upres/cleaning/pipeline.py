@@ -1,0 +1,110 @@
+"""One image through the cleaning stages, region by region of its (final) mask:
+
+fill (inpainting) -> texture (refine network) -> grain -> blend, written back inside the mask only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from upres.cleaning import blend as blending
+from upres.cleaning.fill import INPAINT_RADIUS, check_method, fill
+from upres.cleaning.grain import RING, add_grain
+from upres.cleaning.masks import feather
+from upres.cleaning.regions import RegionPlan, plan_regions
+from upres.cleaning.texture import TextureStage
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    """The stage parameters; recorded in every sidecar."""
+
+    feather: int = 2
+    fill: str = "telea"
+    radius: int = INPAINT_RADIUS
+    texture: float = 0.5
+    grain: float = 0.0
+    blend: str = "alpha"
+
+    def __post_init__(self) -> None:
+        check_method(self.fill)
+        blending.check_method(self.blend)
+        if self.feather < 0:
+            raise ValueError(f"--feather must be >= 0 pixels, got {self.feather}")
+        if self.radius < 1:
+            raise ValueError(f"the inpainting radius must be >= 1 pixel, got {self.radius}")
+        for name in ("texture", "grain"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name} must be within 0..1, got {getattr(self, name)}")
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CleanStats:
+    regions: int = 0
+    region_pixels: int = 0  # pixels inside region boxes: the work, against the image's pixels
+    mask_pixels: int = 0
+    texture_tiles: int = 0
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def seed_of(input_sha256: str) -> int:
+    """The grain's seed: the input's own hash, so the same file gets the same grain."""
+    return int(hashlib.sha256(bytes.fromhex(input_sha256)).hexdigest()[:16], 16)
+
+
+class Cleaner:
+    def __init__(self, settings: CleanSettings, texture: TextureStage | None = None) -> None:
+        if settings.texture > 0 and texture is None:
+            raise ValueError("texture > 0 needs the refine network (a TextureStage)")
+        self.settings = settings
+        self.texture = texture
+
+    @property
+    def context(self) -> int:
+        """Margin (pixels) each region needs around its mask pixels: what the inpainting reads,
+        the texture network's reach, the feather and the grain ring (the largest of them)."""
+        s = self.settings
+        reach = [s.radius + 1, s.feather + 1, RING + 1]
+        if self.texture is not None and s.texture > 0:
+            reach.append(self.texture.halo)
+        return max(reach)
+
+    def plan(self, mask: np.ndarray) -> RegionPlan:
+        return plan_regions(mask, self.context)
+
+    def clean(self, image: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[np.ndarray, CleanStats]:
+        """``image`` (H, W, 3) float32 [0, 1] with the ``mask`` (H, W) bool pixels replaced; every
+        pixel outside the mask is the input's, bit for bit."""
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
+        plan = self.plan(mask)
+        stats = CleanStats(len(plan.regions), plan.pixels, int(mask.sum()))
+        out = image.copy()
+        for region in plan.regions:
+            b = region.box
+            own = plan.owned(region, mask)
+            patch, tiles = self._region(image[b.y0 : b.y1, b.x0 : b.x1], mask[b.y0 : b.y1, b.x0 : b.x1],
+                                        np.random.default_rng([seed, b.y0, b.x0]))
+            stats.texture_tiles += tiles
+            view = out[b.y0 : b.y1, b.x0 : b.x1]
+            view[own] = patch[own]
+        return out, stats
+
+    def _region(self, crop: np.ndarray, holes: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        s = self.settings
+        patch = fill(crop, holes, s.fill, s.radius)
+        tiles = 0
+        if self.texture is not None and s.texture > 0:
+            patch, tiles = self.texture(patch, holes, s.texture)
+        patch = add_grain(patch, crop, holes, s.grain, rng)
+        return blending.blend(crop, patch, holes, feather(holes, s.feather), s.blend), tiles
