@@ -13,7 +13,7 @@ MODEL = WEIGHTS_DIR / "coarse-x2.onnx"
 
 def test_auto_names_its_choice_and_reason() -> None:
     choice = select.choose("auto")
-    assert choice.name in ("ort-cpu", "ort-cuda", "ort-trt")
+    assert choice.name in ("ort-cpu", "ort-cuda", "ort-trt", "trt")
     assert choice.reason
     if "CUDAExecutionProvider" not in available_providers():
         assert choice.name == "ort-cpu"
@@ -50,3 +50,31 @@ def test_cpu_backend_batches_and_keeps_shape() -> None:
     out = backend.run(x)
     assert out.shape == (2, 3, 34, 18) and out.dtype == np.float32
     np.testing.assert_allclose(out[1:], backend.run(x[1:]), atol=1e-6)
+
+
+def test_torch_cuda_without_a_gpu_says_why() -> None:
+    why = select.unavailable("torch-cuda")
+    if why is None:
+        pytest.skip("a CUDA GPU and a CUDA build of torch are here")
+    assert why.startswith("torch-cuda: ")
+    with pytest.raises(BackendUnavailable, match="torch-cuda"):
+        select.create("torch-cuda", MODEL)
+
+
+def test_gpu_backends_in_build_chain_refuse_cleanly() -> None:
+    from upres.runtime.chain_factory import build_chain
+
+    for name in select.GPU_PIPELINE:
+        if select.unavailable(name) is not None:
+            with pytest.raises(BackendUnavailable, match=name):
+                build_chain("faithful", 4, backend=name)
+
+
+def test_auto_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from upres.runtime.chain_factory import build_chain; "
+            "build_chain('faithful', 2, backend='auto'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

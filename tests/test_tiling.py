@@ -1,9 +1,12 @@
 """Tiled output equals the whole-image output (exact halo), for every mode and awkward sizes."""
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 import pytest
 
 from upres.runtime.chain_factory import build_chain
+from upres.runtime.stages import TileFn
 from upres.runtime.tiling import plan_grid
 from upres.runtime.upscale import upscale_array
 
@@ -88,3 +91,42 @@ def test_feather_weights_sum_to_one() -> None:
         p = tile.padded.scaled(2)
         total[p.y0 : p.y1, p.x0 : p.x1] += w
     np.testing.assert_allclose(total, 1.0, atol=1e-5)
+
+
+class _LookaheadChain:
+    """A chain with `map_tiles` that reads three tiles ahead before answering, as the GPU
+    pipeline does with three streams: the tiler must keep outputs matched to their tiles."""
+
+    def __init__(self, inner: TileFn) -> None:
+        self.inner, self.scale, self.halo = inner, inner.scale, inner.halo
+        self.calls = 0
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        raise AssertionError("the tiler should use map_tiles")
+
+    def map_tiles(self, tiles: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        ahead: list[np.ndarray] = []
+        for tile in tiles:
+            ahead.append(tile)
+            if len(ahead) == 3:
+                self.calls += 1
+                yield self.inner(ahead.pop(0))
+        for tile in ahead:
+            self.calls += 1
+            yield self.inner(tile)
+
+
+@pytest.mark.parametrize("blend", ["crop", "feather"])
+def test_pipelined_chain_matches_tile_by_tile(blend: str) -> None:
+    from upres.runtime.stages import DeterministicChain
+    from upres.runtime.upscale import upscale_array
+
+    rng = np.random.default_rng(5)
+    image = rng.random((45, 61, 4), dtype=np.float32)  # with alpha
+    chain = DeterministicChain(2)
+    grid = plan_grid(45, 61, 16, chain.halo)
+    piped = _LookaheadChain(chain)
+    expect = upscale_array(image, grid, chain, blend)
+    got = upscale_array(image, grid, piped, blend)
+    assert piped.calls == len(grid.tiles)
+    np.testing.assert_array_equal(got, expect)

@@ -123,6 +123,12 @@ def inspect(model: Annotated[str, typer.Argument(help="model name or path to .on
     table.add_row("file_sha256", ref.sha256)
     table.add_row("source", "probed (no upres metadata)" if ref.probed else "upres metadata")
     out.print(table)
+    from upres.gpu.build_command import engine_table
+    from upres.gpu.engine_cache import EngineCache
+
+    engines = engine_table(EngineCache(), ref.sha256)
+    if engines is not None:
+        out.print(engines)
 
 
 @app.command("eval")
@@ -183,7 +189,8 @@ ScaleOpt = Annotated[int, typer.Option("--scale", help="2 or 4")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="deterministic | faithful | hybrid")]
 TextureOpt = Annotated[float, typer.Option("--texture", help="refine strength 0..1 (hybrid)")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="built-in name or PATH.onnx")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto | ort-cpu | ort-cuda | ort-trt | trt")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="auto | ort-cpu | ort-cuda | ort-trt | trt | torch-cuda")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8")]
 MemoryOpt = Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")]
 TileOpt = Annotated[str, typer.Option("--tile", help="auto | N | 0 (whole image)")]
@@ -193,15 +200,18 @@ ThreadsOpt = Annotated[int, typer.Option("--threads", help="inference threads (0
 
 
 def _setup(mode: str, scale: int, model: str | None, texture: float, backend: str,
-           precision: str, threads: int):
+           precision: str, threads: int, memory: str | None = None):
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import build_chain
+    from upres.runtime.planner import PlanError
 
     if scale not in (2, 4) and model is None:
         raise fail(f"--scale must be 2 or 4, got {scale}")
+    # GPU backends plan device memory when the chain is built: --memory bounds it too.
+    device_memory = _memory(memory) if memory else None
     try:
-        return build_chain(mode, scale, model, texture, backend, precision, threads)
-    except (ValueError, FileNotFoundError, BackendUnavailable) as exc:
+        return build_chain(mode, scale, model, texture, backend, precision, threads, device_memory)
+    except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:
         raise fail(str(exc)) from None
 
 
@@ -258,7 +268,7 @@ def run(
         raise fail("no input images found")
     if blend not in ("auto", "crop", "feather"):
         raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
-    setup = _setup(mode, scale, model, texture, backend, precision, threads)
+    setup = _setup(mode, scale, model, texture, backend, precision, threads, memory)
     opts = RunOptions(memory=_memory(memory), tile=_tile_option(tile), halo=_halo_option(halo),
                       blend=blend, fmt=fmt, resume=resume,
                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
@@ -300,7 +310,7 @@ def plan(
     from upres.runtime.imageio import ImageError, probe_image
     from upres.runtime.planner import PlanError, describe
 
-    setup = _setup(mode, scale, model, texture, backend, precision, threads)
+    setup = _setup(mode, scale, model, texture, backend, precision, threads, memory)
     try:
         meta = probe_image(image)
     except ImageError as exc:
@@ -324,9 +334,11 @@ def _register_tool_commands() -> None:
     # The command functions live beside their subsystems; importing them is cheap (no torch).
     from upres.bench.command import bench_command
     from upres.calibration.command import calibrate_command
+    from upres.gpu.build_command import build_command
 
     app.command("calibrate")(calibrate_command)
     app.command("bench")(bench_command)
+    app.command("build")(build_command)
 
 
 _register_tool_commands()

@@ -33,7 +33,7 @@ from upres.runtime.imageio import (
 )
 from upres.runtime.inputs import Job, format_of
 from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model
-from upres.runtime.planner import Plan, plan_job
+from upres.runtime.planner import Plan, PlanError, plan_job
 from upres.runtime.sidecar import is_finished, write_sidecar
 from upres.runtime.tiling import Rect, Tile
 from upres.runtime.upscale import iter_strips
@@ -169,6 +169,11 @@ class BatchRunner:
             if not self.setup.models:
                 # No network: Lanczos + sharpening buffers, a handful of float32 output planes.
                 self._memory_models = [(MemoryModel(0.0, 6 * 3 * 4 * s * s, ()), 1)]
+            elif self.setup.device is not None:
+                # GPU pipeline: activations live on the device (planned there); the host holds
+                # each stream's pinned staging, an input tile and an output tile of float32 RGB.
+                streams = int(self.setup.device["streams"])  # type: ignore[call-overload]
+                self._memory_models = [(MemoryModel(0.0, streams * 3 * 4 * (1 + s * s), ()), 1)]
             else:
                 models = []
                 for role, ref in self.setup.models.items():
@@ -178,12 +183,25 @@ class BatchRunner:
                 self._memory_models = models
         return self._memory_models
 
+    def _tile(self) -> int | None:
+        """--tile, or for a GPU pipeline its planned core (its buffers take no larger tile)."""
+        device = self.setup.device
+        if device is None:
+            return self.opts.tile
+        core = int(device["core"])  # type: ignore[call-overload]
+        if self.opts.tile is None:
+            return core
+        if self.opts.tile == 0 or self.opts.tile > core:
+            raise PlanError(f"--tile {self.opts.tile}: the device memory plan takes tiles of at most "
+                            f"{core} px (+ halo); use --tile {core} or less, or raise --memory")
+        return self.opts.tile
+
     def plan(self, height: int, width: int, bit_depth: int = 8, channels: int = 3) -> Plan:
         return plan_job(
             height, width, scale=self.setup.scale, required_halo=self.setup.chain.halo,
             channels_out=channels, bytes_per_sample_out=2 if bit_depth == 16 else 1,
             memory_target=self.opts.memory, stage_models=self.stage_models(),
-            tile=self.opts.tile, halo=self.opts.halo, blend=self.opts.blend,
+            tile=self._tile(), halo=self.opts.halo, blend=self.opts.blend,
             baseline=self.baseline,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from upres.runtime.backends import select
-from upres.runtime.backends.base import BackendChoice
+from upres.runtime.backends.base import BackendChoice, BackendUnavailable
 from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, resolve
 from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
 
@@ -22,6 +22,7 @@ class ChainSetup:
     backend_reason: str
     precision: str
     models: dict[str, ModelRef] = field(default_factory=dict)
+    device: dict[str, object] | None = None  # GPU backends: the device memory plan
 
     def describe(self) -> dict[str, object]:
         return {
@@ -34,6 +35,7 @@ class ChainSetup:
             "models": {k: {"path": str(m.path), "sha256": m.sha256, "name": m.info.name,
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
                        for k, m in self.models.items()},
+            **({"device_plan": self.device} if self.device is not None else {}),
         }
 
 
@@ -45,7 +47,11 @@ def build_chain(
     backend: str = "auto",
     precision: str = "fp32",
     threads: int = 0,
+    memory: int | None = None,
+    streams: int = 3,
 ) -> ChainSetup:
+    """memory/streams: the device memory target (hard; None = most of what is free) and the CUDA
+    streams of the GPU pipeline backends (trt, torch-cuda); the CPU backends ignore them."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if precision not in PRECISIONS:
@@ -64,6 +70,8 @@ def build_chain(
             raise ValueError(f"--scale must be one of {SCALES}, got {scale}")
         return ChainSetup(DeterministicChain(scale), mode, scale, "none",
                           "deterministic mode runs no network", precision)
+    if choice.name in select.GPU_PIPELINE:
+        return _gpu_chain(choice, mode, scale, model, texture, precision, memory, streams)
     coarse = resolve(model or f"coarse-x{scale}", precision)
     if scale is not None and coarse.info.scale != scale:
         raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
@@ -79,3 +87,24 @@ def build_chain(
                         refine.info.receptive_field, texture)
     return ChainSetup(chain, mode, s, choice.name, choice.reason, precision,
                       {"coarse": coarse, "refine": refine})
+
+
+def _gpu_chain(choice: BackendChoice, mode: str, scale: int | None, model: str | None,
+               texture: float, precision: str, memory: int | None, streams: int) -> ChainSetup:
+    """The whole chain on the CUDA-stream pipeline (upres.gpu): models, kernels, memory plan."""
+    why = select.unavailable(choice.name)
+    if why:
+        raise BackendUnavailable(why)
+    # PyTorch runs the fp32 weights (in fp16 when asked); TensorRT builds from the ONNX graph of
+    # the precision asked for (fp16/int8 graphs made by `upres calibrate`).
+    coarse = resolve(model or f"coarse-x{scale}", "fp32" if choice.name == "torch-cuda" else precision)
+    if scale is not None and coarse.info.scale != scale:
+        raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
+                         f"but --scale {scale} was asked for")
+    refine = resolve(DEFAULT_REFINE, "fp32") if mode == "hybrid" else None
+    from upres.gpu.open_chain import open_gpu_chain
+
+    chain = open_gpu_chain(choice.name, coarse, refine, texture, precision, memory, streams)
+    models = {"coarse": coarse} | ({"refine": refine} if refine is not None else {})
+    return ChainSetup(chain, mode, coarse.info.scale, choice.name, choice.reason, precision, models,
+                      chain.plan.to_dict())

@@ -6,7 +6,8 @@ whole output never has to sit in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,11 +27,30 @@ class Strip:
     pixels: np.ndarray  # (h, W*s, C) float32
 
 
-def _run_tile(chain: TileFn, tile_in: np.ndarray) -> np.ndarray:
-    out = chain(tile_in[..., :3])
+def _with_alpha(chain: TileFn, tile_in: np.ndarray, out: np.ndarray) -> np.ndarray:
     if tile_in.shape[2] == 4:
         out = np.concatenate([out, resize_alpha(tile_in[..., 3], chain.scale)[..., None]], axis=2)
     return out
+
+
+def _tile_outputs(read: RegionReader, tiles: Sequence[Tile], chain: TileFn) -> Iterator[np.ndarray]:
+    """Each tile's output, in order. A chain with `map_tiles` (the GPU pipeline) gets the whole
+    sequence, so it can keep several tiles in flight (across rows too); others run one at a time."""
+    mapper = getattr(chain, "map_tiles", None)
+    if mapper is None:
+        for tile in tiles:
+            tile_in = read(tile.padded)
+            yield _with_alpha(chain, tile_in, chain(tile_in[..., :3]))
+        return
+    inputs: deque[np.ndarray] = deque()
+
+    def colour() -> Iterator[np.ndarray]:
+        for tile in tiles:
+            inputs.append(read(tile.padded))
+            yield inputs[-1][..., :3]
+
+    for out in mapper(colour()):
+        yield _with_alpha(chain, inputs.popleft(), out)
 
 
 def _row_band(grid: TileGrid, row: int, scale: int) -> Rect:
@@ -47,12 +67,13 @@ def iter_strips(
     on_tile: Callable[[Tile], None] | None = None,
 ) -> Iterator[Strip]:
     s = chain.scale
+    outputs = _tile_outputs(read, grid.tiles, chain)
     if blend == "crop":
         for row in range(grid.rows):
             band = _row_band(grid, row, s)
             strip: np.ndarray | None = None
             for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
-                out = core_of(tile, _run_tile(chain, read(tile.padded)), s)
+                out = core_of(tile, next(outputs), s)
                 if strip is None:
                     strip = np.empty((band.height, band.width, out.shape[2]), np.float32)
                 x0 = tile.core.x0 * s
@@ -69,7 +90,7 @@ def iter_strips(
     live: dict[int, FeatherAccumulator] = {}
     for row in range(grid.rows):
         for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
-            out = _run_tile(chain, read(tile.padded))
+            out = next(outputs)
             weights = feather_weights(tile, grid, s, feather_shape)
             for r in (row - 1, row, row + 1):
                 if not 0 <= r < grid.rows:

@@ -8,7 +8,34 @@ from pathlib import Path
 from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, available_providers
 
-BACKENDS = ("auto", "ort-cpu", "ort-cuda", "ort-trt", "trt")
+BACKENDS = ("auto", "ort-cpu", "ort-cuda", "ort-trt", "trt", "torch-cuda")
+# Backends that run a whole tile chain on the CUDA-stream pipeline (upres.gpu), not one model.
+GPU_PIPELINE = ("trt", "torch-cuda")
+
+
+def unavailable(name: str) -> str | None:
+    """Why a GPU pipeline backend cannot run here, or None. Imports torch only for torch-cuda."""
+    from upres.gpu.cuda import gpu_missing
+    from upres.kernels.cuda.compile import nvrtc_missing
+
+    if name == "trt":
+        from upres.gpu.trt_builder import tensorrt_missing
+
+        missing = tensorrt_missing()
+        if missing:
+            return f"trt: {missing}; or use --backend torch-cuda (PyTorch on CUDA) or ort-cpu"
+    elif name == "torch-cuda":
+        from upres.gpu.torch_backend import torch_cuda_missing
+
+        missing = torch_cuda_missing()
+        if missing:
+            return f"torch-cuda: {missing}"
+    else:
+        raise ValueError(f"{name} is not a GPU pipeline backend ({', '.join(GPU_PIPELINE)})")
+    for why in (gpu_missing(), nvrtc_missing()):
+        if why:
+            return f"{name}: {why}"
+    return None
 
 
 def choose(name: str) -> BackendChoice:
@@ -16,6 +43,10 @@ def choose(name: str) -> BackendChoice:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
     if name != "auto":
         return BackendChoice(name, "requested")
+    # torch-cuda is never picked here: finding out whether it could run means importing torch,
+    # which `upres run` does only when asked to.
+    if importlib.util.find_spec("tensorrt") is not None and unavailable("trt") is None:
+        return BackendChoice("trt", "TensorRT, cuda-python and a CUDA GPU are present")
     providers = available_providers()
     if "TensorrtExecutionProvider" in providers:
         return BackendChoice("ort-trt", "onnxruntime-gpu offers the TensorRT provider")
@@ -25,9 +56,10 @@ def choose(name: str) -> BackendChoice:
 
 
 def create(name: str, model: Path, threads: int = 0) -> Backend:
-    if name == "trt":
-        if importlib.util.find_spec("tensorrt") is None:
-            raise BackendUnavailable("trt: the tensorrt package is not installed (pip install "
-                                     "'upres[gpu]' on a machine with an NVIDIA GPU)")
-        raise BackendUnavailable("trt: native TensorRT engines are not supported in this release")
+    if name in GPU_PIPELINE:
+        why = unavailable(name)
+        if why:
+            raise BackendUnavailable(why)
+        raise ValueError(f"{name} runs whole tile chains on the GPU pipeline "
+                         "(upres.runtime.chain_factory.build_chain), not single models")
     return OrtBackend(model, name, threads)
