@@ -1,0 +1,212 @@
+"""`upres clean` end to end through the real CLI, real files and real ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from support import SAMPLE
+from typer.testing import CliRunner
+
+from upres.cleaning.masks import final_mask
+from upres.cli import app
+from upres.runtime.imageio import quantize, read_image
+
+runner = CliRunner()
+
+
+def _clean(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["clean", *args, "--quiet"])
+    return result.exit_code, result.output
+
+
+def _photo(folder: Path, name: str = "a.png", size: tuple[int, int] = (120, 90)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with Image.open(SAMPLE) as im:
+        im.convert("RGB").crop((0, 0, *size)).save(folder / name)
+    return folder / name
+
+
+def _mask(path: Path, size: tuple[int, int] = (120, 90)) -> Path:
+    """A caption-like mask: a bar and a short stroke."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m = np.zeros((size[1], size[0]), np.uint8)
+    m[20:25, 10:90] = 255
+    m[60:70, 40:44] = 255
+    Image.fromarray(m).save(path)
+    return path
+
+
+def _pixels(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def test_clean_writes_output_sidecar_and_keeps_outside_pixels(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    mask = _mask(tmp_path / "m.png")
+    out = tmp_path / "out"
+    code, text = _clean(str(src), "-o", str(out), "--mask", str(mask), "--save-mask")
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == ["a.mask.png", "a.png", "a.png.json"]
+    final = _pixels(out / "a.mask.png") > 0
+    assert final.sum() > (_pixels(mask) > 0).sum()  # grown by the default 2 px
+    before, after = _pixels(src), _pixels(out / "a.png")
+    assert (before[~final] == after[~final]).all()
+    assert (before[final] != after[final]).any(axis=1).mean() > 0.5
+    record = json.loads((out / "a.png.json").read_text())
+    assert record["mask"]["grow"] == 2 and len(record["mask"]["sha256"]) == 64
+    assert record["mask"]["file_sha256"] and record["input"]["sha256"]
+    clean = record["settings"]["clean"]
+    assert (clean["fill"], clean["texture"], clean["blend"]) == ("telea", 0.5, "alpha")
+    assert record["settings"]["upres_version"] and record["clean"]["regions"] == 2
+
+
+def test_saved_mask_fed_back_reproduces_the_bytes(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    mask = _mask(tmp_path / "m.png")
+    args = ["--texture", "1", "--grain", "0.5", "--blend", "poisson"]
+    assert _clean(str(src), "-o", str(tmp_path / "a"), "--mask", str(mask), "--grow", "3",
+                  "--save-mask", *args)[0] == 0
+    assert _clean(str(src), "-o", str(tmp_path / "b"), "--mask", str(tmp_path / "a" / "a.mask.png"),
+                  "--grow", "0", *args)[0] == 0
+    assert (tmp_path / "a" / "a.png").read_bytes() == (tmp_path / "b" / "a.png").read_bytes()
+    # Same input and settings, same bytes: again, into a third folder.
+    assert _clean(str(src), "-o", str(tmp_path / "c"), "--mask", str(mask), "--grow", "3", *args)[0] == 0
+    assert (tmp_path / "a" / "a.png").read_bytes() == (tmp_path / "c" / "a.png").read_bytes()
+
+
+def test_masks_matched_by_name_in_a_folder(tmp_path: Path) -> None:
+    _photo(tmp_path / "in", "a.png")
+    _photo(tmp_path / "in" / "sub", "b.jpg")
+    _mask(tmp_path / "masks" / "a.png")
+    _mask(tmp_path / "masks" / "sub" / "b_mask.png")
+    out = tmp_path / "out"
+    code, text = _clean(str(tmp_path / "in"), "-o", str(out), "--mask", str(tmp_path / "masks"))
+    assert code == 0, text
+    assert (out / "a.png").is_file()
+    # A JPEG comes out as PNG: pixels outside the mask keep the decoded JPEG's values exactly.
+    assert (out / "sub" / "b.png").is_file() and not (out / "sub" / "b.jpg").exists()
+    record = json.loads((out / "sub" / "b.png.json").read_text())
+    assert record["mask"]["file"].endswith("b_mask.png")
+    decoded = quantize(read_image(tmp_path / "in" / "sub" / "b.jpg").rgb, 8)
+    grown = final_mask(_pixels(tmp_path / "masks" / "sub" / "b_mask.png") > 0, 2)
+    cleaned = np.asarray(Image.open(out / "sub" / "b.png"))
+    assert (cleaned[~grown] == decoded[~grown]).all()
+
+
+def test_bad_or_missing_mask_fails_that_image_alone(tmp_path: Path) -> None:
+    for name in ("good.png", "small.png", "nomask.png"):
+        _photo(tmp_path / "in", name)
+    _mask(tmp_path / "masks" / "good.png")
+    _mask(tmp_path / "masks" / "small.png", size=(60, 45))
+    out = tmp_path / "out"
+    code, text = _clean(str(tmp_path / "in"), "-o", str(out), "--mask", str(tmp_path / "masks"))
+    assert code == 1
+    assert "small.png" in text and "mask is 60x45, but the image is 120x90" in text
+    assert "no mask for nomask.png" in text
+    assert sorted(p.name for p in out.iterdir()) == ["good.png", "good.png.json"]
+
+
+@pytest.mark.parametrize("extra", [
+    ["--mask", "missing.png"],
+    ["--mask", "m.png", "--fill", "learned"],
+    ["--mask", "m.png", "--fill", "magic"],
+    ["--mask", "m.png", "--blend", "soft"],
+    ["--mask", "m.png", "--texture", "2"],
+    ["--mask", "m.png", "--grow", "wide"],
+    ["--mask", "m.png", "--scale", "2"],
+    ["--mask", "m.png", "--then-upscale", "--scale", "3"],
+    ["--mask", "auto"],
+])
+def test_usage_errors_exit_2_and_write_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               extra: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    from upres.cleaning import mask_source
+
+    if extra == ["--mask", "auto"] and mask_source.detection_available():
+        pytest.skip("overlay detection is installed: --mask auto is not a usage error")
+    src = _photo(tmp_path / "in")
+    _mask(tmp_path / "m.png")
+    code, text = _clean(str(src), "-o", str(tmp_path / "out"), *extra)
+    assert code == 2, text
+    assert "error:" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_skips_finished_and_redoes_a_changed_mask(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    mask = _mask(tmp_path / "m.png")
+    out = tmp_path / "out"
+    assert _clean(str(src), "-o", str(out), "--mask", str(mask), "--texture", "0")[0] == 0
+    first = (out / "a.png").read_bytes()
+    report = tmp_path / "r.json"
+    runner.invoke(app, ["clean", str(src), "-o", str(out), "--mask", str(mask), "--texture", "0",
+                        "--report", str(report), "--quiet"])
+    assert json.loads(report.read_text())["counts"] == {"done": 0, "skipped": 1, "failed": 0}
+    m = _pixels(mask)
+    m[40:45, 5:100] = 255  # the user edits the mask: the image is cleaned again
+    Image.fromarray(m).save(mask)
+    assert _clean(str(src), "-o", str(out), "--mask", str(mask), "--texture", "0")[0] == 0
+    assert (out / "a.png").read_bytes() != first
+
+
+def test_sixteen_bit_input_keeps_its_bit_depth(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    base = cv2.GaussianBlur(rng.random((64, 80, 3)), (0, 0), 3)
+    img16 = (base / base.max() * 60000 + rng.integers(0, 300, (64, 80, 3))).astype(np.uint16)
+    src = tmp_path / "deep.png"
+    cv2.imwrite(str(src), img16)
+    mask = np.zeros((64, 80), np.uint8)
+    mask[30:34, 10:70] = 255
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    code, text = _clean(str(src), "-o", str(tmp_path / "out"), "--mask", str(tmp_path / "m.png"),
+                        "--save-mask")
+    assert code == 0, text
+    out = _pixels(tmp_path / "out" / "deep.png")
+    final = _pixels(tmp_path / "out" / "deep.mask.png") > 0
+    assert out.dtype == np.uint16
+    assert (out[~final] == img16[~final]).all()
+    assert (out[final] != img16[final]).any()
+
+
+def test_alpha_passes_through(tmp_path: Path) -> None:
+    with Image.open(SAMPLE) as im:
+        rgba = im.convert("RGBA").crop((0, 0, 120, 90))
+    a = np.asarray(rgba).copy()
+    a[..., 3] = np.linspace(0, 255, 120, dtype=np.uint8)[None, :]
+    Image.fromarray(a, "RGBA").save(tmp_path / "t.png")
+    code, text = _clean(str(tmp_path / "t.png"), "-o", str(tmp_path / "out"), "--mask",
+                        str(_mask(tmp_path / "m.png")))
+    assert code == 0, text
+    assert (np.asarray(Image.open(tmp_path / "out" / "t.png"))[..., 3] == a[..., 3]).all()
+
+
+def test_then_upscale_writes_the_upscaled_clean(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in", size=(64, 48))
+    mask = _mask(tmp_path / "m.png", size=(64, 48))
+    code, text = _clean(str(src), "-o", str(tmp_path / "out"), "--mask", str(mask), "--then-upscale",
+                        "--scale", "2", "--mode", "faithful")
+    assert code == 0, text
+    with Image.open(tmp_path / "out" / "a.png") as im:
+        assert im.size == (128, 96)
+    record = json.loads((tmp_path / "out" / "a.png.json").read_text())
+    assert record["settings"]["mode"] == "faithful" and record["settings"]["scale"] == 2
+    assert record["settings"]["clean"]["fill"] == "telea"
+
+
+def test_clean_does_not_import_torch(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    mask = _mask(tmp_path / "m.png")
+    code = (
+        "import sys; from upres.cli import app\n"
+        "try:\n    app(['clean', sys.argv[1], '-o', sys.argv[2], '--mask', sys.argv[3], '--quiet'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o"), str(mask)], check=True)

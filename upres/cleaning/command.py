@@ -1,0 +1,137 @@
+"""`upres clean`: the command-line entry, typer-ready (`app.command("clean")(clean_command)`).
+
+Usage errors exit with 2 before anything is written; a failed image (unreadable, no mask, a mask
+of the wrong size) is reported on one line, the batch goes on and the exit code is 1, as in
+`upres run`, whose option handling, lock, progress and report this command shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from upres.runtime.inputs import Job
+
+
+def _grow_option(value: str) -> int | None:
+    if value == "auto":
+        return None
+    if not value.isdigit():
+        raise ValueError(f"--grow must be auto or a number of pixels, got {value!r}")
+    return int(value)
+
+
+def _lossless_same(jobs: list[Job]) -> list[Job]:
+    """With --format same a JPEG input is written as PNG: re-encoding it as JPEG would change
+    every pixel, and the promise of a clean is that pixels outside the mask do not change."""
+    out = [replace(job, output=job.output.with_suffix(".png")) if job.output.suffix == ".jpg" else job
+           for job in jobs]
+    seen: dict[Path, Job] = {}
+    for job in out:
+        if job.output in seen:
+            raise ValueError(f"{seen[job.output].source} and {job.source} would both write "
+                             f"{job.output}; run them into different output folders")
+        seen[job.output] = job
+    return out
+
+
+def clean_command(
+    inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
+    mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove) for every input, "
+                                      "a folder of masks matched by name, or auto (detect)")],
+    grow: Annotated[str, typer.Option("--grow", help="pixels to grow the mask by; auto: 2 for "
+                                      "user masks, from the stroke width for detected ones")] = "auto",
+    feather: Annotated[int, typer.Option("--feather", help="pixels of soft edge inside the mask")] = 2,
+    fill: Annotated[str, typer.Option("--fill", help="telea | ns | learned")] = "telea",
+    texture: Annotated[float, typer.Option("--texture", help="refine texture 0..1 inside the mask "
+                                           "(and of the upscale, with --then-upscale)")] = 0.5,
+    grain: Annotated[float, typer.Option("--grain", help="grain matched to the mask's surroundings "
+                                         "0..1 (off: it costs PSNR; see docs/CLEAN.md)")] = 0.0,
+    blend: Annotated[str, typer.Option("--blend", help="alpha | poisson")] = "alpha",
+    save_mask: Annotated[bool, typer.Option("--save-mask", help="write the final mask next to "
+                                            "each output as NAME.mask.png")] = False,
+    then_upscale: Annotated[bool, typer.Option("--then-upscale", help="upscale the cleaned image "
+                                               "as `upres run` would")] = False,
+    scale: Annotated[int | None, typer.Option("--scale", help="with --then-upscale: 2 or 4")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="with --then-upscale: deterministic | "
+                                             "faithful | hybrid")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="with --then-upscale: built-in "
+                                              "name or PATH.onnx")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="auto | ort-cpu | ort-cuda | ort-trt")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8 (upscale)")] = "fp32",
+    memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="same (JPEG in: PNG out) | png | tiff | jpg")] = "same",
+    threads: Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")] = 0,
+    resume: Annotated[bool, typer.Option("--resume/--overwrite",
+                                         help="skip outputs whose sidecar matches")] = True,
+    report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
+    max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="refuse larger inputs "
+                                                   "(default 178956970)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for another run using OUTDIR")] = False,
+) -> None:
+    """Remove text, stamps and blemishes inside a mask; pixels outside it stay bit-identical.
+    Exit code 1 if any image failed, 2 on usage errors."""
+    # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
+    from upres.cleaning.fill import FillUnavailable
+    from upres.cleaning.mask_source import MaskOptionError, MaskSource
+    from upres.cleaning.pipeline import Cleaner, CleanSettings
+    from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
+    from upres.cli import _memory, _setup, err, fail, out
+    from upres.runtime.backends import select
+    from upres.runtime.backends.base import BackendUnavailable
+    from upres.runtime.batch import BatchReport, Progress, RunOptions
+    from upres.runtime.chain_factory import ChainSetup
+    from upres.runtime.imageio import DEFAULT_MAX_PIXELS, display_path
+    from upres.runtime.inputs import InputError, collect_jobs
+    from upres.runtime.run_report import run_batch_cli
+
+    if not then_upscale and (scale is not None or mode is not None or model is not None):
+        raise fail("--scale, --mode and --model apply with --then-upscale")
+    try:
+        settings = CleanSettings(feather=feather, fill=fill, texture=texture, grain=grain, blend=blend)
+        masks = MaskOptions(MaskSource.parse(mask), _grow_option(grow), save_mask)
+        jobs = collect_jobs(inputs, outdir, fmt)
+        if fmt == "same":
+            jobs = _lossless_same(jobs)
+        choice = select.choose(backend)
+    except (FillUnavailable, MaskOptionError, InputError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if not jobs:
+        raise fail("no input images found")
+    if save_mask and (clash := saved_mask_clashes(jobs)):
+        job, output = clash[0]
+        raise fail(f"{display_path(job.source)} would be written to {display_path(output)}, where "
+                   "--save-mask puts the mask of another image; run it into another output folder")
+    if then_upscale:
+        setup = _setup(mode or "hybrid", scale or 4, model, texture, backend, precision, threads)
+    else:
+        setup = unscaled_setup(choice.name, choice.reason)
+    texture_stage, refine_sha = None, None
+    if settings.texture > 0:
+        from upres.cleaning.texture import build_texture
+
+        try:
+            texture_stage, refine = build_texture(choice.name, threads)
+        except (FileNotFoundError, BackendUnavailable) as exc:
+            raise fail(str(exc)) from None
+        refine_sha = refine.sha256
+    opts = RunOptions(memory=_memory(memory), fmt=fmt, resume=resume,
+                      max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
+                      lock_wait=float("inf") if wait else 0.0)
+    cleaner = Cleaner(settings, texture_stage)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
+
+    def batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress: Progress,
+              on_error: Callable[[str], None]) -> BatchReport:
+        return CleanRunner(setup, cleaner, masks, opts, refine_sha, progress).run(jobs, on_error)
+
+    raise typer.Exit(run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch))

@@ -1,0 +1,140 @@
+"""The batch behind `upres clean`: `upres run`'s batch loop with a cleaning step in front.
+
+Each image is hashed, resume-checked, decoded and given its mask in the reader thread; the main
+thread grows the mask, cleans the image and hands it to :meth:`BatchRunner.process`, which
+upscales it (``--then-upscale``) or passes it through unscaled, then writes the output and its
+sidecar exactly as `upres run` does (atomic writes, BigTIFF streaming, same errors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
+from upres.cleaning.masks import final_mask, mask_sha256, saved_mask_path, write_mask
+from upres.cleaning.pipeline import Cleaner, seed_of
+from upres.runtime.batch import BatchRunner, ImageResult, Progress, RunOptions, failure_message
+from upres.runtime.chain_factory import ChainSetup
+from upres.runtime.imageio import DecodedImage, input_sha256, read_image
+from upres.runtime.inputs import Job
+from upres.runtime.sidecar import is_finished
+
+
+@dataclass(frozen=True)
+class Unscaled:
+    """The upscale step of a clean without --then-upscale: none (scale 1, no context needed)."""
+
+    scale: int = 1
+    halo: int = 0
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return tile
+
+
+def unscaled_setup(backend: str, reason: str) -> ChainSetup:
+    return ChainSetup(Unscaled(), "none", 1, backend, reason, "fp32")
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    source: MaskSource
+    grow: int | None = None  # None: DEFAULT_GROW for user masks, from the stroke width for detected ones
+    save: bool = False
+
+    def record(self) -> dict[str, Any]:
+        return {**self.source.record(), "grow": "auto" if self.grow is None else self.grow,
+                "save": self.save}
+
+
+@dataclass
+class _Loaded:
+    image: DecodedImage
+    raw_mask: np.ndarray
+    settings: dict[str, Any]  # this image's settings record: the run's plus its mask file's hash
+    mask_record: dict[str, Any] = field(default_factory=dict)
+    stroke_width: float | None = None
+
+
+class CleanRunner(BatchRunner):
+    def __init__(self, setup: ChainSetup, cleaner: Cleaner, masks: MaskOptions, opts: RunOptions,
+                 refine_sha256: str | None = None, progress: Progress | None = None) -> None:
+        super().__init__(setup, opts, progress)
+        self.cleaner = cleaner
+        self.masks = masks
+        self.settings = {**self.settings, "clean": {**cleaner.settings.record(),
+                                                    "refine_sha256": refine_sha256},
+                         "mask": masks.record()}
+
+    def _load(self, job: Job) -> tuple[str, _Loaded | None, str]:  # type: ignore[override]
+        try:
+            sha = input_sha256(job.source)
+            located = self.masks.source.locate(job)
+            mask_file = {"file": str(located), "file_sha256": input_sha256(located)} if located else {}
+            # The mask file's content, not its name, decides whether an output is finished.
+            settings = {**self.settings, "mask": {**self.settings["mask"],
+                                                  "file_sha256": mask_file.get("file_sha256")}}
+            if self.opts.resume and self._finished(job, sha, settings):
+                return sha, None, ""
+            image = read_image(job.source, self.opts.max_pixels)
+            raw, stroke = self.masks.source.load(located, image, self.opts.max_pixels)
+            return sha, _Loaded(image, raw, settings, mask_file, stroke), ""
+        except Exception as exc:  # the reader thread hands every failure back as one line
+            return "", None, failure_message(job, exc)
+
+    def _finished(self, job: Job, sha: str, settings: dict[str, Any]) -> bool:
+        if self.masks.save and not saved_mask_path(job.output).is_file():
+            return False
+        return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings)
+                   for out in (job.output, job.output.with_suffix(".tif")))
+
+    def grow_for(self, loaded: _Loaded) -> int:
+        if self.masks.grow is not None:
+            return self.masks.grow
+        return DEFAULT_GROW if loaded.stroke_width is None else auto_grow(loaded.stroke_width)
+
+    def process(self, job: Job, loaded: _Loaded, input_sha: str,  # type: ignore[override]
+                writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
+                ) -> tuple[ImageResult, Future[None] | None]:
+        grow = self.grow_for(loaded)
+        mask = final_mask(loaded.raw_mask, grow)
+        record: dict[str, Any] = {**loaded.mask_record, "grow": grow, "sha256": mask_sha256(mask),
+                                  "pixels": int(mask.sum())}
+        if loaded.stroke_width is not None:
+            record["stroke_width"] = round(loaded.stroke_width, 3)
+        saved = saved_mask_path(job.output)
+        if self.masks.save:
+            record["saved"] = saved.name
+        image = loaded.image
+        cleaned, stats = self.cleaner.clean(image.rgb, mask, seed_of(input_sha))
+        extra = {"settings": loaded.settings, "mask": record, "clean": stats.record()}
+        result, encoding = super().process(job, DecodedImage(cleaned, image.alpha, image.meta),
+                                           input_sha, writer, extra)
+        if self.masks.save:
+            # Only now: process has made (and checked) the output folder.
+            try:
+                write_mask(saved, mask)
+            except BaseException:
+                # The image fails as a whole: no output without the mask it was asked for.
+                if encoding is not None:
+                    with contextlib.suppress(Exception):
+                        encoding.result()
+                output = Path(result.output)
+                output.unlink(missing_ok=True)
+                output.with_name(output.name + ".json").unlink(missing_ok=True)
+                raise
+        return result, encoding
+
+
+def saved_mask_clashes(jobs: list[Job]) -> list[tuple[Job, Path]]:
+    """Jobs whose output is another job's saved mask (an input named ``x.mask.png`` next to
+    ``x.png``): --save-mask would overwrite one with the other."""
+    outputs = {job.output: job for job in jobs}
+    return [(outputs[saved_mask_path(job.output)], job.output) for job in jobs
+            if saved_mask_path(job.output) in outputs]
+
