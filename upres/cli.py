@@ -334,11 +334,13 @@ def _register_tool_commands() -> None:
     # The command functions live beside their subsystems; importing them is cheap (no torch).
     from upres.bench.command import bench_command
     from upres.calibration.command import calibrate_command
+    from upres.cleaning.command import clean_command
     from upres.gpu.build_command import build_command
 
     app.command("calibrate")(calibrate_command)
     app.command("bench")(bench_command)
     app.command("build")(build_command)
+    app.command("clean")(clean_command)
 
 
 _register_tool_commands()
