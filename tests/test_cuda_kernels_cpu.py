@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpu_support import skip_unless_ready
 
 from upres.kernels import edges
 from upres.kernels.cuda import reference as ref
@@ -13,7 +14,7 @@ from upres.runtime.blend import FeatherAccumulator, feather_weights
 from upres.runtime.imageio import _unit_float, quantize
 from upres.runtime.tiling import Rect, plan_grid
 
-needs_nvrtc = pytest.mark.skipif(nvrtc_missing() is not None, reason=str(nvrtc_missing()))
+needs_nvrtc = skip_unless_ready(nvrtc_missing())
 
 
 @needs_nvrtc

@@ -158,7 +158,7 @@ def test_graph_precision_of_shipped_models() -> None:
     assert graph_precision(onnx.load(str(WEIGHTS_DIR / "coarse-x4.onnx"))) == "fp32"
     assert graph_precision(onnx.load(str(WEIGHTS_DIR / "coarse-x4.int8.onnx"))) == "int8"
     check_precision(WEIGHTS_DIR / "coarse-x4.int8.onnx", "int8")
-    with pytest.raises(ValueError, match="strongly typed.*upres calibrate --precision fp16"):
+    with pytest.raises(ValueError, match=r"strongly typed.*upres calibrate --precision fp16"):
         check_precision(WEIGHTS_DIR / "coarse-x4.onnx", "fp16")
 
 

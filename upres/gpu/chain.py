@@ -47,6 +47,15 @@ class GpuChain:
     def map_tiles(self, tiles: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         return self.pipeline.map_tiles(tiles)
 
+    def add_resource(self, resource: object) -> None:
+        """Something with `close()` that lives as long as the chain (closed in reverse order)."""
+        self._resources.append(resource)
+
+    @property
+    def pool_bytes(self) -> int:
+        pools = [r for r in self._resources if isinstance(r, DevicePool)]
+        return sum(p.capacity for p in pools)
+
     def close(self) -> None:
         self.pipeline.close()
         for r in reversed(self._resources):

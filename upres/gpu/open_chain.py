@@ -101,8 +101,8 @@ def open_gpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, text
                                    max_side=max_side, resident=resident)
     chain = assemble(backend, steps, plan, scale, halo, texture, CudaKernels(device))
     if backend == "torch-cuda":
-        from upres.gpu.torch_backend import cap_torch_memory
+        from upres.gpu.torch_backend import TorchMemoryCap
 
         # PyTorch may hold the weights and the planned activations, nothing more.
-        cap_torch_memory(resident + plan.streams * plan.activation_per_stream)
+        chain.add_resource(TorchMemoryCap(resident + plan.streams * plan.activation_per_stream))
     return chain

@@ -141,12 +141,22 @@ class TorchLane:
             _tensor(dst, (n, m.out_channels, h * s, w * s)).copy_(y)
 
 
-def cap_torch_memory(limit: int) -> None:
-    """Make PyTorch's allocator refuse to hold more than `limit` bytes (raises OOM instead)."""
-    import torch
+class TorchMemoryCap:
+    """PyTorch's allocator may hold at most `limit` bytes (it raises OOM instead of growing);
+    `close` lifts the cap and hands cached blocks back to the driver."""
 
-    total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(max(0.0, min(1.0, limit / total)))
+    def __init__(self, limit: int) -> None:
+        import torch
+
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(max(0.0, min(1.0, limit / total)))
+        self.limit = limit
+
+    def close(self) -> None:
+        import torch
+
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
 
 
 def torch_peak() -> tuple[int, int]:
