@@ -67,3 +67,8 @@ def test_target_too_small_says_what_one_stream_needs() -> None:
         plan_device(64 * MIB, scale=4, halo=17, hybrid=True, activation=lambda s: 100 * MIB)
     with pytest.raises(ValueError, match="bad device plan"):
         plan_device(0, scale=4, halo=1, hybrid=False, activation=lambda s: 0)
+
+
+def test_activations_are_counted_as_the_pool_hands_them_out() -> None:
+    plan = plan_device(GIB, scale=2, halo=4, hybrid=False, activation=lambda side: 1000, streams=2)
+    assert plan.activation_per_stream == align_up(1000) == 1024

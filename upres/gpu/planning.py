@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from upres.gpu.buffers import LaneLayout
+from upres.gpu.memory import align_up
 from upres.runtime.memory import format_size
 from upres.runtime.planner import PlanError
 
@@ -91,6 +92,7 @@ def plan_device(
             act = activation(side)
             if act is None:
                 continue
+            act = align_up(act)  # the pool hands out 256-byte aligned pieces
             layout = LaneLayout(side, scale, hybrid)
             if _total(layout, act, n, canvas + resident) <= target:
                 notes = [f"tile side {side} (core {side - 2 * halo} + halo {halo} each side), "

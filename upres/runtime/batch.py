@@ -189,6 +189,8 @@ class BatchRunner:
         if device is None:
             return self.opts.tile
         core = int(device["core"])  # type: ignore[call-overload]
+        # The device buffers take core + 2 x the chain's halo; a wider --halo eats into the core.
+        core -= 2 * max(0, (self.opts.halo or 0) - self.setup.chain.halo)
         if self.opts.tile is None:
             return core
         if self.opts.tile == 0 or self.opts.tile > core:
