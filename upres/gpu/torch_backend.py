@@ -47,7 +47,8 @@ class _DeviceArray:
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
         # Version 2, no "stream" entry: ordering is the pipeline's business (same stream).
-        return {"shape": self.shape, "typestr": "<f4", "data": (self.ptr, False), "version": 2}
+        return {"shape": self.shape, "typestr": "<f4", "data": (self.ptr, False), "strides": None,
+                "version": 2}
 
 
 def _tensor(ptr: int, shape: tuple[int, ...]) -> Any:

@@ -66,8 +66,9 @@ class CudaKernels:
         self._modules: list[Any] = []
         self._functions: dict[str, Any] = {}
         for name, entries in KERNELS.items():
-            image = compile_kernel(name, self.arch).image
-            module = cuda_call(dr.cuModuleLoadData(image), f"cuModuleLoadData({name})")
+            # By address: the image must stay put while the driver reads (and for PTX, JITs) it.
+            image = np.frombuffer(compile_kernel(name, self.arch).image, np.uint8)
+            module = cuda_call(dr.cuModuleLoadData(image.ctypes.data), f"cuModuleLoadData({name})")
             self._modules.append(module)
             for entry in entries:
                 self._functions[entry] = cuda_call(dr.cuModuleGetFunction(module, entry.encode()),
