@@ -190,7 +190,8 @@ ModeOpt = Annotated[str, typer.Option("--mode", help="deterministic | faithful |
 TextureOpt = Annotated[float, typer.Option("--texture", help="refine strength 0..1 (hybrid)")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="built-in name or PATH.onnx")]
 BackendOpt = Annotated[str, typer.Option(
-    "--backend", help="auto | ort-cpu | ort-cuda | ort-trt | trt | torch-cuda")]
+    "--backend", help="auto | ort-cpu | ort-cuda | ort-trt | trt | torch-cuda | "
+    "triton://HOST:PORT[/MODEL]")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8")]
 MemoryOpt = Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")]
 TileOpt = Annotated[str, typer.Option("--tile", help="auto | N | 0 (whole image)")]
@@ -336,11 +337,13 @@ def _register_tool_commands() -> None:
     from upres.calibration.command import calibrate_command
     from upres.cleaning.command import clean_command
     from upres.gpu.build_command import build_command
+    from upres.serving.command import triton_app
 
     app.command("calibrate")(calibrate_command)
     app.command("bench")(bench_command)
     app.command("build")(build_command)
     app.command("clean")(clean_command)
+    app.add_typer(triton_app, name="triton")
 
 
 _register_tool_commands()

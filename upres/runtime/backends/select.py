@@ -7,6 +7,7 @@ from pathlib import Path
 
 from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, available_providers
+from upres.runtime.backends.triton_backend import TritonBackend, is_triton, parse_target
 
 BACKENDS = ("auto", "ort-cpu", "ort-cuda", "ort-trt", "trt", "torch-cuda")
 # Backends that run a whole tile chain on the CUDA-stream pipeline (upres.gpu), not one model.
@@ -39,8 +40,11 @@ def unavailable(name: str) -> str | None:
 
 
 def choose(name: str) -> BackendChoice:
+    if is_triton(name):
+        return BackendChoice(name, f"requested: tiles served by Triton at {parse_target(name).address}")
     if name not in BACKENDS:
-        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)} or triton://HOST:PORT[/MODEL], "
+                         f"got {name!r}")
     if name != "auto":
         return BackendChoice(name, "requested")
     # torch-cuda is never picked here: finding out whether it could run means importing torch,
@@ -56,6 +60,8 @@ def choose(name: str) -> BackendChoice:
 
 
 def create(name: str, model: Path, threads: int = 0) -> Backend:
+    if is_triton(name):
+        return TritonBackend(parse_target(name), model)
     if name in GPU_PIPELINE:
         why = unavailable(name)
         if why:

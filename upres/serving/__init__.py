@@ -1,0 +1,1 @@
+"""Serving upres tile models from other engines' servers (Triton Inference Server)."""
