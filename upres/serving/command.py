@@ -85,3 +85,37 @@ def export_command(
                    else "not validated: tritonclient (Triton's config schema) is not installed")
         _out.print(f"{entry.folder}: {entry.name} (sha256 {entry.sha256[:12]}), {checked}",
                    highlight=False)
+
+
+@triton_app.command("serve-cpu")
+def serve_cpu_command(
+    repo: Annotated[Path, typer.Argument(help="repository written by `upres triton export`")],
+    port: Annotated[int, typer.Option(help="gRPC port on 127.0.0.1")] = 8001,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime threads per model instance")] = 1,
+) -> None:
+    """Serve REPO's ONNX models with Triton on this machine's CPU, on loopback, until Ctrl-C.
+
+    Runs tritonserver from nvidia-pytriton (Python backend, ONNX Runtime inside) from the
+    environment in $UPRES_TRITON_ENV (made by scripts/triton-env.sh). GPU fleets run NVIDIA's
+    Triton container on the same repository instead."""
+    import signal
+    import tempfile
+    import threading
+
+    from upres.serving.cpu_server import CpuTritonServer, ServerUnavailable
+
+    if not (repo.is_dir() and any(repo.glob("*/config.pbtxt"))):
+        raise _fail(f"{repo}: not a model repository (no */config.pbtxt)")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with tempfile.TemporaryDirectory(prefix="upres-triton-") as work:
+        try:
+            with CpuTritonServer(repo, Path(work), grpc_port=port, threads=threads) as server:
+                _out.print(f"serving {', '.join(server.models)} at triton://{server.address} "
+                           "(Ctrl-C stops)", highlight=False)
+                while not stop.wait(1.0):
+                    if server.process is not None and server.process.poll() is not None:
+                        raise _fail(f"tritonserver exited: {server.tail()}")
+        except ServerUnavailable as exc:
+            raise _fail(str(exc)) from None
