@@ -24,3 +24,14 @@ for name in coarse-x4 coarse-x2 refine; do
     cp "$RUNS/$name/$name.train.json" "$W/$name.train.json"
     upres export "$W/$name.pt" -o "$W/$name.onnx"
 done
+
+# Overlay detector (upres clean --mask auto): synthetic overlays on training crops of 96 px.
+# The shipped run was cut twice on a contended machine and finished with shorter cosine schedules:
+# steps 0-500 of a 1000-step one, 500-1500 of a 2200-step one, 1500-1700 of a 1700-step one.
+DETECT=(overlay-detect "${TRAIN[@]}" -o "$RUNS/overlay-detect" --batch 16 --patch 96)
+upres train "${DETECT[@]}" --steps 1000 --stop-after 500
+upres train "${DETECT[@]}" --steps 2200 --stop-after 1500
+upres train "${DETECT[@]}" --steps 1700
+cp "$RUNS/overlay-detect/overlay-detect.pt" "$W/overlay-detect.pt"
+cp "$RUNS/overlay-detect/overlay-detect.train.json" "$W/overlay-detect.train.json"
+upres export "$W/overlay-detect.pt" -o "$W/overlay-detect.onnx"
