@@ -210,3 +210,29 @@ def test_clean_does_not_import_torch(tmp_path: Path) -> None:
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o"), str(mask)], check=True)
+
+
+def test_auto_mask_detects_grows_and_round_trips(tmp_path: Path) -> None:
+    from upres.cleaning.mask_source import detection_available
+    from upres.models.overlay_synth import SynthConfig, synthesize
+
+    if not detection_available():
+        pytest.skip("the overlay detector's weights are not installed")
+    with Image.open(SAMPLE) as im:
+        clean = np.asarray(im.convert("RGB"))
+    marked, _ = synthesize(clean, 11, SynthConfig(blank_fraction=0.0, degrade=False))
+    src = tmp_path / "scan.png"
+    Image.fromarray(marked).save(src)
+    code, text = _clean(str(src), "-o", str(tmp_path / "a"), "--mask", "auto", "--save-mask")
+    assert code == 0, text
+    record = json.loads((tmp_path / "a" / "scan.png.json").read_text())
+    assert record["settings"]["mask"]["kind"] == "auto" and record["settings"]["mask"]["detector_sha256"]
+    assert record["mask"]["pixels"] > 0 and record["mask"]["stroke_width"] >= 1
+    final = _pixels(tmp_path / "a" / "scan.mask.png") > 0
+    assert final.sum() == record["mask"]["pixels"]
+    after = np.asarray(Image.open(tmp_path / "a" / "scan.png"))
+    assert (after[~final] == marked[~final]).all()
+    code, text = _clean(str(src), "-o", str(tmp_path / "b"), "--mask", str(tmp_path / "a" / "scan.mask.png"),
+                        "--grow", "0")
+    assert code == 0, text
+    assert (tmp_path / "a" / "scan.png").read_bytes() == (tmp_path / "b" / "scan.png").read_bytes()
