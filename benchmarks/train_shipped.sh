@@ -16,9 +16,23 @@ TRAIN=(--data "$DATA/T91" --data "$DATA/BSD200" --threads 1)
 (upres train coarse-x2 "${TRAIN[@]}" -o "$RUNS/coarse-x2" --steps 10000 --stop-after 5500 --patch 40 &&
  upres train coarse-x2 "${TRAIN[@]}" -o "$RUNS/coarse-x2" --steps 7500 --patch 40) &
 wait
-upres train refine --data "$DATA/T91" --data "$DATA/BSD200" --threads 2 -o "$RUNS/refine" \
-    --coarse "$RUNS/coarse-x4/coarse-x4.pt" --coarse "$RUNS/coarse-x2/coarse-x2.pt" \
-    --steps 3000 --patch 32 --texture-weight 0.3
+# refine: an L1 + FFT-magnitude + gradient run (its schedule was cut and resumed three times; the
+# shipped one used coarse-x2's step-6000 checkpoint), then fine-tuned in four stages with the windowed
+# FFT-magnitude texture loss (see upres/weights/MODEL_CARD.md for why each stage).
+REFINE=(refine "${TRAIN[@]}" --coarse "$RUNS/coarse-x4/coarse-x4.pt" --coarse "$RUNS/coarse-x2/coarse-x2.pt")
+upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 2500 --stop-after 500 --patch 32 --texture-weight 0.3
+upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 1000 --patch 32 --texture-weight 0.3
+upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 1400 --patch 24 --texture-weight 3
+upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 1800 --patch 24 --texture-weight 3 --learning-rate 1e-2
+TUNE=(--patch 24 --grad-weight 0 --freq-warmup 0)
+upres train "${REFINE[@]}" "${TUNE[@]}" -o "$RUNS/refine1" --init "$RUNS/refine0/refine.pt" --steps 400 \
+    --learning-rate 2e-3 --texture-weight 4 --spectrum-window 16 --fidelity-sigma 1
+upres train "${REFINE[@]}" "${TUNE[@]}" -o "$RUNS/refine2" --init "$RUNS/refine1/refine.pt" --steps 2000 \
+    --stop-after 1000 --learning-rate 3e-3 --texture-weight 30 --spectrum-window 16 --fidelity-sigma 1
+upres train "${REFINE[@]}" "${TUNE[@]}" -o "$RUNS/refine3" --init "$RUNS/refine2/checkpoint.pt" --steps 800 \
+    --learning-rate 2e-3 --texture-weight 30 --spectrum-window 8 --seed 1
+upres train "${REFINE[@]}" "${TUNE[@]}" -o "$RUNS/refine" --init "$RUNS/refine3/refine.pt" --steps 500 \
+    --learning-rate 2e-3 --texture-weight 100 --spectrum-window 8 --seed 2
 for name in coarse-x4 coarse-x2 refine; do
     cp "$RUNS/$name/$name.pt" "$W/$name.pt"
     cp "$RUNS/$name/$name.train.json" "$W/$name.train.json"
