@@ -94,10 +94,11 @@ def _remove_attempt_temps(jobs: list[Job]) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def _died(job: Job, exc: BaseException) -> ImageResult:
+def _lost(job: Job, exc: BaseException, died: bool) -> ImageResult:
+    """The result of an image whose task raised instead of returning one."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    message = (f"{job.source}: the worker died {TASK_RETRIES + 1} times on this image "
-               f"({type(exc).__name__}: {first})")
+    what = f"the worker died {TASK_RETRIES + 1} times on this image" if died else "internal error"
+    message = f"{job.source}: {what} ({type(exc).__name__}: {first})"
     return ImageResult(str(job.source), str(job.output), "failed", message)
 
 
@@ -113,6 +114,12 @@ class RayBatch:
 
         try:
             return self._run(ray, jobs, setup, opts, progress, on_error)
+        except RayBatchError as exc:
+            # No worker could run (another model on a node, a package missing there): every
+            # image fails with the one reason, said once.
+            on_error(str(exc))
+            return BatchReport([ImageResult(str(j.source), str(j.output), "failed", str(exc))
+                                for j in jobs])
         finally:
             if self.owns_session:
                 ray.shutdown()
@@ -171,8 +178,10 @@ class RayBatch:
                         load[w] -= 1
                         try:
                             result = ray.get(ref)
-                        except ray.exceptions.RayError as exc:  # retries used up
-                            result = _died(jobs[i], exc)
+                        except ray.exceptions.RayActorError as exc:  # retries used up
+                            result = _lost(jobs[i], exc, died=True)
+                        except ray.exceptions.RayError as exc:
+                            result = _lost(jobs[i], exc, died=False)
                         # The report names inputs as the user gave them, as a local run does.
                         result.source = str(jobs[i].source)
                         if result.status == "failed":

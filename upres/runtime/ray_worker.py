@@ -34,6 +34,7 @@ class ChainSpec:
     threads: int
 
     def build(self) -> ChainSetup:
+        # No device memory target: a GPU pipeline worker plans for the GPU of its own node.
         return build_chain(self.mode, self.scale, self.model, self.texture, self.backend,
                            self.precision, self.threads)
 

@@ -101,6 +101,12 @@ class TritonBackend:
             raise BackendUnavailable(f"{self.name}/{self.model}: input type {self.input_type}; "
                                      "tile models take FP32 or FP16")
 
+    def _is_ready(self, name: str) -> bool:
+        try:
+            return bool(self.client.is_model_ready(name))
+        except self._error:
+            return False
+
     def _served_sha(self, name: str) -> str | None:
         try:
             config = self.client.get_model_config(name, as_json=True)["config"]
@@ -112,9 +118,13 @@ class TritonBackend:
     def _find(self, target: TritonTarget, model: Path, sha: str) -> str:
         """The ready served model whose upres_sha256 is this file's: /MODEL, then the name
         `upres triton export` gives it, then any other."""
-        index = self.client.get_model_repository_index(as_json=True).get("models", [])
-        ready = [m["name"] for m in index if m.get("state") == "READY"]
         first = [n for n in (target.model, served_name(model)) if n]
+        try:
+            index = self.client.get_model_repository_index(as_json=True).get("models", [])
+            ready = [m["name"] for m in index if m.get("state") == "READY"]
+        except self._error:
+            # Servers may restrict the repository API: then only the names we can derive.
+            ready = [n for n in first if self._is_ready(n)]
         for name in dict.fromkeys([*first, *sorted(ready)]):
             if name in ready and self._served_sha(name) == sha:
                 return name
