@@ -22,7 +22,8 @@ def test_shapes(name: str, h: int, w: int) -> None:
     with torch.no_grad():
         out = model(torch.rand(1, channels, h, w))
     s = max(1, spec(name).scale)
-    assert out.shape == (1, 3, h * s, w * s)
+    out_channels = 1 if spec(name).kind == "detect" else 3  # the detector: one logit per pixel
+    assert out.shape == (1, out_channels, h * s, w * s)
 
 
 def test_untrained_coarse_is_bicubic() -> None:
