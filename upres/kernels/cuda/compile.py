@@ -11,6 +11,9 @@ import functools
 import hashlib
 import importlib.util
 import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +129,24 @@ def _nvrtc_compile(name: str, arch: str) -> Compiled:
         cuda_call(nv.nvrtcDestroyProgram(prog), "nvrtcDestroyProgram")
 
 
+def _compile_isolated(name: str, arch: str) -> Compiled:
+    """`_nvrtc_compile` in a fresh child process.
+
+    NVRTC leaves process-wide state behind that breaks later work in the same process: after an
+    sm_80 CUBIN build of normalize.cu, torch.load of a weights file fails ("record size does not
+    match"). A spawned child keeps that state out of the runtime; builds are cached on disk, so the
+    cost (about a second) is paid once per kernel and architecture.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        image, log = Path(tmp) / "image", Path(tmp) / "log"
+        child = subprocess.run([sys.executable, "-m", __name__, name, arch, str(image), str(log)],
+                               capture_output=True, text=True)
+        if child.returncode != 0:
+            raise CudaError(child.stderr.strip().removeprefix("CudaError: ")
+                            or f"NVRTC compile of {name}.cu exited with {child.returncode}")
+        return Compiled(name, arch, image.read_bytes(), log.read_text())
+
+
 @functools.lru_cache(maxsize=64)
 def compile_kernel(name: str, arch: str, use_disk_cache: bool = True) -> Compiled:
     """CUBIN/PTX of one kernel file; read from the disk cache when an identical build is there."""
@@ -133,10 +154,19 @@ def compile_kernel(name: str, arch: str, use_disk_cache: bool = True) -> Compile
     path = _cache_path(name, arch, digest)
     if use_disk_cache and path.is_file():
         return Compiled(name, arch, path.read_bytes(), "(cached)")
-    compiled = _nvrtc_compile(name, arch)
+    compiled = _compile_isolated(name, arch)
     if use_disk_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(compiled.image)
         os.replace(tmp, path)  # atomic: a concurrent reader sees no half-written image
     return compiled
+
+
+if __name__ == "__main__":  # the child of _compile_isolated: NAME ARCH IMAGE_OUT LOG_OUT
+    try:
+        _result = _nvrtc_compile(sys.argv[1], sys.argv[2])
+    except CudaError as exc:
+        sys.exit(f"CudaError: {exc}")
+    Path(sys.argv[3]).write_bytes(_result.image)
+    Path(sys.argv[4]).write_text(_result.log)
