@@ -27,12 +27,12 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4 or refine")],
+    model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4, refine or overlay-detect")],
     data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
     steps: int = 10000,
     batch: int = 16,
-    patch: Annotated[int, typer.Option(help="LR patch size (output-space/4 for refine)")] = 32,
+    patch: Annotated[int, typer.Option(help="LR patch (refine: output space / 4; overlay-detect: crop)")] = 32,
     learning_rate: float = 2e-3,
     seed: int = 0,
     threads: int = 0,
@@ -200,7 +200,7 @@ BlendOpt = Annotated[str, typer.Option("--blend", help="auto | crop | feather")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")]
 
 
-def _setup(mode: str, scale: int, model: str | None, texture: float, backend: str,
+def setup_chain(mode: str, scale: int, model: str | None, texture: float, backend: str,
            precision: str, threads: int, memory: str | None = None):
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import build_chain
@@ -209,14 +209,14 @@ def _setup(mode: str, scale: int, model: str | None, texture: float, backend: st
     if scale not in (2, 4) and model is None:
         raise fail(f"--scale must be 2 or 4, got {scale}")
     # GPU backends plan device memory when the chain is built: --memory bounds it too.
-    device_memory = _memory(memory) if memory else None
+    device_memory = memory_option(memory) if memory else None
     try:
         return build_chain(mode, scale, model, texture, backend, precision, threads, device_memory)
     except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:
         raise fail(str(exc)) from None
 
 
-def _memory(value: str | None) -> int:
+def memory_option(value: str | None) -> int:
     from upres.runtime.memory import default_memory_target, parse_size
 
     try:
@@ -269,8 +269,8 @@ def run(
         raise fail("no input images found")
     if blend not in ("auto", "crop", "feather"):
         raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
-    setup = _setup(mode, scale, model, texture, backend, precision, threads, memory)
-    opts = RunOptions(memory=_memory(memory), tile=_tile_option(tile), halo=_halo_option(halo),
+    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
+    opts = RunOptions(memory=memory_option(memory), tile=_tile_option(tile), halo=_halo_option(halo),
                       blend=blend, fmt=fmt, resume=resume,
                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
@@ -311,12 +311,12 @@ def plan(
     from upres.runtime.imageio import ImageError, probe_image
     from upres.runtime.planner import PlanError, describe
 
-    setup = _setup(mode, scale, model, texture, backend, precision, threads, memory)
+    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
     try:
         meta = probe_image(image)
     except ImageError as exc:
         raise fail(str(exc), 1) from None
-    runner = BatchRunner(setup, RunOptions(memory=_memory(memory), tile=_tile_option(tile),
+    runner = BatchRunner(setup, RunOptions(memory=memory_option(memory), tile=_tile_option(tile),
                                            halo=_halo_option(halo), blend=blend, threads=threads))
     try:
         result = runner.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)

@@ -82,7 +82,7 @@ def clean_command(
     from upres.cleaning.mask_source import MaskOptionError, MaskSource
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
-    from upres.cli import _memory, _setup, err, fail, out
+    from upres.cli import err, fail, memory_option, out, setup_chain
     from upres.runtime.backends import select
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.batch import BatchReport, Progress, RunOptions
@@ -109,7 +109,7 @@ def clean_command(
         raise fail(f"{display_path(job.source)} would be written to {display_path(output)}, where "
                    "--save-mask puts the mask of another image; run it into another output folder")
     if then_upscale:
-        setup = _setup(mode or "hybrid", scale or 4, model, texture, backend, precision, threads)
+        setup = setup_chain(mode or "hybrid", scale or 4, model, texture, backend, precision, threads)
     else:
         setup = unscaled_setup(choice.name, choice.reason)
     texture_stage, refine_sha = None, None
@@ -121,7 +121,7 @@ def clean_command(
         except (FileNotFoundError, BackendUnavailable) as exc:
             raise fail(str(exc)) from None
         refine_sha = refine.sha256
-    opts = RunOptions(memory=_memory(memory), fmt=fmt, resume=resume,
+    opts = RunOptions(memory=memory_option(memory), fmt=fmt, resume=resume,
                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
     cleaner = Cleaner(settings, texture_stage)
