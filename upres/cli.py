@@ -32,7 +32,7 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
     steps: int = 10000,
     batch: int = 16,
-    patch: Annotated[int, typer.Option(help="LR patch (refine: output space / 4; overlay-detect: crop)")] = 32,
+    patch: Annotated[int, typer.Option(help="LR patch (refine: output/4; overlay-detect: crop)")] = 32,
     learning_rate: float = 2e-3,
     seed: int = 0,
     threads: int = 0,
