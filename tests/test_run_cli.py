@@ -160,3 +160,13 @@ def test_outputs_stay_inside_outdir(tmp_path: Path) -> None:
     assert (out / "link.png").exists()
     assert not (tmp_path / "x.png").exists()
     shutil.rmtree(out)
+
+
+def test_every_command_has_working_help() -> None:
+    # Help text is rich markup: a stray "[/...]" in an option's help crashes --help.
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    names += [g.name for g in app.registered_groups if g.name]
+    assert {"run", "clean", "train", "build"} <= set(names)
+    for name in names:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)

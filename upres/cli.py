@@ -191,7 +191,7 @@ TextureOpt = Annotated[float, typer.Option("--texture", help="refine strength 0.
 ModelOpt = Annotated[str | None, typer.Option("--model", help="built-in name or PATH.onnx")]
 BackendOpt = Annotated[str, typer.Option(
     "--backend", help="auto | ort-cpu | ort-cuda | ort-trt | trt | torch-cuda | "
-    "triton://HOST:PORT[/MODEL]")]
+    "triton://HOST:PORT or triton://HOST:PORT/MODEL")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8")]
 MemoryOpt = Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")]
 TileOpt = Annotated[str, typer.Option("--tile", help="auto | N | 0 (whole image)")]
