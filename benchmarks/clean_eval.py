@@ -28,6 +28,8 @@ import numpy as np
 from PIL import Image
 
 from upres import __version__
+from upres.cleaning.learned_fill import LearnedFillStage, build_learned_fill
+from upres.cleaning.learned_fill import available as learned_fill_available
 from upres.cleaning.masks import final_mask
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.cleaning.texture import build_texture
@@ -44,11 +46,12 @@ class Variant:
     settings: CleanSettings
 
 
-FULL = "telea + texture 0.5 + grain 0.5"  # the before/after figure's right column
+FULL = "learned + texture 0.5"  # the before/after figure's right column
 
 
 def variants() -> list[Variant]:
     base = CleanSettings(texture=0.0, grain=0.0)
+    learned = replace(base, fill="learned")
     out = [
         Variant("telea", base),
         Variant("ns", replace(base, fill="ns")),
@@ -60,6 +63,11 @@ def variants() -> list[Variant]:
         Variant("telea + texture 0.5, poisson", replace(base, texture=0.5, blend="poisson")),
     ]
     out += [Variant(f"telea radius {r}", replace(base, radius=r)) for r in (3, 5, 12)]
+    out += [
+        Variant("learned", learned),
+        Variant("learned + texture 0.5", replace(learned, texture=0.5)),
+        Variant("learned + texture 0.5 + grain 0.5", replace(learned, texture=0.5, grain=0.5)),
+    ]
     return out
 
 
@@ -132,7 +140,8 @@ def to8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
 
 
-def evaluate(paths: list[Path], threads: int) -> tuple[dict, list[dict]]:
+def evaluate(paths: list[Path], threads: int, chosen: list[Variant],
+             learned: LearnedFillStage | None) -> tuple[dict, list[dict]]:
     texture, refine = build_texture("ort-cpu", threads)
     rows: list[dict] = []
     for path in paths:
@@ -142,9 +151,9 @@ def evaluate(paths: list[Path], threads: int) -> tuple[dict, list[dict]]:
         if not true_mask.any():
             continue
         image = marked.astype(np.float32) / 255.0
-        for v in variants():
+        for v in chosen:
             mask = final_mask(true_mask, GROW)
-            cleaner = Cleaner(v.settings, texture)
+            cleaner = Cleaner(v.settings, texture, learned)
             t0 = time.perf_counter()
             out, stats = cleaner.clean(image, mask, seed)
             seconds = time.perf_counter() - t0
@@ -228,7 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", type=Path, default=None)
     ap.add_argument("--examples", nargs="*", default=["Set14/baboon.png", "Set14/lenna.png",
                                                      "BSD100/img_012.png", "Set5/butterfly.png"])
+    ap.add_argument("--variants", nargs="+", default=None, help="names to run (default: all; "
+                    "'telea' is always run, the baseline of the paired table)")
+    ap.add_argument("--fill-model", type=Path, default=None, help="fill network ONNX (default: the "
+                    "shipped one; the learned variants are left out when there is none)")
     args = ap.parse_args(argv)
+    learned = None
+    if args.fill_model is not None or learned_fill_available():
+        learned = build_learned_fill("ort-cpu", args.threads, args.fill_model)[0]
+    chosen = [v for v in variants() if v.name == "telea" or args.variants is None or v.name in args.variants]
+    chosen = [v for v in chosen if learned is not None or v.settings.fill != "learned"]
     paths = []
     for name in args.sets:
         found = sorted((args.datasets / name).glob("*.png"))
@@ -236,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print(f"no test photos under {args.datasets}", file=sys.stderr)
         return 2
-    meta, rows = evaluate(paths, args.threads)
+    meta, rows = evaluate(paths, args.threads, chosen, learned)
     table = summarise(rows)
-    comparisons = [paired(rows, "telea", v.name) for v in variants()[1:]]
+    comparisons = [paired(rows, "telea", v.name) for v in chosen[1:]]
     print(f"{'variant':40s} {'PSNR':>7s} {'SSIM':>7s} {'texture':>8s} {'seam':>6s} {'s/MP':>6s}")
     for t in table:
         print(f"{t['variant']:40s} {t['psnr']:7.2f} {t['ssim']:7.4f} {t['texture_ratio']:8.3f} "
@@ -261,13 +279,13 @@ def main(argv: list[str] | None = None) -> int:
             path = args.datasets / set_name / name
             if not path.is_file():
                 continue
-            picks.append(_example(path, args.threads))
+            picks.append(_example(path, args.threads, learned))
         if picks:
             before_after(args.figure, picks)
     return 0
 
 
-def _example(path: Path, threads: int) -> tuple[np.ndarray, ...]:
+def _example(path: Path, threads: int, learned: LearnedFillStage | None) -> tuple[np.ndarray, ...]:
     texture, _ = build_texture("ort-cpu", threads)
     clean = load(path)
     seed = zlib.crc32(f"{path.parent.name}/{path.name}".encode())
@@ -276,7 +294,7 @@ def _example(path: Path, threads: int) -> tuple[np.ndarray, ...]:
     image = marked.astype(np.float32) / 255.0
     telea = Cleaner(CleanSettings(texture=0.0), texture).clean(image, mask, seed)[0]
     settings = next(v.settings for v in variants() if v.name == FULL)
-    full = Cleaner(settings, texture).clean(image, mask, seed)[0]
+    full = Cleaner(settings, texture, learned).clean(image, mask, seed)[0]
     return clean, marked, to8(telea), to8(full), mask
 
 

@@ -115,7 +115,6 @@ def test_bad_or_missing_mask_fails_that_image_alone(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("extra", [
     ["--mask", "missing.png"],
-    ["--mask", "m.png", "--fill", "learned"],
     ["--mask", "m.png", "--fill", "magic"],
     ["--mask", "m.png", "--blend", "soft"],
     ["--mask", "m.png", "--texture", "2"],

@@ -27,12 +27,12 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4, refine or overlay-detect")],
+    model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4, refine, overlay-detect or fill")],
     data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
     steps: int = 10000,
     batch: int = 16,
-    patch: Annotated[int, typer.Option(help="LR patch (refine: output/4; overlay-detect: crop)")] = 32,
+    patch: Annotated[int, typer.Option(help="LR patch (refine: output/4; overlay-detect, fill: crop)")] = 32,
     learning_rate: float = 2e-3,
     seed: int = 0,
     threads: int = 0,
@@ -48,7 +48,7 @@ def train(
     fidelity_sigma: Annotated[float, typer.Option(help="refine: L1 on low-passes, 0 = off")] = 0.0,
     init: Annotated[Path | None, typer.Option(help="start from these weights (fine-tune)")] = None,
 ) -> None:
-    """Train a coarse or refine network from folders of HR images (resumes from --out)."""
+    """Train a network from folders of HR training images (resumes from --out)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from upres.models.data import Degradations

@@ -78,7 +78,6 @@ def clean_command(
     """Remove text, stamps and blemishes inside a mask; pixels outside it stay bit-identical.
     Exit code 1 if any image failed, 2 on usage errors."""
     # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
-    from upres.cleaning.fill import FillUnavailable
     from upres.cleaning.mask_source import MaskOptionError, MaskSource
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
@@ -100,7 +99,7 @@ def clean_command(
         if fmt == "same":
             jobs = _lossless_same(jobs)
         choice = select.choose(backend)
-    except (FillUnavailable, MaskOptionError, InputError, ValueError) as exc:
+    except (MaskOptionError, InputError, ValueError) as exc:
         raise fail(str(exc)) from None
     if not jobs:
         raise fail("no input images found")
@@ -121,10 +120,19 @@ def clean_command(
         except (FileNotFoundError, BackendUnavailable) as exc:
             raise fail(str(exc)) from None
         refine_sha = refine.sha256
+    fill_stage, fill_sha = None, None
+    if settings.fill == "learned":
+        from upres.cleaning.learned_fill import build_learned_fill
+
+        try:
+            fill_stage, fill_ref = build_learned_fill(choice.name, threads)
+        except (FileNotFoundError, BackendUnavailable, ValueError) as exc:
+            raise fail(f"--fill learned: {exc}") from None
+        fill_sha = fill_ref.sha256
     opts = RunOptions(memory=memory_option(memory), fmt=fmt, resume=resume,
                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
-    cleaner = Cleaner(settings, texture_stage)
+    cleaner = Cleaner(settings, texture_stage, fill_stage)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -132,6 +140,7 @@ def clean_command(
 
     def batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress: Progress,
               on_error: Callable[[str], None]) -> BatchReport:
-        return CleanRunner(setup, cleaner, masks, opts, refine_sha, progress).run(jobs, on_error)
+        hashes = {"refine_sha256": refine_sha, "fill_sha256": fill_sha}
+        return CleanRunner(setup, cleaner, masks, opts, hashes, progress).run(jobs, on_error)
 
     raise typer.Exit(run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch))

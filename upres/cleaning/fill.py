@@ -21,16 +21,14 @@ INPAINT_RADIUS = 8
 _INPAINT_RANGE = np.float32(65535.0)
 
 
-class FillUnavailable(ValueError):
-    """The requested fill method is not part of this release."""
-
-
 def check_method(method: str) -> None:
     if method not in FILL_METHODS:
         raise ValueError(f"--fill must be one of {', '.join(FILL_METHODS)}, got {method!r}")
-    if method == "learned":
-        raise FillUnavailable("--fill learned is not available: no learned fill network is shipped, "
-                              "because none has yet been measured to beat Telea; use telea or ns")
+
+
+def inpaint_method(method: str) -> str:
+    """The OpenCV inpainting a fill method starts from: the learned fill corrects Telea's."""
+    return "telea" if method == "learned" else method
 
 
 def inpaint_planes(values: np.ndarray, mask: np.ndarray, method: str = "telea",
@@ -50,6 +48,7 @@ def inpaint_planes(values: np.ndarray, mask: np.ndarray, method: str = "telea",
 def fill(image: np.ndarray, mask: np.ndarray, method: str = "telea",
          radius: int = INPAINT_RADIUS) -> np.ndarray:
     """``image`` (H, W, 3) float32 [0, 1] with the ``mask`` (H, W) bool pixels inpainted; the
-    other pixels are returned unchanged."""
+    other pixels are returned unchanged. ``learned`` gives Telea's fill, which the learned fill
+    stage then corrects."""
     check_method(method)
-    return np.clip(inpaint_planes(image, mask, method, radius), 0.0, 1.0)
+    return np.clip(inpaint_planes(image, mask, inpaint_method(method), radius), 0.0, 1.0)

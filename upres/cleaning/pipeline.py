@@ -14,6 +14,7 @@ import numpy as np
 from upres.cleaning import blend as blending
 from upres.cleaning.fill import INPAINT_RADIUS, check_method, fill
 from upres.cleaning.grain import RING, add_grain
+from upres.cleaning.learned_fill import LearnedFillStage
 from upres.cleaning.masks import feather
 from upres.cleaning.regions import RegionPlan, plan_regions
 from upres.cleaning.texture import TextureStage
@@ -51,6 +52,7 @@ class CleanStats:
     region_pixels: int = 0  # pixels inside region boxes: the work, against the image's pixels
     mask_pixels: int = 0
     texture_tiles: int = 0
+    fill_tiles: int = 0  # learned fill tiles run
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,24 +64,31 @@ def seed_of(input_sha256: str) -> int:
 
 
 class Cleaner:
-    def __init__(self, settings: CleanSettings, texture: TextureStage | None = None) -> None:
+    def __init__(self, settings: CleanSettings, texture: TextureStage | None = None,
+                 learned_fill: LearnedFillStage | None = None) -> None:
         if settings.texture > 0 and texture is None:
             raise ValueError("texture > 0 needs the refine network (a TextureStage)")
+        if settings.fill == "learned" and learned_fill is None:
+            raise ValueError("--fill learned needs the fill network (a LearnedFillStage)")
         self.settings = settings
         self.texture = texture
+        self.learned_fill = learned_fill if settings.fill == "learned" else None
 
     @property
     def context(self) -> int:
         """Margin (pixels) each region needs around its mask pixels: what the inpainting reads,
-        the texture network's reach, the feather and the grain ring (the largest of them)."""
+        the fill and texture networks' reach, the feather and the grain ring (the largest)."""
         s = self.settings
         reach = [s.radius + 1, s.feather + 1, RING + 1]
         if self.texture is not None and s.texture > 0:
             reach.append(self.texture.halo)
+        if self.learned_fill is not None:
+            reach.append(self.learned_fill.halo)
         return max(reach)
 
     def plan(self, mask: np.ndarray) -> RegionPlan:
-        return plan_regions(mask, self.context)
+        align = self.learned_fill.alignment if self.learned_fill is not None else 1
+        return plan_regions(mask, self.context, align)
 
     def clean(self, image: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[np.ndarray, CleanStats]:
         """``image`` (H, W, 3) float32 [0, 1] with the ``mask`` (H, W) bool pixels replaced; every
@@ -92,19 +101,21 @@ class Cleaner:
         for region in plan.regions:
             b = region.box
             own = plan.owned(region, mask)
-            patch, tiles = self._region(image[b.y0 : b.y1, b.x0 : b.x1], mask[b.y0 : b.y1, b.x0 : b.x1],
-                                        np.random.default_rng([seed, b.y0, b.x0]))
-            stats.texture_tiles += tiles
+            patch = self._region(image[b.y0 : b.y1, b.x0 : b.x1], mask[b.y0 : b.y1, b.x0 : b.x1],
+                                 np.random.default_rng([seed, b.y0, b.x0]), stats)
             view = out[b.y0 : b.y1, b.x0 : b.x1]
             view[own] = patch[own]
         return out, stats
 
-    def _region(self, crop: np.ndarray, holes: np.ndarray,
-                rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    def _region(self, crop: np.ndarray, holes: np.ndarray, rng: np.random.Generator,
+                stats: CleanStats) -> np.ndarray:
         s = self.settings
         patch = fill(crop, holes, s.fill, s.radius)
-        tiles = 0
+        if self.learned_fill is not None:
+            patch, tiles = self.learned_fill(patch, holes)
+            stats.fill_tiles += tiles
         if self.texture is not None and s.texture > 0:
             patch, tiles = self.texture(patch, holes, s.texture)
+            stats.texture_tiles += tiles
         patch = add_grain(patch, crop, holes, s.grain, rng)
-        return blending.blend(crop, patch, holes, feather(holes, s.feather), s.blend), tiles
+        return blending.blend(crop, patch, holes, feather(holes, s.feather), s.blend)

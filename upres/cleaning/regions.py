@@ -43,11 +43,15 @@ class RegionPlan:
         return mask[b.y0 : b.y1, b.x0 : b.x1] & (self.labels[b.y0 : b.y1, b.x0 : b.x1] == region.label)
 
 
-def plan_regions(mask: np.ndarray, context: int) -> RegionPlan:
+def plan_regions(mask: np.ndarray, context: int, align: int = 1) -> RegionPlan:
     """Group the mask into regions: dilating it by ``context`` with a square joins the parts whose
-    margins touch, and the bounding box of each dilated part is exactly its region's box."""
+    margins touch, and the bounding box of each dilated part is its region's box, with its top-left
+    corner moved up and left onto a multiple of ``align`` (for networks with strided layers, whose
+    result depends on where their input starts: see ``upres.runtime.tiling.plan_grid``)."""
     if context < 0:
         raise ValueError(f"context must be >= 0, got {context}")
+    if align < 1:
+        raise ValueError(f"align must be >= 1, got {align}")
     h, w = mask.shape
     square = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * context + 1, 2 * context + 1))
     near = cv2.dilate(mask.astype(np.uint8), square) if context else mask.astype(np.uint8)
@@ -56,5 +60,6 @@ def plan_regions(mask: np.ndarray, context: int) -> RegionPlan:
     for label in range(1, count):
         x, y = int(stats[label, cv2.CC_STAT_LEFT]), int(stats[label, cv2.CC_STAT_TOP])
         bw, bh = int(stats[label, cv2.CC_STAT_WIDTH]), int(stats[label, cv2.CC_STAT_HEIGHT])
-        regions.append(Region(len(regions), label, Rect(y, y + bh, x, x + bw)))
+        y0, x0 = y - y % align, x - x % align
+        regions.append(Region(len(regions), label, Rect(y0, y + bh, x0, x + bw)))
     return RegionPlan(h, w, context, tuple(regions), labels)

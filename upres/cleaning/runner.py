@@ -63,12 +63,14 @@ class _Loaded:
 
 class CleanRunner(BatchRunner):
     def __init__(self, setup: ChainSetup, cleaner: Cleaner, masks: MaskOptions, opts: RunOptions,
-                 refine_sha256: str | None = None, progress: Progress | None = None) -> None:
+                 model_hashes: dict[str, str | None] | None = None,
+                 progress: Progress | None = None) -> None:
+        """``model_hashes``: the networks' SHA-256 (``refine_sha256``, ``fill_sha256``), recorded
+        with the settings, so resume redoes an image when a network changes."""
         super().__init__(setup, opts, progress)
         self.cleaner = cleaner
         self.masks = masks
-        self.settings = {**self.settings, "clean": {**cleaner.settings.record(),
-                                                    "refine_sha256": refine_sha256},
+        self.settings = {**self.settings, "clean": {**cleaner.settings.record(), **(model_hashes or {})},
                          "mask": masks.record()}
 
     def _load(self, job: Job) -> tuple[str, _Loaded | None, str]:  # type: ignore[override]

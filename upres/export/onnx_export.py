@@ -73,7 +73,7 @@ def export_weights(weights: Path, out: Path, real_images: list[np.ndarray] | Non
     model = model_spec.build()
     model.load_state_dict(state)
     model.eval()
-    channels = 4 if model_spec.kind == "refine" else 3
+    channels = 4 if model_spec.kind in ("refine", "fill") else 3
     proto = _to_onnx(model, channels)
     session = _session(proto.SerializeToString())
 

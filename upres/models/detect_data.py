@@ -26,21 +26,24 @@ class OverlaySampler:
         self.weights = np.array([p.shape[0] * p.shape[1] for p in self.photos], np.float64)
         self.weights /= self.weights.sum()
 
+    def random_crop(self, rng: np.random.Generator) -> np.ndarray:
+        """A P x P x 3 uint8 crop of a photo picked by area, in one of its 8 flips/rotations."""
+        p = self.patch
+        photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
+        y = int(rng.integers(0, photo.shape[0] - p + 1))
+        x = int(rng.integers(0, photo.shape[1] - p + 1))
+        crop = photo[y : y + p, x : x + p]
+        k = int(rng.integers(0, 8))
+        crop = np.rot90(crop, k % 4)
+        return np.ascontiguousarray(crop[:, ::-1] if k >= 4 else crop)
+
     def batch(self, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(images float32 N x 3 x P x P in [0, 1], masks float32 N x 1 x P x P in {0, 1})."""
         rng = np.random.default_rng([self.seed, index])
-        p = self.patch
         images, masks = [], []
         for _ in range(size):
-            photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
-            y = int(rng.integers(0, photo.shape[0] - p + 1))
-            x = int(rng.integers(0, photo.shape[1] - p + 1))
-            crop = photo[y : y + p, x : x + p]
-            k = int(rng.integers(0, 8))
-            crop = np.rot90(crop, k % 4)
-            crop = np.ascontiguousarray(crop[:, ::-1] if k >= 4 else crop)
             # Overlays are drawn upright after the photo's flip/rotation: text is never mirrored.
-            image, mask = render_overlays(crop, rng, self.config, self.fonts)
+            image, mask = render_overlays(self.random_crop(rng), rng, self.config, self.fonts)
             images.append(image.transpose(2, 0, 1).astype(np.float32) / 255.0)
             masks.append(mask[None].astype(np.float32))
         return np.stack(images), np.stack(masks)

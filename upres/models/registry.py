@@ -8,17 +8,19 @@ from torch import nn
 
 from upres.models.coarse import CoarseConfig, CoarseSR
 from upres.models.detector import DetectorConfig, OverlayDetector
+from upres.models.fill_net import FillConfig, FillNet
 from upres.models.refine import RefineConfig, RefineNet
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str  # "coarse", "refine" or "detect" (overlay mask logits)
+    kind: str  # "coarse", "refine", "detect" (overlay mask logits) or "fill" (inpainting correction)
     scale: int  # 1 for refine (output space) and detect
     coarse: CoarseConfig | None = None
     refine: RefineConfig | None = None
     detect: DetectorConfig | None = None
+    fill: FillConfig | None = None
 
     def build(self) -> nn.Module:
         if self.kind == "coarse":
@@ -27,6 +29,9 @@ class ModelSpec:
         if self.kind == "detect":
             assert self.detect is not None
             return OverlayDetector(self.detect)
+        if self.kind == "fill":
+            assert self.fill is not None
+            return FillNet(self.fill)
         assert self.refine is not None
         return RefineNet(self.refine)
 
@@ -36,6 +41,7 @@ SPECS: dict[str, ModelSpec] = {
     "coarse-x4": ModelSpec("coarse-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
     "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig()),
     "overlay-detect": ModelSpec("overlay-detect", "detect", 1, detect=DetectorConfig()),
+    "fill": ModelSpec("fill", "fill", 1, fill=FillConfig()),
 }
 
 

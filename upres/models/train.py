@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from upres.models import edge_ops
 from upres.models.data import Degradations, PatchSampler
 from upres.models.detect_data import OverlaySampler
 from upres.models.detector import detection_loss
+from upres.models.fill_data import FillSampler
+from upres.models.fill_net import masked_l1
 from upres.models.losses import RefineLossSchedule
 from upres.models.registry import spec
 
@@ -124,6 +127,28 @@ class _DetectTask:
         return detection_loss(model(torch.from_numpy(images)), torch.from_numpy(masks))
 
 
+class _FillTask:
+    """The learned fill learns to correct Telea inside overlay masks over training-photo crops.
+
+    Batches are built (font rendering, inpainting) one step ahead in a thread: both release the
+    GIL for most of their work, so it runs beside the network's step.
+    """
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.sampler = FillSampler(list(cfg.data), cfg.lr_patch, cfg.seed)
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending: dict[int, Future[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def _batch(self, step: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        future = self.pending.pop(step, None) or self.pool.submit(self.sampler.fill_batch, step, size)
+        self.pending = {step + 1: self.pool.submit(self.sampler.fill_batch, step + 1, size)}
+        return future.result()
+
+    def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
+        inputs, targets = (torch.from_numpy(a) for a in self._batch(step, cfg.batch))
+        return masked_l1(model(inputs), targets, inputs[:, 3:4])
+
+
 def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None) -> Path:
     """Train (or resume) `cfg.model`; returns the path of the final weights file."""
     if cfg.threads > 0:
@@ -132,7 +157,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
     np.random.seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
     model = spec(cfg.model).build()
-    tasks = {"refine": _RefineTask, "detect": _DetectTask}
+    tasks = {"refine": _RefineTask, "detect": _DetectTask, "fill": _FillTask}
     task = tasks.get(spec(cfg.model).kind, _CoarseTask)(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     start, log = 0, []
