@@ -46,11 +46,12 @@ class Variant:
     settings: CleanSettings
 
 
-FULL = "learned + texture 0.5"  # the before/after figure's right column
+FULL = "fsr + texture 0.5"  # the default pipeline: the before/after figure's right column
 
 
 def variants() -> list[Variant]:
-    base = CleanSettings(texture=0.0, grain=0.0)
+    base = CleanSettings(fill="telea", texture=0.0, grain=0.0)
+    fsr = replace(base, fill="fsr")
     learned = replace(base, fill="learned")
     out = [
         Variant("telea", base),
@@ -59,14 +60,18 @@ def variants() -> list[Variant]:
         Variant("telea + texture 1.0", replace(base, texture=1.0)),
         Variant("telea + grain 0.5", replace(base, grain=0.5)),
         Variant("telea + grain 1.0", replace(base, grain=1.0)),
-        Variant(FULL, replace(base, texture=0.5, grain=0.5)),
+        Variant("telea + texture 0.5 + grain 0.5", replace(base, texture=0.5, grain=0.5)),
         Variant("telea + texture 0.5, poisson", replace(base, texture=0.5, blend="poisson")),
     ]
     out += [Variant(f"telea radius {r}", replace(base, radius=r)) for r in (3, 5, 12)]
     out += [
+        Variant("fsr", fsr),
+        Variant(FULL, replace(fsr, texture=0.5)),
+        Variant("fsr + texture 1.0", replace(fsr, texture=1.0)),
+        Variant("fsr + texture 0.5 + grain 0.5", replace(fsr, texture=0.5, grain=0.5)),
+        Variant("fsr + texture 0.5, poisson", replace(fsr, texture=0.5, blend="poisson")),
         Variant("learned", learned),
         Variant("learned + texture 0.5", replace(learned, texture=0.5)),
-        Variant("learned + texture 0.5 + grain 0.5", replace(learned, texture=0.5, grain=0.5)),
     ]
     return out
 
@@ -239,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                                                      "BSD100/img_012.png", "Set5/butterfly.png"])
     ap.add_argument("--variants", nargs="+", default=None, help="names to run (default: all; "
                     "'telea' is always run, the baseline of the paired table)")
-    ap.add_argument("--fill-model", type=Path, default=None, help="fill network ONNX (default: the "
-                    "shipped one; the learned variants are left out when there is none)")
+    ap.add_argument("--fill-model", type=Path, default=None, help="fill network ONNX for the learned "
+                    "variants (default: the shipped one; left out when there is none)")
     args = ap.parse_args(argv)
     learned = None
     if args.fill_model is not None or learned_fill_available():
@@ -292,7 +297,7 @@ def _example(path: Path, threads: int, learned: LearnedFillStage | None) -> tupl
     marked, true_mask = render_overlay(clean, seed)
     mask = final_mask(true_mask, GROW)
     image = marked.astype(np.float32) / 255.0
-    telea = Cleaner(CleanSettings(texture=0.0), texture).clean(image, mask, seed)[0]
+    telea = Cleaner(CleanSettings(fill="telea", texture=0.0), texture).clean(image, mask, seed)[0]
     settings = next(v.settings for v in variants() if v.name == FULL)
     full = Cleaner(settings, texture, learned).clean(image, mask, seed)[0]
     return clean, marked, to8(telea), to8(full), mask

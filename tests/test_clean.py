@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from upres.cleaning.blend import alpha_blend, poisson_blend
-from upres.cleaning.fill import fill
+from upres.cleaning.fill import FillUnavailable, fill
 from upres.cleaning.masks import (
     MaskError,
     close_holes,
@@ -157,7 +157,7 @@ def test_regions_join_close_parts_and_own_every_mask_pixel_once() -> None:
 
 def test_fill_changes_only_masked_pixels(image: np.ndarray) -> None:
     m = _strokes(image.shape[:2])
-    for method in ("telea", "ns"):
+    for method in ("fsr", "telea", "ns"):
         out = fill(image, m, method)
         assert (out[~m] == image[~m]).all()
         assert np.abs(out[m] - image[m]).mean() > 0.001
@@ -175,6 +175,47 @@ def test_fill_of_a_flat_area_stays_flat() -> None:
     m[28:36, 10:50] = True
     for method in ("telea", "ns"):
         assert np.abs(fill(flat, m, method) - flat).max() < 0.05 / 255
+    # FSR works at 8 bits, through 8-bit Lab: within one level.
+    assert np.abs(fill(flat, m, "fsr") - flat).max() <= 1.0 / 255 + 1e-6
+
+
+def _stripes(h: int = 96, w: int = 128, period: float = 7.0) -> np.ndarray:
+    """Diagonal colour stripes: periodic texture that diffusion cannot continue across a gap."""
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    wave = 0.5 + 0.35 * np.sin(2 * np.pi * (xx + 0.5 * yy) / period)
+    return np.stack([wave, 0.8 - 0.5 * wave, np.full_like(wave, 0.3)], axis=2).astype(np.float32)
+
+
+def test_fsr_continues_texture_that_telea_smears() -> None:
+    img = np.round(_stripes() * 255) / 255
+    m = np.zeros(img.shape[:2], bool)
+    m[20:80, 60:66] = True  # a 6 px scratch across the stripes
+    err = {method: float(np.abs(fill(img, m, method) - img)[m].mean()) for method in ("fsr", "telea")}
+    # Measured: FSR 0.0147, Telea 0.122, NS 0.121 (mean abs error in the scratch, [0, 1]).
+    assert err["fsr"] < 0.2 * err["telea"], err
+
+
+def test_fsr_region_by_region_equals_the_whole_image(image: np.ndarray) -> None:
+    """Regions start on FSR's 16 px block grid and keep its reach: cleaning region by region fills
+    each hole as inpainting the whole image at once would."""
+    m = np.zeros(image.shape[:2], bool)
+    m[10:14, 20:60] = True
+    m[121:150, 203:207] = True  # far enough for a second region, off the block grid (unaligned
+    # regions differ from the whole image by up to 25 levels: measured)
+    cleaner = Cleaner(CleanSettings(fill="fsr", texture=0.0, feather=0))
+    plan = cleaner.plan(m)
+    assert len(plan.regions) == 2 and all(r.box.y0 % 16 == 0 and r.box.x0 % 16 == 0 for r in plan.regions)
+    out, _ = cleaner.clean(image, m)
+    assert (out[m] == fill(image, m, "fsr")[m]).all()
+
+
+def test_fsr_without_opencv_contrib_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    monkeypatch.delattr(cv2, "xphoto")  # what a plain opencv-python install looks like
+    with pytest.raises(FillUnavailable, match="opencv-contrib"):
+        CleanSettings(fill="fsr")
+    CleanSettings(fill="telea")
 
 
 def test_poisson_blend_meets_the_original_at_the_border() -> None:

@@ -63,8 +63,9 @@ def test_clean_writes_output_sidecar_and_keeps_outside_pixels(tmp_path: Path) ->
     assert record["mask"]["grow"] == 2 and len(record["mask"]["sha256"]) == 64
     assert record["mask"]["file_sha256"] and record["input"]["sha256"]
     clean = record["settings"]["clean"]
-    assert (clean["fill"], clean["texture"], clean["blend"]) == ("telea", 0.5, "alpha")
-    assert record["settings"]["upres_version"] and record["clean"]["regions"] == 2
+    assert (clean["fill"], clean["texture"], clean["blend"]) == ("fsr", 0.5, "alpha")
+    # The bar and the stroke are 35 px apart: within twice FSR's 32 px context, so one region.
+    assert record["settings"]["upres_version"] and record["clean"]["regions"] == 1
 
 
 def test_saved_mask_fed_back_reproduces_the_bytes(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ def test_then_upscale_writes_the_upscaled_clean(tmp_path: Path) -> None:
         assert im.size == (128, 96)
     record = json.loads((tmp_path / "out" / "a.png.json").read_text())
     assert record["settings"]["mode"] == "faithful" and record["settings"]["scale"] == 2
-    assert record["settings"]["clean"]["fill"] == "telea"
+    assert record["settings"]["clean"]["fill"] == "fsr"
 
 
 def test_clean_does_not_import_torch(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from PIL import Image
@@ -16,24 +15,19 @@ from support import SAMPLE
 from typer.testing import CliRunner
 
 from upres.cleaning.fill import fill
-from upres.cleaning.learned_fill import LearnedFillStage, available, build_learned_fill
+from upres.cleaning.learned_fill import LearnedFillStage, build_learned_fill
 from upres.cleaning.masks import final_mask
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.cleaning.regions import plan_regions
 from upres.cli import app
 from upres.export.onnx_export import export_weights
 from upres.export.onnx_meta import file_sha256, read_info
-from upres.models.fill_data import CLEAN_OVERLAYS, FillSampler
+from upres.models.fill_data import FillSampler
 from upres.models.fill_net import masked_l1
-from upres.models.overlay_synth import synthesize
 from upres.models.registry import spec
 from upres.models.train import TrainConfig, load_model, train
 from upres.runtime.catalog import WEIGHTS_DIR
 from upres.runtime.tiling import Rect
-
-ONNX = WEIGHTS_DIR / "fill.onnx"
-WEIGHTS = WEIGHTS_DIR / "fill.pt"
-shipped = pytest.mark.skipif(not available(), reason="the fill network is not shipped")
 
 
 @pytest.fixture(scope="module")
@@ -176,61 +170,29 @@ def test_training_lowers_the_masked_loss(tmp_path: Path, photo: np.ndarray) -> N
     assert after < telea
 
 
-# -- the shipped network ---------------------------------------------------------------------------
-
-# Measured on the shipped weights over these renders of the sample photo (overlays as the benchmark
-# draws them, true mask grown 2 px): see SHIPPED_GAIN_BOUND.
-SAMPLE_SEEDS = range(40, 52)
-SHIPPED_GAIN_BOUND = 0.0
+# -- the command ------------------------------------------------------------------------------
 
 
-def _y_psnr(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
-    w = np.array([65.481, 128.553, 24.966]) / 255.0
-    ya, yb = a.astype(np.float64) @ w, b.astype(np.float64) @ w
-    return float(10 * np.log10(255.0**2 / np.mean((ya[m] - yb[m]) ** 2)))
-
-
-@shipped
-def test_shipped_onnx_is_current(tmp_path: Path, photo: np.ndarray) -> None:
-    report = export_weights(WEIGHTS, tmp_path / "f.onnx")
-    assert report.parity_max_abs < 1e-4
-    fresh, stored = onnx.load(str(report.path)), onnx.load(str(ONNX))
-    assert fresh.graph == stored.graph, "fill.onnx is stale: run `upres export` again"
-
-
-@shipped
-def test_shipped_network_beats_telea_inside_the_mask(photo: np.ndarray) -> None:
-    stage, _ = build_learned_fill("ort-cpu", 1)
-    telea = Cleaner(CleanSettings(texture=0.0))
-    learned = Cleaner(CleanSettings(texture=0.0, fill="learned"), learned_fill=stage)
-    gains = []
-    for seed in SAMPLE_SEEDS:
-        marked, true_mask = synthesize(photo, seed, CLEAN_OVERLAYS)
-        holes = final_mask(true_mask, 2)
-        image = marked.astype(np.float32) / 255.0
-        a = np.rint(telea.clean(image, holes)[0] * 255)
-        b = np.rint(learned.clean(image, holes)[0] * 255)
-        gains.append(_y_psnr(b, photo, holes) - _y_psnr(a, photo, holes))
-    assert np.mean(gains) > SHIPPED_GAIN_BOUND, gains
-
-
-@shipped
-def test_clean_cli_with_learned_fill(tmp_path: Path, photo: np.ndarray) -> None:
+def test_clean_cli_with_a_fill_model(tmp_path: Path, photo: np.ndarray, random_fill: Path) -> None:
     Image.fromarray(photo[:90, :120]).save(tmp_path / "a.png")
     m = np.zeros((90, 120), np.uint8)
     m[20:25, 10:90] = 255
     Image.fromarray(m).save(tmp_path / "m.png")
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["clean", str(tmp_path / "a.png"), "-o", str(out), "--mask",
-                                      str(tmp_path / "m.png"), "--fill", "learned", "--quiet"])
+    args = ["clean", str(tmp_path / "a.png"), "-o", str(out), "--mask", str(tmp_path / "m.png"), "--quiet"]
+    result = CliRunner().invoke(app, [*args, "--fill", "learned", "--fill-model", str(random_fill)])
     assert result.exit_code == 0, result.output
     side = json.loads((out / "a.png.json").read_text())
     assert side["settings"]["clean"]["fill"] == "learned"
-    assert side["settings"]["clean"]["fill_sha256"] == file_sha256(ONNX)
+    assert side["settings"]["clean"]["fill_sha256"] == file_sha256(random_fill)
     assert side["clean"]["fill_tiles"] >= 1
     final = final_mask(m > 0, 2)
     after = np.asarray(Image.open(out / "a.png").convert("RGB"))
     assert (after[~final] == photo[:90, :120][~final]).all()
+    # --fill-model belongs to --fill learned.
+    refused = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "o2"), "--fill-model", str(random_fill)])
+    assert refused.exit_code == 2 and "--fill-model applies with --fill learned" in refused.output
+    assert not (tmp_path / "o2").exists()
 
 
 def test_missing_network_is_a_usage_error(tmp_path: Path, photo: np.ndarray,

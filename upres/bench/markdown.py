@@ -182,6 +182,6 @@ after {cfg['warmup']} warm-up pass(es); seam check on a {cfg['seam_size']}x{cfg[
 This writes this file and `docs/bench_pareto.png` in one process run (`--json FILE` keeps every
 number; `--from-json FILE` re-renders both from it without measuring). `upres bench` alone prints
 the quick table (< 2 min on 2 idle cores); `upres bench --full --json FILE` gives the full numbers
-as JSON. The plot needs matplotlib and the peers need
-opencv-contrib (`pip install -e '.[bench]'`); without them those parts are skipped with a reason.
+as JSON. The plot needs matplotlib (`pip install -e '.[bench]'`) and the peers OpenCV's contrib
+modules (installed with upres); without them those parts are skipped with a reason.
 """

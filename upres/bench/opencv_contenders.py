@@ -1,6 +1,6 @@
 """OpenCV contenders: dnn_superres with the published FSRCNN/ESPCN models, and plain bicubic.
 
-dnn_superres is in opencv-contrib only (the `bench` extra); without it the contender is skipped
+dnn_superres is in opencv-contrib only (upres installs it); without it the contender is skipped
 with the reason, never crashed. dnn_superres works on BGR, upres on RGB: the flips are timed,
 as a user feeding RGB would pay them too (they are a tiny part of the run).
 """

@@ -47,7 +47,10 @@ def clean_command(
     grow: Annotated[str, typer.Option("--grow", help="pixels to grow the mask by; auto: 2 for "
                                       "user masks, from the stroke width for detected ones")] = "auto",
     feather: Annotated[int, typer.Option("--feather", help="pixels of soft edge inside the mask")] = 2,
-    fill: Annotated[str, typer.Option("--fill", help="telea | ns | learned")] = "telea",
+    fill: Annotated[str, typer.Option("--fill", help="fsr | telea | ns | learned (Telea corrected by "
+                                      "a fill network)")] = "fsr",
+    fill_model: Annotated[Path | None, typer.Option("--fill-model", help="fill network ONNX for "
+                                                    "--fill learned (from `upres train fill`)")] = None,
     texture: Annotated[float, typer.Option("--texture", help="refine texture 0..1 inside the mask "
                                            "(and of the upscale, with --then-upscale)")] = 0.5,
     grain: Annotated[float, typer.Option("--grain", help="grain matched to the mask's surroundings "
@@ -90,6 +93,8 @@ def clean_command(
     from upres.runtime.inputs import InputError, collect_jobs
     from upres.runtime.run_report import run_batch_cli
 
+    if fill_model is not None and fill != "learned":
+        raise fail("--fill-model applies with --fill learned")
     if not then_upscale and (scale is not None or mode is not None or model is not None):
         raise fail("--scale, --mode and --model apply with --then-upscale")
     try:
@@ -122,10 +127,14 @@ def clean_command(
         refine_sha = refine.sha256
     fill_stage, fill_sha = None, None
     if settings.fill == "learned":
+        from upres.cleaning.learned_fill import available as fill_network_shipped
         from upres.cleaning.learned_fill import build_learned_fill
 
+        if fill_model is None and not fill_network_shipped():
+            raise fail("--fill learned: no fill network ships with this release (none has yet "
+                       "beaten fsr); train one with `upres train fill`, export it and pass --fill-model")
         try:
-            fill_stage, fill_ref = build_learned_fill(choice.name, threads)
+            fill_stage, fill_ref = build_learned_fill(choice.name, threads, fill_model)
         except (FileNotFoundError, BackendUnavailable, ValueError) as exc:
             raise fail(f"--fill learned: {exc}") from None
         fill_sha = fill_ref.sha256

@@ -6,13 +6,15 @@ fill (inpainting) -> texture (refine network) -> grain -> blend, written back in
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from upres.cleaning import blend as blending
-from upres.cleaning.fill import INPAINT_RADIUS, check_method, fill
+from upres.cleaning import fill as filling
+from upres.cleaning.fill import DEFAULT_FILL, INPAINT_RADIUS, check_method, fill
 from upres.cleaning.grain import RING, add_grain
 from upres.cleaning.learned_fill import LearnedFillStage
 from upres.cleaning.masks import feather
@@ -25,7 +27,7 @@ class CleanSettings:
     """The stage parameters; recorded in every sidecar."""
 
     feather: int = 2
-    fill: str = "telea"
+    fill: str = DEFAULT_FILL
     radius: int = INPAINT_RADIUS
     texture: float = 0.5
     grain: float = 0.0
@@ -79,7 +81,7 @@ class Cleaner:
         """Margin (pixels) each region needs around its mask pixels: what the inpainting reads,
         the fill and texture networks' reach, the feather and the grain ring (the largest)."""
         s = self.settings
-        reach = [s.radius + 1, s.feather + 1, RING + 1]
+        reach = [filling.reach(s.fill, s.radius), s.feather + 1, RING + 1]
         if self.texture is not None and s.texture > 0:
             reach.append(self.texture.halo)
         if self.learned_fill is not None:
@@ -87,7 +89,9 @@ class Cleaner:
         return max(reach)
 
     def plan(self, mask: np.ndarray) -> RegionPlan:
-        align = self.learned_fill.alignment if self.learned_fill is not None else 1
+        align = filling.alignment(self.settings.fill)
+        if self.learned_fill is not None:
+            align = math.lcm(align, self.learned_fill.alignment)
         return plan_regions(mask, self.context, align)
 
     def clean(self, image: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[np.ndarray, CleanStats]:
