@@ -267,6 +267,18 @@ def test_clean_is_deterministic_and_grain_follows_the_seed(image: np.ndarray, te
     assert a.tobytes() != c.tobytes()
 
 
+def test_parallel_regions_give_the_same_bytes(image: np.ndarray, texture) -> None:
+    big = np.tile(image, (2, 2, 1))
+    m = np.zeros(big.shape[:2], bool)
+    for y, x in [(10, 10), (10, 300), (200, 40), (250, 330)]:
+        m[y : y + 5, x : x + 60] = True
+    settings = CleanSettings(texture=0.5, grain=0.5)
+    one, stats = Cleaner(settings, texture, workers=1).clean(big, m, seed=3)
+    four, stats4 = Cleaner(settings, texture, workers=4).clean(big, m, seed=3)
+    assert stats.regions == 4 and stats4 == stats
+    assert one.tobytes() == four.tobytes()
+
+
 def test_a_corner_mask_costs_its_corner(image: np.ndarray, texture) -> None:
     big = np.tile(image, (4, 4, 1))  # 640 x 960
     m = np.zeros(big.shape[:2], bool)

@@ -69,7 +69,8 @@ def clean_command(
     precision: Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8 (upscale)")] = "fp32",
     memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")] = None,
     fmt: Annotated[str, typer.Option("--format", help="same (JPEG in: PNG out) | png | tiff | jpg")] = "same",
-    threads: Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="inference threads, and regions cleaned at "
+                                         "once (0 = all cores)")] = 0,
     resume: Annotated[bool, typer.Option("--resume/--overwrite",
                                          help="skip outputs whose sidecar matches")] = True,
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
@@ -141,7 +142,7 @@ def clean_command(
     opts = RunOptions(memory=memory_option(memory), fmt=fmt, resume=resume,
                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
-    cleaner = Cleaner(settings, texture_stage, fill_stage)
+    cleaner = Cleaner(settings, texture_stage, fill_stage, workers=threads)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

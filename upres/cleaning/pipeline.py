@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from upres.cleaning.fill import DEFAULT_FILL, INPAINT_RADIUS, check_method, fill
 from upres.cleaning.grain import RING, add_grain
 from upres.cleaning.learned_fill import LearnedFillStage
 from upres.cleaning.masks import feather
-from upres.cleaning.regions import RegionPlan, plan_regions
+from upres.cleaning.regions import Region, RegionPlan, plan_regions
 from upres.cleaning.texture import TextureStage
 
 
@@ -67,7 +69,9 @@ def seed_of(input_sha256: str) -> int:
 
 class Cleaner:
     def __init__(self, settings: CleanSettings, texture: TextureStage | None = None,
-                 learned_fill: LearnedFillStage | None = None) -> None:
+                 learned_fill: LearnedFillStage | None = None, workers: int = 0) -> None:
+        """``workers``: regions cleaned at once (0 = one per CPU). Regions are independent and
+        write disjoint pixels, so the result does not depend on it."""
         if settings.texture > 0 and texture is None:
             raise ValueError("texture > 0 needs the refine network (a TextureStage)")
         if settings.fill == "learned" and learned_fill is None:
@@ -75,6 +79,7 @@ class Cleaner:
         self.settings = settings
         self.texture = texture
         self.learned_fill = learned_fill if settings.fill == "learned" else None
+        self.workers = workers if workers > 0 else os.cpu_count() or 1
 
     @property
     def context(self) -> int:
@@ -102,24 +107,32 @@ class Cleaner:
         plan = self.plan(mask)
         stats = CleanStats(len(plan.regions), plan.pixels, int(mask.sum()))
         out = image.copy()
-        for region in plan.regions:
+
+        def work(region: Region) -> tuple[Region, np.ndarray, int, int]:
             b = region.box
-            own = plan.owned(region, mask)
-            patch = self._region(image[b.y0 : b.y1, b.x0 : b.x1], mask[b.y0 : b.y1, b.x0 : b.x1],
-                                 np.random.default_rng([seed, b.y0, b.x0]), stats)
-            view = out[b.y0 : b.y1, b.x0 : b.x1]
-            view[own] = patch[own]
+            return region, *self._region(image[b.y0 : b.y1, b.x0 : b.x1], mask[b.y0 : b.y1, b.x0 : b.x1],
+                                         np.random.default_rng([seed, b.y0, b.x0]))
+
+        # OpenCV's inpainting and ONNX Runtime release the GIL: threads clean regions in parallel.
+        with ThreadPoolExecutor(max(1, min(self.workers, len(plan.regions)))) as pool:
+            for region, patch, fill_tiles, texture_tiles in pool.map(work, plan.regions):
+                b = region.box
+                own = plan.owned(region, mask)
+                out[b.y0 : b.y1, b.x0 : b.x1][own] = patch[own]
+                stats.fill_tiles += fill_tiles
+                stats.texture_tiles += texture_tiles
         return out, stats
 
-    def _region(self, crop: np.ndarray, holes: np.ndarray, rng: np.random.Generator,
-                stats: CleanStats) -> np.ndarray:
+    def _region(self, crop: np.ndarray, holes: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+        """(the blended patch, learned fill tiles run, texture tiles run)."""
         s = self.settings
         patch = fill(crop, holes, s.fill, s.radius)
+        fill_tiles = texture_tiles = 0
         if self.learned_fill is not None:
-            patch, tiles = self.learned_fill(patch, holes)
-            stats.fill_tiles += tiles
+            patch, fill_tiles = self.learned_fill(patch, holes)
         if self.texture is not None and s.texture > 0:
-            patch, tiles = self.texture(patch, holes, s.texture)
-            stats.texture_tiles += tiles
+            patch, texture_tiles = self.texture(patch, holes, s.texture)
         patch = add_grain(patch, crop, holes, s.grain, rng)
-        return blending.blend(crop, patch, holes, feather(holes, s.feather), s.blend)
+        blended = blending.blend(crop, patch, holes, feather(holes, s.feather), s.blend)
+        return blended, fill_tiles, texture_tiles
