@@ -46,6 +46,9 @@ DETECT=(overlay-detect "${TRAIN[@]}" -o "$RUNS/overlay-detect" --batch 16 --patc
 upres train "${DETECT[@]}" --steps 1000 --stop-after 500
 upres train "${DETECT[@]}" --steps 2200 --stop-after 1500
 upres train "${DETECT[@]}" --steps 1700
-cp "$RUNS/overlay-detect/overlay-detect.pt" "$W/overlay-detect.pt"
-cp "$RUNS/overlay-detect/overlay-detect.train.json" "$W/overlay-detect.train.json"
+# Stage 2: fine-tuned on new overlays (seed 3) with a lower learning rate.
+upres train overlay-detect "${TRAIN[@]}" -o "$RUNS/overlay-detect2" --batch 16 --patch 96 --steps 1500 \
+    --learning-rate 1e-3 --seed 3 --init "$RUNS/overlay-detect/overlay-detect.pt"
+cp "$RUNS/overlay-detect2/overlay-detect.pt" "$W/overlay-detect.pt"
+cp "$RUNS/overlay-detect2/overlay-detect.train.json" "$W/overlay-detect.train.json"
 upres export "$W/overlay-detect.pt" -o "$W/overlay-detect.onnx"
