@@ -18,7 +18,7 @@ def test_conv_bicubic_equals_interpolate(scale: int) -> None:
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (7, 13), (16, 9)])
 def test_shapes(name: str, h: int, w: int) -> None:
     model = spec(name).build().eval()
-    channels = 4 if spec(name).kind == "refine" else 3
+    channels = 4 if spec(name).kind in ("refine", "fill") else 3
     with torch.no_grad():
         out = model(torch.rand(1, channels, h, w))
     s = max(1, spec(name).scale)

@@ -93,11 +93,18 @@ def fsr(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     in CIE Lab. It runs on 8-bit data: its 16-bit path returns garbage in OpenCV 5.0 (a smooth
     ramp comes back as noise), so a 16-bit image's holes are filled at 8-bit precision; the pixels
     outside the mask keep their exact values."""
+    # OpenCV's FSR skips the last row and column of blocks when the size is not a multiple of the
+    # block (those holes come back as garbage, e.g. Lab (0, 135, 0)): pad to whole blocks and mark
+    # the padding as holes, so it is reconstructed from real pixels and never used as data.
+    h, w = mask.shape
+    pad_y, pad_x = -h % FSR_BLOCK, -w % FSR_BLOCK
     rgb8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     lab = cv2.cvtColor(rgb8, cv2.COLOR_RGB2Lab)
     lab[mask] = 0
+    lab = cv2.copyMakeBorder(lab, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    holes = np.pad(mask, ((0, pad_y), (0, pad_x)), constant_values=True)
     out = np.empty_like(lab)
-    cv2.xphoto.inpaint(lab, (~mask).astype(np.uint8) * 255, out, cv2.xphoto.INPAINT_FSR_FAST)
-    filled = cv2.cvtColor(out, cv2.COLOR_Lab2RGB).astype(np.float32) / np.float32(255.0)
+    cv2.xphoto.inpaint(lab, (~holes).astype(np.uint8) * 255, out, cv2.xphoto.INPAINT_FSR_FAST)
+    filled = cv2.cvtColor(out[:h, :w], cv2.COLOR_Lab2RGB).astype(np.float32) / np.float32(255.0)
     filled[~mask] = image[~mask]
     return filled
