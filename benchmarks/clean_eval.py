@@ -158,7 +158,7 @@ def evaluate(paths: list[Path], threads: int, chosen: list[Variant],
         image = marked.astype(np.float32) / 255.0
         for v in chosen:
             mask = final_mask(true_mask, GROW)
-            cleaner = Cleaner(v.settings, texture, learned)
+            cleaner = Cleaner(v.settings, texture, learned, workers=1)  # comparable times
             t0 = time.perf_counter()
             out, stats = cleaner.clean(image, mask, seed)
             seconds = time.perf_counter() - t0
