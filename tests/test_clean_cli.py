@@ -236,3 +236,38 @@ def test_auto_mask_detects_grows_and_round_trips(tmp_path: Path) -> None:
                         "--grow", "0")
     assert code == 0, text
     assert (tmp_path / "a" / "scan.png").read_bytes() == (tmp_path / "b" / "scan.png").read_bytes()
+
+
+def test_progress_reports_regions_then_tiles(tmp_path: Path) -> None:
+    from upres.cleaning.mask_source import MaskSource
+    from upres.cleaning.pipeline import Cleaner, CleanSettings
+    from upres.cleaning.runner import CleanRunner, MaskOptions, unscaled_setup
+    from upres.runtime.batch import Progress, RunOptions
+    from upres.runtime.inputs import collect_jobs
+
+    class Recording(Progress):
+        def __init__(self) -> None:
+            self.events: list[tuple[str, int]] = []
+
+        def regions_started(self, job, regions: int) -> None:  # type: ignore[no-untyped-def]
+            self.events.append(("regions", regions))
+
+        def region_done(self) -> None:
+            self.events.append(("region", 1))
+
+        def image_started(self, job, tiles: int) -> None:  # type: ignore[no-untyped-def]
+            self.events.append(("tiles", tiles))
+
+    src = _photo(tmp_path / "in", size=(240, 160))
+    m = np.zeros((160, 240), np.uint8)
+    m[5:9, 5:40] = 255
+    m[140:150, 200:230] = 255  # far apart: two regions
+    Image.fromarray(m).save(tmp_path / "m.png")
+    progress = Recording()
+    runner_ = CleanRunner(unscaled_setup("ort-cpu", "test"), Cleaner(CleanSettings(texture=0.0)),
+                          MaskOptions(MaskSource.parse(str(tmp_path / "m.png"))), RunOptions(memory=1 << 30),
+                          progress=progress)
+    report = runner_.run(collect_jobs([str(src)], tmp_path / "out"), lambda message: None)
+    assert report.failed == 0
+    assert progress.events[:3] == [("regions", 2), ("region", 1), ("region", 1)]
+    assert progress.events[3][0] == "tiles"

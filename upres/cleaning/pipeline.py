@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -99,12 +100,17 @@ class Cleaner:
             align = math.lcm(align, self.learned_fill.alignment)
         return plan_regions(mask, self.context, align)
 
-    def clean(self, image: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[np.ndarray, CleanStats]:
+    def clean(self, image: np.ndarray, mask: np.ndarray, seed: int = 0,
+              on_plan: Callable[[RegionPlan], None] | None = None,
+              on_region: Callable[[], None] | None = None) -> tuple[np.ndarray, CleanStats]:
         """``image`` (H, W, 3) float32 [0, 1] with the ``mask`` (H, W) bool pixels replaced; every
-        pixel outside the mask is the input's, bit for bit."""
+        pixel outside the mask is the input's, bit for bit. ``on_plan`` gets the region plan before
+        any work, ``on_region`` is called as each region is written (progress)."""
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
         plan = self.plan(mask)
+        if on_plan is not None:
+            on_plan(plan)
         stats = CleanStats(len(plan.regions), plan.pixels, int(mask.sum()))
         out = image.copy()
 
@@ -121,6 +127,8 @@ class Cleaner:
                 out[b.y0 : b.y1, b.x0 : b.x1][own] = patch[own]
                 stats.fill_tiles += fill_tiles
                 stats.texture_tiles += texture_tiles
+                if on_region is not None:
+                    on_region()
         return out, stats
 
     def _region(self, crop: np.ndarray, holes: np.ndarray,

@@ -113,7 +113,10 @@ class CleanRunner(BatchRunner):
         if self.masks.save:
             record["saved"] = saved.name
         image = loaded.image
-        cleaned, stats = self.cleaner.clean(image.rgb, mask, seed_of(input_sha))
+        cleaned, stats = self.cleaner.clean(
+            image.rgb, mask, seed_of(input_sha),
+            on_plan=lambda plan: self.progress.regions_started(job, len(plan.regions)),
+            on_region=self.progress.region_done)
         extra = {"settings": loaded.settings, "mask": record, "clean": stats.record()}
         result, encoding = super().process(job, DecodedImage(cleaned, image.alpha, image.meta),
                                            input_sha, writer, extra)

@@ -45,13 +45,21 @@ class _Bar(BatchProgress):
         self.seconds = 0.0
 
     def image_started(self, job: Job, tiles: int) -> None:
-        description = f"tiles {display_path(job.source.name)}"
+        self._restart(f"tiles {display_path(job.source.name)}", tiles)
+
+    def regions_started(self, job: Job, regions: int) -> None:
+        self._restart(f"regions {display_path(job.source.name)}", regions)
+
+    def _restart(self, description: str, total: int) -> None:
         if self.tiles is None:
-            self.tiles = self.bar.add_task(description, total=tiles, rate="")
+            self.tiles = self.bar.add_task(description, total=total, rate="")
         else:
-            self.bar.reset(self.tiles, total=tiles, description=description)
+            self.bar.reset(self.tiles, total=total, description=description)
 
     def tile_done(self, tile: Tile) -> None:
+        self.region_done()
+
+    def region_done(self) -> None:
         if self.tiles is not None:
             self.bar.advance(self.tiles)
 
