@@ -36,14 +36,20 @@ def photo() -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def _random_net(seed: int) -> torch.nn.Module:
+    """The fill network with random weights (its head starts at zero, which would hide the net)."""
+    torch.manual_seed(seed)
+    model = spec("fill").build()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return model
+
+
 @pytest.fixture(scope="module")
 def random_fill(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fill network with random (non-zero) weights, exported: the tiling and stage tests must not
     depend on what training produced."""
-    torch.manual_seed(3)
-    model = spec("fill").build()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
+    model = _random_net(3)
     folder = tmp_path_factory.mktemp("fill")
     torch.save({"model": "fill", "state_dict": model.state_dict()}, folder / "fill.pt")
     return export_weights(folder / "fill.pt", folder / "fill.onnx").path
@@ -57,10 +63,7 @@ def _holes(h: int, w: int) -> np.ndarray:
 
 
 def test_network_changes_only_the_holes() -> None:
-    torch.manual_seed(0)
-    model = spec("fill").build()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
+    model = _random_net(0)
     x = torch.rand(2, 4, 45, 61)
     x[:, 3] = (torch.rand(2, 45, 61) > 0.8).float()
     with torch.no_grad():

@@ -16,8 +16,9 @@ import numpy as np
 
 from upres.export.onnx_meta import ModelInfo
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
+from upres.runtime.blend import apply_tiled
 from upres.runtime.catalog import builtin_path, resolve
-from upres.runtime.tiling import plan_grid
+from upres.runtime.stages import run_hwc
 
 MODEL_NAME = "overlay-detect"
 DEFAULT_TILE = 512  # core px per side: ~25 MB of activations per tile at full resolution
@@ -42,17 +43,9 @@ class OverlayMaskDetector:
         `tile` = 0 runs the whole image at once (the reference the tiled result equals).
         """
         _check_image(image)
-        h, w = image.shape[:2]
-        align = self.info.alignment
-        grid = plan_grid(h, w, max(tile, align) if tile else 0, self.info.receptive_field, align)
-        out = np.empty((h, w), np.float32)
-        for t in grid.tiles:
-            p, c = t.padded, t.core
-            x = image[p.y0 : p.y1, p.x0 : p.x1].transpose(2, 0, 1)[None]
-            logits = self.backend.run(np.ascontiguousarray(x, dtype=np.float32))[0, 0]
-            valid = c.relative_to(p)
-            out[c.y0 : c.y1, c.x0 : c.x1] = logits[valid.y0 : valid.y1, valid.x0 : valid.x1]
-        return out
+        logits, _ = apply_tiled(np.asarray(image, np.float32), lambda crop: run_hwc(self.backend, crop),
+                                tile, self.info.receptive_field, self.info.alignment)
+        return logits[..., 0]
 
     def mask(self, image: np.ndarray, threshold: float = 0.5, tile: int = DEFAULT_TILE) -> np.ndarray:
         """H x W bool: pixels whose overlay probability exceeds `threshold`."""

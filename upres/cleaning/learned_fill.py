@@ -16,8 +16,9 @@ import numpy as np
 
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend
+from upres.runtime.blend import apply_tiled
 from upres.runtime.catalog import ModelRef, builtin_path, resolve
-from upres.runtime.tiling import plan_grid
+from upres.runtime.stages import run_hwc
 
 MODEL_NAME = "fill"
 # Core edge per tile: ~60 MB of activations at full resolution (24 + 24 channels, fp32).
@@ -45,21 +46,9 @@ class LearnedFillStage:
 
         The crop's origin must sit at a multiple of ``alignment`` in the image for the result to
         equal the whole image's (regions are planned that way)."""
-        out = filled.copy()
-        h, w = holes.shape
-        tile = max(self.tile, self.alignment) if self.tile else 0
-        grid = plan_grid(h, w, tile, self.halo, self.alignment)
-        ran = 0
-        for t in grid.tiles:
-            c, p = t.core, t.padded
-            if not holes[c.y0 : c.y1, c.x0 : c.x1].any():
-                continue
-            x = np.concatenate([filled[p.y0 : p.y1, p.x0 : p.x1],
-                                holes[p.y0 : p.y1, p.x0 : p.x1, None].astype(np.float32)], axis=2)
-            y = self.backend.run(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))[0]
-            v = c.relative_to(p)
-            out[c.y0 : c.y1, c.x0 : c.x1] = y[:, v.y0 : v.y1, v.x0 : v.x1].transpose(1, 2, 0)
-            ran += 1
+        x = np.concatenate([filled, holes[..., None].astype(np.float32)], axis=2)
+        out, ran = apply_tiled(x, lambda crop: run_hwc(self.backend, crop), self.tile, self.halo,
+                               self.alignment, where=holes, base=filled)
         # The net adds nothing outside the holes, but clip and keep the known pixels exact anyway.
         np.clip(out, 0.0, 1.0, out=out)
         out[~holes] = filled[~holes]

@@ -14,10 +14,9 @@ import numpy as np
 
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend
-from upres.runtime.blend import core_of
+from upres.runtime.blend import apply_tiled
 from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, resolve
 from upres.runtime.stages import refine_halo, refine_texture
-from upres.runtime.tiling import plan_grid
 
 # Tile edge for the refine network: ~20 MB of activations per tile (24 channels, fp32).
 TEXTURE_TILE = 256
@@ -37,20 +36,10 @@ class TextureStage:
         """(``image`` with ``strength`` (--texture, 0..1) of texture on every tile whose core
         touches ``mask``, tiles run). Pixels of other tiles are returned as they were; the blend
         keeps the result inside the mask."""
-        out = image.copy()
         if strength <= 0:
-            return out, 0
-        h, w = mask.shape
-        grid = plan_grid(h, w, self.tile, self.halo)
-        ran = 0
-        for tile in grid.tiles:
-            c, p = tile.core, tile.padded
-            if not mask[c.y0 : c.y1, c.x0 : c.x1].any():
-                continue
-            textured = refine_texture(self.refine, image[p.y0 : p.y1, p.x0 : p.x1], strength)
-            out[c.y0 : c.y1, c.x0 : c.x1] = core_of(tile, textured, 1)
-            ran += 1
-        return out, ran
+            return image.copy(), 0
+        return apply_tiled(image, lambda crop: refine_texture(self.refine, crop, strength), self.tile,
+                           self.halo, where=mask, base=image)
 
 
 def build_texture(backend: str = "ort-cpu", threads: int = 0) -> tuple[TextureStage, ModelRef]:

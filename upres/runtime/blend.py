@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from upres.runtime.tiling import Rect, Tile, TileGrid
+from upres.runtime.tiling import Rect, Tile, TileGrid, plan_grid
 
 BLEND_MODES = ("crop", "feather")
 FEATHER_SHAPES = ("linear", "cosine")
@@ -60,6 +62,33 @@ def core_of(tile: Tile, out: np.ndarray, scale: int) -> np.ndarray:
     """The part of a tile's output (H, W, C) that belongs to its core."""
     r = tile.core.relative_to(tile.padded).scaled(scale)
     return out[r.y0 : r.y1, r.x0 : r.x1]
+
+
+def apply_tiled(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray], tile: int, halo: int,
+                align: int = 1, where: np.ndarray | None = None,
+                base: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """``run`` (a scale-1 model: an (h, w, C) crop -> (h, w, C')) over ``image`` (H, W, C) tile by
+    tile, each tile's core cut from the result of its padded crop: with ``halo`` >= the receptive
+    field and ``align`` the model's alignment, the result equals ``run(image)``. ``tile`` 0 is one
+    tile. With ``where`` (H, W bool), only tiles whose core touches it run and the rest of the
+    result is ``base``'s. Returns (result, tiles run)."""
+    if where is not None and base is None:
+        raise ValueError("apply_tiled: `where` needs `base` for the tiles it skips")
+    h, w = image.shape[:2]
+    grid = plan_grid(h, w, max(tile, align) if tile else 0, halo, align)
+    out = None if base is None else base.copy()
+    ran = 0
+    for t in grid.tiles:
+        c, p = t.core, t.padded
+        if where is not None and not where[c.y0 : c.y1, c.x0 : c.x1].any():
+            continue
+        result = core_of(t, run(image[p.y0 : p.y1, p.x0 : p.x1]), 1)
+        if out is None:
+            out = np.empty((h, w, result.shape[2]), result.dtype)
+        out[c.y0 : c.y1, c.x0 : c.x1] = result
+        ran += 1
+    assert out is not None  # a grid has at least one tile
+    return out, ran
 
 
 class FeatherAccumulator:

@@ -33,6 +33,11 @@ def _to_hwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x[0].transpose(1, 2, 0))
 
 
+def run_hwc(model: Backend, x: np.ndarray) -> np.ndarray:
+    """``model`` on one (H, W, C) float32 image: (H*s, W*s, C') float32."""
+    return _to_hwc(model.run(_to_nchw(x)))
+
+
 @dataclass
 class DeterministicChain:
     scale: int
@@ -56,7 +61,7 @@ class FaithfulChain:
         return self.coarse_rf
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        return np.clip(_to_hwc(self.coarse.run(_to_nchw(tile))), 0.0, 1.0)
+        return np.clip(run_hwc(self.coarse, tile), 0.0, 1.0)
 
 
 @dataclass
@@ -75,7 +80,7 @@ class HybridChain:
         return self.coarse_rf + math.ceil(refine_halo(self.refine_rf) / self.scale)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        coarse = np.clip(_to_hwc(self.coarse.run(_to_nchw(tile))), 0.0, 1.0)
+        coarse = np.clip(run_hwc(self.coarse, tile), 0.0, 1.0)
         if self.texture == 0:
             return coarse
         return refine_texture(self.refine, coarse, self.texture)
@@ -91,7 +96,7 @@ def refine_texture(refine: Backend, image: np.ndarray, texture: float) -> np.nda
     predicts from it and its Sobel edge map. (H, W, 3) float32 [0, 1] in and out."""
     edge = sobel_magnitude(image)
     x = np.concatenate([image, edge[..., None]], axis=2)
-    residual = _to_hwc(refine.run(_to_nchw(x)))
+    residual = run_hwc(refine, x)
     return compose(image, residual, edge, texture)
 
 
