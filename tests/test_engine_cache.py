@@ -19,6 +19,8 @@ from upres.gpu.engine_cache import (
     Profile,
     StaleEngine,
     device_fields,
+    tensorrt_field,
+    version_tuple,
 )
 from upres.gpu.trt_builder import BuildOptions, check_precision, engine_key, graph_precision, tensorrt_missing
 from upres.runtime.catalog import WEIGHTS_DIR
@@ -26,9 +28,11 @@ from upres.runtime.catalog import WEIGHTS_DIR
 KEY = EngineKey("ab" * 32, "11.1.0", "NVIDIA H100 80GB HBM3", "9.0", "fp16", Profile(16, 256, 512))
 
 
-def _store(cache: EngineCache, key: EngineKey = KEY, data: bytes = b"engine-bytes") -> CachedEngine:
-    return cache.store(key, "coarse-x4", data, activation_bytes=123_456_789,
-                       inputs={"lr": "FLOAT"}, outputs={"hr": "FLOAT"}, build_seconds=1.5)
+def _store(cache: EngineCache, key: EngineKey = KEY, data: bytes = b"engine-bytes",
+           built: str | None = None) -> CachedEngine:
+    return cache.store(key, "coarse-x4", data, tensorrt_built=built or key.tensorrt,
+                       activation_bytes=123_456_789, inputs={"lr": "FLOAT"}, outputs={"hr": "FLOAT"},
+                       build_seconds=1.5)
 
 
 def test_profile_parse_and_for_tile() -> None:
@@ -44,7 +48,8 @@ def test_profile_parse_and_for_tile() -> None:
 def test_every_key_field_changes_the_digest() -> None:
     changed = {"onnx_sha256": "cd" * 32, "tensorrt": "10.13.0", "gpu": "NVIDIA L4",
                "compute_capability": "8.9", "precision": "int8", "profile": Profile(16, 256, 1024),
-               "batch": 4, "workspace": 1 << 30, "optimization_level": 5, "hardware_compat": True}
+               "batch": 4, "workspace": 1 << 30, "optimization_level": 5, "hardware_compat": True,
+               "version_compatible": True}
     assert set(changed) == {f.name for f in dataclasses.fields(EngineKey)}
     digests = {KEY.digest()}
     for name, value in changed.items():
@@ -145,12 +150,40 @@ def test_hardware_compatible_engines_serve_any_ampere_plus(tmp_path: Path) -> No
     assert cache.usable(KEY.onnx_sha256, "fp16", "11.1.0", "Tesla T4", (7, 5)) == []
 
 
+def test_version_compatible_engines_serve_later_tensorrt_of_the_same_major(tmp_path: Path) -> None:
+    assert tensorrt_field("10.13.0.35", True) == "10.x"
+    assert tensorrt_field("10.13.0.35", False) == "10.13.0.35"
+    assert version_tuple("10.13.0.35") == (10, 13, 0, 35) and version_tuple("11.0.0rc1") == (11, 0, 0)
+    assert version_tuple("10.9.0") < version_tuple("10.13.0")  # numeric, not text, order
+    opts = BuildOptions("fp16", Profile(16, 256, 256), version_compatible=True)
+    key = engine_key(KEY.onnx_sha256, opts, "10.13.0", "NVIDIA H100", (9, 0))
+    assert key.tensorrt == "10.x"
+    assert key == engine_key(KEY.onnx_sha256, opts, "10.16.1", "NVIDIA H100", (9, 0))
+    cache = EngineCache(tmp_path)
+    _store(cache, key, built="10.13.0")
+    for later in ("10.13.0", "10.16.1"):
+        assert len(cache.usable(KEY.onnx_sha256, "fp16", later, "NVIDIA H100", (9, 0))) == 1
+    assert cache.usable(KEY.onnx_sha256, "fp16", "10.9.0", "NVIDIA H100", (9, 0)) == []  # earlier
+    assert cache.usable(KEY.onnx_sha256, "fp16", "11.0.0", "NVIDIA H100", (9, 0)) == []  # other major
+    found, why = cache.check(key, "coarse-x4", "10.9.0")
+    assert found is None and "built by TensorRT 10.13.0, newer than this TensorRT 10.9.0" in why
+    assert cache.check(key, "coarse-x4", "10.16.1")[0] is not None
+    # An engine built without the flag is still pinned to its exact version.
+    exact = engine_key(KEY.onnx_sha256, BuildOptions("fp16", Profile(16, 256, 256)), "10.13.0",
+                       "NVIDIA H100", (9, 0))
+    _store(cache, exact)
+    assert [e.key.version_compatible for e in
+            cache.usable(KEY.onnx_sha256, "fp16", "10.13.0", "NVIDIA H100", (9, 0))] in ([True, False],
+                                                                                         [False, True])
+    assert len(cache.usable(KEY.onnx_sha256, "fp16", "10.16.1", "NVIDIA H100", (9, 0))) == 1
+
+
 def test_timing_cache_is_per_gpu_and_tensorrt(tmp_path: Path) -> None:
     cache = EngineCache(tmp_path)
-    a = cache.timing_cache_path(KEY)
-    assert a == cache.timing_cache_path(dataclasses.replace(KEY, precision="int8", batch=4))
-    assert a != cache.timing_cache_path(dataclasses.replace(KEY, gpu="NVIDIA L4"))
-    assert a != cache.timing_cache_path(dataclasses.replace(KEY, tensorrt="10.13.0"))
+    a = cache.timing_cache_path(KEY, "11.1.0")
+    assert a == cache.timing_cache_path(dataclasses.replace(KEY, precision="int8", batch=4), "11.1.0")
+    assert a != cache.timing_cache_path(dataclasses.replace(KEY, gpu="NVIDIA L4"), "11.1.0")
+    assert a != cache.timing_cache_path(KEY, "10.13.0")
     assert a.parent == tmp_path and a.name.endswith(".cache")
 
 
@@ -170,9 +203,19 @@ def test_build_command_lists_and_refuses_cleanly(tmp_path: Path) -> None:
     _store(cache)
     listed = runner.invoke(app, ["build", "--list", "--cache", str(tmp_path)], env={"COLUMNS": "250"})
     assert listed.exit_code == 0 and "16:256:512" in listed.output and "valid" in listed.output
+    _store(cache, dataclasses.replace(KEY, tensorrt="11.x", version_compatible=True), built="11.1.0")
+    listed = runner.invoke(app, ["build", "--list", "--cache", str(tmp_path)], env={"COLUMNS": "250"})
+    assert "11.1.0 (any later 11.x)" in listed.output
     bad = runner.invoke(app, ["build", str(WEIGHTS_DIR / "coarse-x4.onnx"), "--profile", "1:2"])
     assert bad.exit_code == 2 and "MIN:OPT:MAX" in bad.output
     built = runner.invoke(app, ["build", str(WEIGHTS_DIR / "coarse-x4.onnx"), "--precision", "fp32",
-                                "--tile", "128", "--cache", str(tmp_path)])
+                                "--tile", "128", "--version-compatible", "--cache", str(tmp_path)])
     if tensorrt_missing() is not None:
         assert built.exit_code == 2 and "tensorrt" in built.output
+    # A built-in name resolves to its graph of that precision; a missing one says how to make it.
+    named = runner.invoke(app, ["build", "coarse-x2", "--precision", "int8", "--tile", "64",
+                                "--cache", str(tmp_path)], env={"COLUMNS": "250"})
+    if tensorrt_missing() is not None:
+        assert named.exit_code == 2 and "tensorrt" in named.output
+    missing = runner.invoke(app, ["build", "coarse-x4", "--precision", "fp16"], env={"COLUMNS": "250"})
+    assert missing.exit_code == 2 and "`upres calibrate` makes fp16 graphs" in missing.output

@@ -28,7 +28,7 @@ def test_build_is_cached_and_stale_engines_are_rebuilt(tmp_path: Path) -> None:
     first = build_engine(MODEL, options, cache)
     again = build_engine(MODEL, options, cache)
     assert again == first  # same manifest: loaded from the cache, not rebuilt
-    assert cache.timing_cache_path(first.key).is_file()
+    assert cache.timing_cache_path(first.key, first.tensorrt_built).is_file()
     data = json.loads(first.manifest_path.read_text())
     data["key"]["tensorrt"] = "0.0.1"  # as if built by another TensorRT
     first.manifest_path.write_text(json.dumps(data))
@@ -36,6 +36,17 @@ def test_build_is_cached_and_stale_engines_are_rebuilt(tmp_path: Path) -> None:
     assert valid is None and "another key" in why
     rebuilt = build_engine(MODEL, options, cache)
     assert rebuilt.key.tensorrt == first.key.tensorrt
+
+
+def test_version_compatible_engine_builds_and_loads(tmp_path: Path) -> None:
+    from upres.gpu.engine_cache import EngineCache, Profile
+    from upres.gpu.trt_backend import TrtModel
+    from upres.gpu.trt_builder import BuildOptions, build_engine
+
+    cache = EngineCache(tmp_path)
+    built = build_engine(MODEL, BuildOptions("fp32", Profile(16, 64, 96), version_compatible=True), cache)
+    assert built.key.version_compatible and built.key.tensorrt.endswith(".x")
+    assert TrtModel(built, 2).engine is not None  # its lean runtime is allowed to load
 
 
 def test_trt_chain_matches_cpu(photo: np.ndarray) -> None:

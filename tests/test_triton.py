@@ -109,11 +109,12 @@ def test_plans_from_the_engine_cache_are_checked_against_the_model(tmp_path: Pat
     cache = EngineCache(tmp_path / "engines")
     sha = file_sha256(builtin_path("coarse-x2"))
 
-    def engine(onnx_sha: str, batch: int) -> Path:
-        key = EngineKey(onnx_sha, "10.13", "NVIDIA L4", "8.9", "fp32", Profile(16, 256, 256), batch)
-        stored = cache.store(key, "coarse-x2", b"not a real engine", activation_bytes=1,
-                             inputs={"input": "float32"}, outputs={"output": "float32"},
-                             build_seconds=0.0)
+    def engine(onnx_sha: str, batch: int, version_compatible: bool = False) -> Path:
+        key = EngineKey(onnx_sha, "10.x" if version_compatible else "10.13.0", "NVIDIA L4", "8.9",
+                        "fp32", Profile(16, 256, 256), batch, version_compatible=version_compatible)
+        stored = cache.store(key, "coarse-x2", b"not a real engine", tensorrt_built="10.13.0",
+                             activation_bytes=1, inputs={"input": "float32"},
+                             outputs={"output": "float32"}, build_seconds=0.0)
         return stored.engine_path
 
     repo = tmp_path / "repo"
@@ -121,6 +122,10 @@ def test_plans_from_the_engine_cache_are_checked_against_the_model(tmp_path: Pat
     assert code == 0, text
     assert dict(_config(repo / "coarse-x2-trt" / "config.pbtxt").cc_model_filenames) == \
         {"8.9": "model_sm89.plan"}
+    assert "version-compatible" not in text
+    code, text = _export("coarse-x2", "-o", str(repo), "--max-batch", "4", "--plan",
+                         str(engine(sha, 4, version_compatible=True)))
+    assert code == 0 and "--backend-config=tensorrt,version-compatible=true" in " ".join(text.split())
     code, text = _export("coarse-x2", "-o", str(repo), "--max-batch", "8", "--plan", str(engine(sha, 4)))
     assert code == 2 and "--max-batch 4" in text
     code, text = _export("coarse-x2", "-o", str(repo), "--plan", str(engine("0" * 64, 8)))

@@ -48,16 +48,19 @@ def engine_table(cache: EngineCache, onnx_sha256: str | None = None) -> Table | 
         if onnx_sha256 is not None and k.onnx_sha256 != onnx_sha256:
             continue
         valid, why = cache.check(k, entry.model)
+        trt_version = (f"{entry.tensorrt_built} (any later {k.tensorrt})" if k.version_compatible
+                       else k.tensorrt)
         table.add_row(entry.engine_path.name, k.precision, str(k.profile), str(k.batch),
-                      f"{k.gpu} (cc {k.compute_capability})", k.tensorrt,
+                      f"{k.gpu} (cc {k.compute_capability})", trt_version,
                       format_size(entry.activation_bytes), "valid" if valid else f"stale: {why}")
         rows += 1
     return table if rows else None
 
 
 def build_command(
-    model: Annotated[Path | None, typer.Argument(help="ONNX model (fp32, or fp16/int8 from "
-                                                 "`upres calibrate`)")] = None,
+    model: Annotated[str | None, typer.Argument(help="built-in model name (coarse-x4, refine, ...; "
+                                                "fp16/int8 graphs from `upres calibrate`) or "
+                                                "PATH.onnx")] = None,
     precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8 (must match the graph)")] = "fp16",
     tile: Annotated[int | None, typer.Option(help="largest model input side (halo included); "
                                              "profile 16:N:N")] = None,
@@ -66,6 +69,8 @@ def build_command(
     workspace: Annotated[str | None, typer.Option(help="builder workspace limit, e.g. 2GiB")] = None,
     optimization_level: Annotated[int, typer.Option(help="TensorRT builder optimization level 0-5")] = 3,
     hardware_compat: Annotated[bool, typer.Option(help="engine for any Ampere+ GPU (slower)")] = False,
+    version_compatible: Annotated[bool, typer.Option(help="engine that later TensorRT versions of the "
+                                                     "same major also load (slower)")] = False,
     cache: Annotated[Path | None, typer.Option(help="engine cache folder")] = None,
     force: Annotated[bool, typer.Option(help="rebuild even if a valid engine is cached")] = False,
     list_engines: Annotated[bool, typer.Option("--list", help="list cached engines and exit")] = False,
@@ -81,20 +86,23 @@ def build_command(
         return
     if model is None:
         raise _fail("give an ONNX MODEL to build, or --list")
-    if not model.is_file():
-        raise _fail(f"{model}: no such ONNX file")
     from upres.gpu.trt_builder import BuildOptions, build_engine
     from upres.runtime.backends.base import BackendUnavailable
+    from upres.runtime.catalog import model_path
 
+    try:
+        onnx_path = model_path(model, precision)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
     try:
         options = BuildOptions(precision, _profile(tile, profile), batch,
                                parse_size(workspace) if workspace else 0, optimization_level,
-                               hardware_compat)
+                               hardware_compat, version_compatible)
         if precision not in ("fp32", "fp16", "int8"):
             raise ValueError(f"--precision must be fp32, fp16 or int8, got {precision!r}")
         if batch < 1 or not 0 <= optimization_level <= 5:
             raise ValueError("--batch must be >= 1 and --optimization-level within 0..5")
-        built = build_engine(model, options, engines, lambda m: _err.print(m, highlight=False), force)
+        built = build_engine(onnx_path, options, engines, lambda m: _err.print(m, highlight=False), force)
     except (ValueError, BackendUnavailable) as exc:
         raise _fail(str(exc)) from None
     _out.print(f"{built.engine_path} ({format_size(built.engine_bytes)}, activations "

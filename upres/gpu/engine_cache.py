@@ -6,8 +6,10 @@ An engine is only ever loaded when its manifest's key equals the key asked for (
 TensorRT version, GPU name and compute capability, precision, shape profile and the build options
 that change the engine) and the engine file's sha256 equals the manifest's. Anything else (built
 by another TensorRT, on another GPU, from another ONNX, or damaged) is stale: it is rebuilt,
-never loaded. Files are written to a temporary name and renamed, the manifest last, so a
-half-written engine never has a manifest.
+never loaded. A version-compatible engine's key names only its TensorRT major version; it is
+loaded by that TensorRT major at the version that built it or later, never by an earlier one.
+Files are written to a temporary name and renamed, the manifest last, so a half-written engine
+never has a manifest.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: version-compatible engines (key field, tensorrt_built)
 PRECISIONS = ("fp32", "fp16", "int8")
 HW_COMPAT_GPU = "any (hardware-compatible, Ampere+)"
 HW_COMPAT_MIN_CC = (8, 0)
@@ -70,6 +72,7 @@ class EngineKey:
     workspace: int = 0  # bytes, 0 = TensorRT's default
     optimization_level: int = 3
     hardware_compat: bool = False
+    version_compatible: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -99,6 +102,25 @@ def device_fields(gpu_name: str, compute_capability: tuple[int, int],
     return gpu_name, f"{compute_capability[0]}.{compute_capability[1]}"
 
 
+def tensorrt_field(version: str, version_compatible: bool) -> str:
+    """The TensorRT version as it goes into a key: a version-compatible engine runs on later
+    versions of the same major, so its key names only the major."""
+    return f"{version.split('.')[0]}.x" if version_compatible else version
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """"10.13.0.35" -> (10, 13, 0, 35); non-numeric parts (a "rc1" suffix) end the tuple."""
+    parts = []
+    for part in version.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        parts.append(int(digits.group()))
+        if digits.group() != part:
+            break
+    return tuple(parts)
+
+
 @dataclass(frozen=True)
 class CachedEngine:
     key: EngineKey
@@ -112,6 +134,7 @@ class CachedEngine:
     outputs: dict[str, str]
     build_seconds: float
     upres_version: str
+    tensorrt_built: str  # the exact TensorRT version that built it
 
     def read_verified(self) -> bytes:
         """The engine's bytes, after checking them against the manifest's sha256."""
@@ -152,11 +175,11 @@ class EngineCache:
         stem = f"{_slug(model)}-{key.precision}-{key.digest()[:16]}"
         return self.root / f"{stem}.engine", self.root / f"{stem}.json"
 
-    def timing_cache_path(self, key: EngineKey) -> Path:
-        """Timing caches hold kernel timings for one GPU model and TensorRT version, shared by all
-        engines built there (so a second model or profile builds faster)."""
+    def timing_cache_path(self, key: EngineKey, tensorrt_version: str) -> Path:
+        """Timing caches hold kernel timings for one GPU model and exact TensorRT version, shared
+        by all engines built there (so a second model or profile builds faster)."""
         return self.root / (f"timing-{_slug(key.gpu)}-cc{key.compute_capability.rstrip('+')}-"
-                            f"trt{_slug(key.tensorrt)}.cache")
+                            f"trt{_slug(tensorrt_version)}.cache")
 
     # -- reading --------------------------------------------------------------------------------
     def _read_manifest(self, manifest: Path) -> CachedEngine:
@@ -172,14 +195,18 @@ class EngineCache:
                 activation_bytes=int(data["activation_bytes"]), model=str(data["model"]),
                 inputs=dict(data["inputs"]), outputs=dict(data["outputs"]),
                 build_seconds=float(data.get("build_seconds", 0.0)),
-                upres_version=str(data.get("upres_version", "")))
+                upres_version=str(data.get("upres_version", "")),
+                tensorrt_built=str(data["tensorrt_built"]))
         except StaleEngine:
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StaleEngine(f"{manifest.name}: unreadable manifest ({exc})") from None
 
-    def check(self, key: EngineKey, model: str) -> tuple[CachedEngine | None, str]:
-        """(engine, "") when a valid engine for exactly this key is cached, else (None, why not)."""
+    def check(self, key: EngineKey, model: str,
+              tensorrt_runtime: str | None = None) -> tuple[CachedEngine | None, str]:
+        """(engine, "") when a valid engine for exactly this key is cached, else (None, why not).
+        With `tensorrt_runtime`, a version-compatible engine built by a later TensorRT than that
+        one is stale (compatibility runs forward only)."""
         engine_path, manifest = self.paths(key, model)
         if not manifest.exists():
             return None, "not built yet"
@@ -195,6 +222,10 @@ class EngineCache:
             return None, f"{engine_path.name} is missing"
         if engine_path.stat().st_size != cached.engine_bytes:
             return None, f"{engine_path.name}: size differs from its manifest (damaged)"
+        if (tensorrt_runtime is not None
+                and version_tuple(cached.tensorrt_built) > version_tuple(tensorrt_runtime)):
+            return None, (f"{engine_path.name} was built by TensorRT {cached.tensorrt_built}, newer "
+                          f"than this TensorRT {tensorrt_runtime}")
         return cached, ""
 
     def entries(self) -> list[CachedEngine | tuple[Path, str]]:
@@ -216,22 +247,23 @@ class EngineCache:
             if not isinstance(entry, CachedEngine):
                 continue
             k = entry.key
-            if (k.onnx_sha256, k.precision, k.tensorrt) != (onnx_sha256, precision, tensorrt):
+            if ((k.onnx_sha256, k.precision, k.tensorrt)
+                    != (onnx_sha256, precision, tensorrt_field(tensorrt, k.version_compatible))):
                 continue
             if (k.gpu, k.compute_capability) != device_fields(gpu, compute_capability,
                                                               k.hardware_compat):
                 continue
             if k.hardware_compat and compute_capability < HW_COMPAT_MIN_CC:
                 continue
-            valid, _ = self.check(k, entry.model)
+            valid, _ = self.check(k, entry.model, tensorrt)
             if valid is not None:
                 out.append(valid)
         return sorted(out, key=lambda e: (-e.key.profile.max, e.activation_bytes))
 
     # -- writing --------------------------------------------------------------------------------
-    def store(self, key: EngineKey, model: str, engine: bytes, *, activation_bytes: int,
-              inputs: dict[str, str], outputs: dict[str, str], build_seconds: float,
-              extra: dict[str, Any] | None = None) -> CachedEngine:
+    def store(self, key: EngineKey, model: str, engine: bytes, *, tensorrt_built: str,
+              activation_bytes: int, inputs: dict[str, str], outputs: dict[str, str],
+              build_seconds: float, extra: dict[str, Any] | None = None) -> CachedEngine:
         from upres import __version__
 
         engine_path, manifest = self.paths(key, model)
@@ -241,7 +273,8 @@ class EngineCache:
         record = {
             "format": MANIFEST_FORMAT, "key": key.to_dict(), "key_sha256": key.digest(),
             "engine_file": engine_path.name, "engine_sha256": hashlib.sha256(engine).hexdigest(),
-            "engine_bytes": len(engine), "activation_bytes": int(activation_bytes), "model": model,
+            "engine_bytes": len(engine), "tensorrt_built": tensorrt_built,
+            "activation_bytes": int(activation_bytes), "model": model,
             "inputs": inputs, "outputs": outputs, "build_seconds": round(build_seconds, 3),
             "upres_version": __version__, **(extra or {}),
         }

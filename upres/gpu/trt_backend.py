@@ -12,7 +12,7 @@ from typing import Any
 
 from upres.gpu.engine_cache import CachedEngine
 from upres.gpu.memory import DeviceBuffer
-from upres.gpu.trt_builder import require_tensorrt
+from upres.gpu.trt_builder import require_tensorrt, runtime_for
 
 
 class TrtModel:
@@ -26,7 +26,7 @@ class TrtModel:
         self.pooled = True
         self.scale = scale
         self._logger = trt.Logger(trt.Logger.WARNING)
-        self._runtime = trt.Runtime(self._logger)
+        self._runtime = runtime_for(trt, self._logger, cached.key)
         self.engine = self._runtime.deserialize_cuda_engine(cached.read_verified())
         if self.engine is None:
             raise RuntimeError(f"TensorRT could not deserialize {cached.engine_path.name}")

@@ -16,7 +16,14 @@ from typing import Any
 import onnx
 
 from upres.export.onnx_meta import file_sha256
-from upres.gpu.engine_cache import CachedEngine, EngineCache, EngineKey, Profile, device_fields
+from upres.gpu.engine_cache import (
+    CachedEngine,
+    EngineCache,
+    EngineKey,
+    Profile,
+    device_fields,
+    tensorrt_field,
+)
 from upres.runtime.backends.base import BackendUnavailable
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -53,6 +60,7 @@ class BuildOptions:
     workspace: int = 0  # bytes; 0 leaves TensorRT's default (the device's memory)
     optimization_level: int = DEFAULT_OPTIMIZATION_LEVEL
     hardware_compat: bool = False
+    version_compatible: bool = False
 
 
 def graph_precision(model: onnx.ModelProto) -> str:
@@ -82,9 +90,19 @@ def check_precision(onnx_path: Path, precision: str) -> None:
 def engine_key(onnx_sha256: str, options: BuildOptions, tensorrt_version: str, gpu_name: str,
                compute_capability: tuple[int, int]) -> EngineKey:
     gpu, cc = device_fields(gpu_name, compute_capability, options.hardware_compat)
-    return EngineKey(onnx_sha256, tensorrt_version, gpu, cc, options.precision, options.profile,
-                     options.batch, options.workspace, options.optimization_level,
-                     options.hardware_compat)
+    return EngineKey(onnx_sha256, tensorrt_field(tensorrt_version, options.version_compatible), gpu,
+                     cc, options.precision, options.profile, options.batch, options.workspace,
+                     options.optimization_level, options.hardware_compat, options.version_compatible)
+
+
+def runtime_for(trt: Any, logger: Any, key: EngineKey) -> Any:
+    """A TensorRT runtime that may load this key's engine. A version-compatible engine carries
+    its own lean runtime (host code); engines reach here only from our cache after their sha256
+    matched the manifest we wrote, so that code is ours to trust."""
+    runtime = trt.Runtime(logger)
+    if key.version_compatible:
+        runtime.engine_host_code_allowed = True
+    return runtime
 
 
 def _network_flags(trt: Any) -> int:
@@ -127,6 +145,9 @@ def _configure(trt: Any, builder: Any, config: Any, options: BuildOptions) -> No
     config.builder_optimization_level = options.optimization_level
     if options.hardware_compat:
         config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
+    if options.version_compatible:
+        # Embeds the lean runtime: later TensorRT versions of the same major load the engine.
+        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
     # Lets a context size its activation memory for the shapes it will really see
     # (update_device_memory_size_for_shapes) rather than the profile's maximum.
     resize = getattr(trt.PreviewFeature, "RUNTIME_ACTIVATION_RESIZE_10_10", None)
@@ -172,9 +193,9 @@ def build_engine(onnx_path: Path, options: BuildOptions, cache: EngineCache,
     check_precision(onnx_path, options.precision)
     init_device(0)
     device = device_info(0)
-    key = engine_key(file_sha256(onnx_path), options, str(trt.__version__), device.name,
-                     device.compute_capability)
-    cached, why = cache.check(key, onnx_path.stem)
+    version = str(trt.__version__)
+    key = engine_key(file_sha256(onnx_path), options, version, device.name, device.compute_capability)
+    cached, why = cache.check(key, onnx_path.stem, version)
     if cached is not None and not force:
         log(f"cached: {cached.engine_path}")
         return cached
@@ -187,16 +208,16 @@ def build_engine(onnx_path: Path, options: BuildOptions, cache: EngineCache,
     config = builder.create_builder_config()
     _configure(trt, builder, config, options)
     _add_profile(builder, config, network, options)
-    timing = cache.timing_cache_path(key)
+    timing = cache.timing_cache_path(key, version)
     _load_timing_cache(config, timing)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT could not build an engine for {onnx_path.name} "
                            "(see the TensorRT messages above)")
     _save_timing_cache(config, timing)
-    engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
+    engine = runtime_for(trt, logger, key).deserialize_cuda_engine(serialized)
     inputs, outputs = _io(trt, engine)
-    return cache.store(key, onnx_path.stem, bytes(memoryview(serialized)),
+    return cache.store(key, onnx_path.stem, bytes(memoryview(serialized)), tensorrt_built=version,
                        activation_bytes=int(engine.device_memory_size_v2), inputs=inputs,
                        outputs=outputs, build_seconds=time.monotonic() - t0,
                        extra={"onnx_path": str(onnx_path), "gpu_total_memory": device.total_memory})

@@ -45,16 +45,23 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.onnx") if p.stem.count(".") == 0)
 
 
-def resolve(model: str | Path, precision: str = "fp32") -> ModelRef:
-    """A built-in name ("coarse-x4") or a path to any .onnx file."""
+def model_path(model: str | Path, precision: str = "fp32") -> Path:
+    """The ONNX file of a built-in name ("coarse-x4", in this precision) or of a path."""
     path = Path(model)
     if not (path.suffix == ".onnx" or path.exists()):
         path = builtin_path(str(model), precision)
         if not path.exists():
             known = ", ".join(builtin_names()) or "none installed"
-            raise FileNotFoundError(f"no model {model!r} ({precision}); built-in models: {known}")
+            hint = "" if precision == "fp32" else f"; `upres calibrate` makes {precision} graphs"
+            raise FileNotFoundError(f"no model {model!r} ({precision}); built-in models: {known}{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
+    return path
+
+
+def resolve(model: str | Path, precision: str = "fp32") -> ModelRef:
+    """A built-in name ("coarse-x4") or a path to any .onnx file."""
+    path = model_path(model, precision)
     sha = file_sha256(path)
     info = read_info(path)
     if info is not None:

@@ -22,11 +22,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(USAGE_ERROR)
 
 
-def _plans(values: list[str], sha256: str, precision: str, max_batch: int) -> dict[str, Path]:
-    """--plan ENGINE (upres's engine cache, checked against the model) or --plan CC=FILE."""
+VERSION_COMPATIBLE_HINT = ("version-compatible TensorRT plans: Triton loads them only when started "
+                           "with --backend-config=tensorrt,version-compatible=true")
+
+
+def _plans(values: list[str], sha256: str, precision: str,
+           max_batch: int) -> tuple[dict[str, Path], bool]:
+    """--plan ENGINE (upres's engine cache, checked against the model) or --plan CC=FILE; and
+    whether any cached engine among them is version-compatible."""
     from upres.serving.triton_repo import read_cached_plan
 
     plans: dict[str, Path] = {}
+    version_compatible = False
     for value in values:
         cc, sep, path = value.partition("=")
         if sep and path:
@@ -44,10 +51,11 @@ def _plans(values: list[str], sha256: str, precision: str, max_batch: int) -> di
                 raise _fail(f"--plan {value}: the engine takes batches up to {cached.batch}; "
                             f"use --max-batch {cached.batch} or rebuild with `upres build --batch`")
             cc = cached.compute_capability
+            version_compatible |= cached.version_compatible
         if cc in plans:
             raise _fail(f"--plan: compute capability {cc} given twice")
         plans[cc] = plan
-    return plans
+    return plans, version_compatible
 
 
 @triton_app.command("export")
@@ -72,19 +80,19 @@ def export_command(
 
     try:
         ref = resolve(model, precision)
+        plans, version_compatible = _plans(plan or [], ref.sha256, precision, max_batch)
         opts = RepoOptions(max_batch=max_batch, instances=instances, kind=kind,
-                           max_queue_delay_us=queue_delay_us,
-                           plans=_plans(plan or [], ref.sha256, precision, max_batch))
+                           max_queue_delay_us=queue_delay_us, plans=plans)
         written = export_repo(ref.path, output, precision, opts, name)
     except (FileNotFoundError, RepoError) as exc:
-        hint = "; make it with `upres calibrate`" if precision != "fp32" and \
-            isinstance(exc, FileNotFoundError) else ""
-        raise _fail(f"{exc}{hint}") from None
+        raise _fail(str(exc)) from None
     for entry in written:
         checked = ("valid Triton ModelConfig" if validate_config(entry.config) is not None
                    else "not validated: tritonclient (Triton's config schema) is not installed")
         _out.print(f"{entry.folder}: {entry.name} (sha256 {entry.sha256[:12]}), {checked}",
                    highlight=False)
+    if version_compatible:
+        _out.print(f"note: {VERSION_COMPATIBLE_HINT}", highlight=False)
 
 
 @triton_app.command("serve-cpu")

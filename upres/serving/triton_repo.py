@@ -73,6 +73,7 @@ class CachedPlan:
     precision: str
     batch: int
     profile: tuple[int, int]  # smallest and largest input side
+    version_compatible: bool  # Triton must be started with version-compatible=true to load it
 
 
 def read_cached_plan(engine: Path) -> CachedPlan | None:
@@ -93,7 +94,7 @@ def read_cached_plan(engine: Path) -> CachedPlan | None:
         raise RepoError(f"--plan {engine}: a hardware-compatible engine runs on any Ampere+ GPU; "
                         "give it per compute capability as --plan CC=FILE")
     return CachedPlan(key.compute_capability, key.onnx_sha256, key.precision, key.batch,
-                      (key.profile.min, key.profile.max))
+                      (key.profile.min, key.profile.max), key.version_compatible)
 
 
 @dataclass(frozen=True)
