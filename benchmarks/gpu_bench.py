@@ -32,15 +32,12 @@ SCALE = 4
 
 def _one(mode: str, streams: int, image: np.ndarray, tile: int, target: int,
          repeats: int) -> tuple[dict[str, Any], np.ndarray]:
-    import torch
-
-    from upres.gpu.cuda import mem_get_info
     from upres.gpu.pipeline import PipelineStats
+    from upres.gpu.torch_backend import reset_torch_peak
     from upres.runtime.chain_factory import build_chain
     from upres.runtime.tiling import plan_grid
     from upres.runtime.upscale import upscale_array
 
-    free_before = mem_get_info()[0]
     setup = build_chain(mode, SCALE, backend="torch-cuda", memory=target, streams=streams)
     chain = setup.chain
     try:
@@ -48,9 +45,7 @@ def _one(mode: str, streams: int, image: np.ndarray, tile: int, target: int,
         grid = plan_grid(image.shape[0], image.shape[1], core, chain.halo)
         upscale_array(image[: 2 * core, : 2 * core], plan_grid(2 * core, 2 * core, core, chain.halo),
                       chain)  # warm-up: cuDNN heuristics, lazy module loading
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        min_free = mem_get_info()[0]
+        reset_torch_peak()
         times = []
         out = np.empty(0)
         for _ in range(repeats):
@@ -58,16 +53,16 @@ def _one(mode: str, streams: int, image: np.ndarray, tile: int, target: int,
             t0 = time.perf_counter()
             out = upscale_array(image, grid, chain)
             times.append(time.perf_counter() - t0)
-            min_free = min(min_free, mem_get_info()[0])
-        peak_torch = int(torch.cuda.max_memory_reserved())
+        memory = chain.measured_memory()  # the same numbers `upres run` reports
         seconds = statistics.median(times)
         mp = out.shape[0] * out.shape[1] / 1e6
         row = {
             "mode": mode, "streams": streams, "tiles": len(grid.tiles), "core": core,
             "seconds_median": seconds, "seconds_min": min(times), "seconds_max": max(times),
             "mp_per_s": mp / seconds, "plan": chain.plan.to_dict(), "pool_bytes": chain.pool_bytes,
-            "torch_reserved_peak": peak_torch, "peak_upres": chain.pool_bytes + peak_torch,
-            "driver_used": free_before - min_free, "target": target,
+            "torch_reserved_peak": memory["peak_allocated"] - chain.pool_bytes,
+            "peak_upres": memory["peak_allocated"], "driver_used": memory["peak_driver"],
+            "target": target,
             "pipeline": chain.pipeline.stats.summary(),
         }
         return row, out

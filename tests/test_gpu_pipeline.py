@@ -72,16 +72,18 @@ def test_peak_device_memory_within_target(photo: np.ndarray) -> None:
     setup = build_chain("hybrid", 4, backend="torch-cuda", memory=target, streams=3)
     chain = setup.chain
     try:
-        torch.cuda.reset_peak_memory_stats()
         image = _image(photo, 160, 200)
         grid = plan_grid(160, 200, chain.plan.core, chain.halo)
         upscale_array(image, grid, chain)
         torch.cuda.synchronize()
         peak = chain.pool_bytes + torch.cuda.max_memory_reserved()
+        reported = setup.describe()["device_memory"]  # what `upres run --report` writes
     finally:
         chain.close()
     assert chain.plan.total <= target
     assert peak <= target, f"pool + PyTorch reserved = {peak} > target {target}"
+    assert reported["target"] == target and reported["peak_allocated"] == peak
+    assert reported["peak_driver"] > 0
 
 
 def test_tile_larger_than_the_plan_is_refused(photo: np.ndarray) -> None:

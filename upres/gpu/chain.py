@@ -35,6 +35,7 @@ class GpuChain:
     plan: DevicePlan
     backend: str
     hybrid: bool
+    free_at_open: int = 0  # the driver's free device memory before the models were loaded
     _resources: list[object] = field(default_factory=list, repr=False)
 
     @property
@@ -56,6 +57,20 @@ class GpuChain:
         pools = [r for r in self._resources if isinstance(r, DevicePool)]
         return sum(p.capacity for p in pools)
 
+    def measured_memory(self) -> dict[str, int]:
+        """Device memory measured so far, beside the target and the plan: what upres allocated
+        at its peak (the pool, plus the engines' weights for trt, or plus PyTorch's reserved peak
+        for torch-cuda) and what the driver saw in use at the lowest free point (cudaMemGetInfo,
+        which also counts library code loaded on first use and other processes)."""
+        if self.backend == "torch-cuda":
+            from upres.gpu.torch_backend import torch_peak
+
+            allocated = self.pool_bytes + torch_peak()[1]
+        else:
+            allocated = self.pool_bytes + self.plan.resident
+        return {"target": self.plan.target, "planned": self.plan.total, "peak_allocated": allocated,
+                "peak_driver": max(0, self.free_at_open - self.pipeline.lowest_free)}
+
     def close(self) -> None:
         self.pipeline.close()
         for r in reversed(self._resources):
@@ -66,7 +81,7 @@ class GpuChain:
 
 
 def assemble(backend: str, steps: list, plan: DevicePlan, scale: int, halo: int,
-             texture: float, kernels: CudaKernels) -> GpuChain:
+             texture: float, kernels: CudaKernels, free_at_open: int = 0) -> GpuChain:
     """Pool of exactly the planned size, lanes, pipeline: the chain that owns them."""
     from upres.gpu.buffers import LaneLayout
 
@@ -76,4 +91,4 @@ def assemble(backend: str, steps: list, plan: DevicePlan, scale: int, halo: int,
     pool = DevicePool(plan.streams * (plan.io_per_stream + pooled))
     pipeline = TilePipeline(kernels, pool, layout, plan.streams, steps[0],
                             steps[1] if hybrid else None, texture)
-    return GpuChain(pipeline, scale, halo, plan, backend, hybrid, [kernels, pool])
+    return GpuChain(pipeline, scale, halo, plan, backend, hybrid, free_at_open, [kernels, pool])

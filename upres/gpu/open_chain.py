@@ -99,10 +99,11 @@ def open_gpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, text
     plan: DevicePlan = plan_device(target, scale=scale, halo=halo, hybrid=refine is not None,
                                    activation=_activation(steps, scale), streams=streams,
                                    max_side=max_side, resident=resident)
-    chain = assemble(backend, steps, plan, scale, halo, texture, CudaKernels(device))
+    chain = assemble(backend, steps, plan, scale, halo, texture, CudaKernels(device), free_before)
     if backend == "torch-cuda":
-        from upres.gpu.torch_backend import TorchMemoryCap
+        from upres.gpu.torch_backend import TorchMemoryCap, reset_torch_peak
 
         # PyTorch may hold the weights and the planned activations, nothing more.
         chain.add_resource(TorchMemoryCap(resident + plan.streams * plan.activation_per_stream))
+        reset_torch_peak()  # the run's peak, not the activation probes' (up to a larger tile)
     return chain

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from upres.gpu.buffers import LaneLayout
+from upres.gpu.cuda import mem_get_info
 from upres.gpu.memory import DeviceBuffer, DevicePool, PinnedBuffer, copy_d2h_async, copy_h2d_async
 from upres.gpu.steps import LaneStep, ModelStep
 from upres.gpu.streams import Event, Stream
@@ -120,6 +121,9 @@ class TilePipeline:
         self._t0 = Event()
         self.stats = PipelineStats()
         self._count = 0
+        # The driver's free device memory, lowest seen as tiles finish (all processes included):
+        # the measured side of the memory target.
+        self.lowest_free = mem_get_info()[0]
 
     # -- one tile ------------------------------------------------------------------------------
     def _enqueue(self, lane: _Lane, tile: np.ndarray, out_dtype: np.dtype) -> tuple[int, int, int]:
@@ -157,6 +161,7 @@ class TilePipeline:
         lane = item.lane
         ev_start, ev_up, ev_comp, ev_done = lane.events
         ev_done.synchronize()
+        self.lowest_free = min(self.lowest_free, mem_get_info()[0])
         self.stats.tiles.append(TileTiming(
             item.index, lane.index, ev_start.elapsed_ms(self._t0), ev_up.elapsed_ms(self._t0),
             ev_comp.elapsed_ms(self._t0), ev_done.elapsed_ms(self._t0)))

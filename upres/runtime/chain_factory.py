@@ -36,6 +36,8 @@ class ChainSetup:
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
                        for k, m in self.models.items()},
             **({"device_plan": self.device} if self.device is not None else {}),
+            **({"device_memory": self.chain.measured_memory()}
+               if hasattr(self.chain, "measured_memory") else {}),
         }
 
 

@@ -26,6 +26,7 @@ from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.imageio import display_path
 from upres.runtime.inputs import Job
 from upres.runtime.lock import OutdirLock, OutdirLocked
+from upres.runtime.memory import format_size
 from upres.runtime.tiling import Tile
 
 USAGE_ERROR = 2  # as in upres.cli: another run holding OUTDIR is a usage problem, not an image's
@@ -161,3 +162,9 @@ def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, 
         out.print(f"{counts['done']} done, {counts['skipped']} skipped (already finished), "
                   f"{counts['failed']} failed; backend {setup.backend} ({setup.backend_reason})"
                   + ("; interrupted" if result.interrupted else ""), highlight=False)
+        measured = getattr(setup.chain, "measured_memory", None)
+        if measured is not None:
+            m = measured()
+            out.print(f"device memory: peak {format_size(m['peak_allocated'])} allocated by upres "
+                      f"(plan {format_size(m['planned'])}, target {format_size(m['target'])}); "
+                      f"{format_size(m['peak_driver'])} in use as the driver saw it", highlight=False)
