@@ -112,11 +112,16 @@ def _network_flags(trt: Any) -> int:
     return 0 if flag is None else 1 << int(flag)
 
 
+def _parser_error(error: Any) -> str:
+    return f"{error.desc()} (node {error.node()}, {error.code()})"
+
+
 def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path) -> Any:
     network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        # ParserError has no __str__ in the bindings: its description and node say what failed.
+        errors = "; ".join(_parser_error(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT could not parse {onnx_path.name}: {errors}")
     return network, parser
 
