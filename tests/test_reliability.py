@@ -291,6 +291,53 @@ def test_encodes_never_pile_up_behind_fast_inference(tmp_path: Path,
     assert max(backlog) <= 1, backlog
 
 
+def test_next_image_decodes_ahead_only_where_the_plan_counted_it(tmp_path: Path) -> None:
+    """Depth 2 plans hold the next decoded image beside this one; a depth-1 plan (tight --memory)
+    must not: the next image is read only after this one is written and freed."""
+    import dataclasses
+
+    from upres.runtime import batch
+    from upres.runtime.chain_factory import build_chain
+
+    _photos(tmp_path / "in", 2, (600, 600))
+    _photos(tmp_path / "big", 1, (700, 600))
+    jobs = collect_jobs([str(tmp_path / "in")], tmp_path / "out")
+    bigger = collect_jobs([str(tmp_path / "big")], tmp_path / "out")[0]
+    events: list[tuple[str, str]] = []
+
+    class Recorded(batch.BatchRunner):
+        def _load(self, job: batch.Job) -> tuple[str, batch.DecodedImage | None, str]:
+            events.append(("load", job.source.name))
+            return super()._load(job)
+
+    class Watch(batch.Progress):
+        def image_started(self, job: batch.Job, tiles: int) -> None:
+            events.append(("start", job.source.name))
+
+        def image_finished(self, result: batch.ImageResult) -> None:
+            events.append(("written", Path(result.source).name))
+
+    setup = build_chain("deterministic", 2, None, 0.5, "ort-cpu", "fp32", 1)
+    runner = Recorded(setup, batch.RunOptions(memory=1 << 34), Watch())
+    loaded = runner._load(jobs[0])[1]
+    assert runner.plan(600, 600).depth == 2
+    assert runner._load_ahead(loaded, jobs[1])  # room for a second image of this size
+    assert not runner._load_ahead(loaded, bigger)  # a larger next image was not counted
+    # The largest target whose plan for these images drops to depth 1 (the planner's own numbers).
+    target = runner.plan(600, 600).estimate["total"]
+    while runner.plan(600, 600).depth == 2:
+        target -= 1 << 20
+        runner.opts = dataclasses.replace(runner.opts, memory=target)
+    assert not runner._load_ahead(loaded, jobs[1])
+    events.clear()
+    (tmp_path / "out").mkdir()
+    report = runner.run(jobs, print)
+    assert report.counts()["done"] == 2
+    a, b = (job.source.name for job in jobs)
+    assert events == [("load", a), ("start", a), ("written", a), ("load", b), ("start", b),
+                      ("written", b)]
+
+
 # -- a full disk -----------------------------------------------------------------------------------
 
 

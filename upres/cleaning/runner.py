@@ -21,7 +21,7 @@ from upres.cleaning.masks import final_mask, mask_sha256, saved_mask_path, write
 from upres.cleaning.pipeline import Cleaner, seed_of
 from upres.runtime.batch import BatchRunner, ImageResult, Progress, RunOptions, failure_message
 from upres.runtime.chain_factory import ChainSetup
-from upres.runtime.imageio import DecodedImage, input_sha256, read_image
+from upres.runtime.imageio import DecodedImage, ImageMeta, input_sha256, read_image
 from upres.runtime.inputs import Job
 from upres.runtime.sidecar import is_finished
 
@@ -94,6 +94,9 @@ class CleanRunner(BatchRunner):
             return False
         return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings)
                    for out in (job.output, job.output.with_suffix(".tif")))
+
+    def _image_meta(self, loaded: _Loaded) -> ImageMeta:  # type: ignore[override]
+        return loaded.image.meta
 
     def grow_for(self, loaded: _Loaded) -> int:
         if self.masks.grow is not None:

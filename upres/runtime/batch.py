@@ -25,15 +25,17 @@ from upres.runtime.imageio import (
     BigTiffStripWriter,
     DecodedImage,
     ImageError,
+    ImageMeta,
     display_path,
     input_sha256,
+    probe_image,
     read_image,
     to_output_samples,
     write_image,
 )
 from upres.runtime.inputs import Job, format_of
 from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model
-from upres.runtime.planner import Plan, PlanError, plan_job
+from upres.runtime.planner import DEPTH, Plan, PlanError, plan_job
 from upres.runtime.sidecar import is_finished, write_sidecar
 from upres.runtime.tiling import Rect, Tile
 from upres.runtime.upscale import iter_strips
@@ -309,6 +311,28 @@ class BatchRunner:
         except Exception as exc:  # the reader thread must hand every failure back as one line
             return "", None, failure_message(job, exc)
 
+    def _image_meta(self, loaded: Any) -> ImageMeta:
+        """The metadata of what `_load` returned (a subclass may load more than the image)."""
+        return loaded.meta
+
+    def _load_ahead(self, loaded: Any, following: Job) -> bool:
+        """Whether the next image may decode while this one runs: only when this image's plan
+        kept room for a second decoded input (depth 2) at least as large as the next one."""
+        if loaded is None:
+            return True  # skipped or failed to load: this image holds nothing
+        meta = self._image_meta(loaded)
+        try:
+            plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+        except Exception:
+            return False  # it will fail and report why; nothing is gained by overlapping
+        if plan.depth < DEPTH:
+            return False
+        try:
+            upcoming = probe_image(following.source, self.opts.max_pixels)
+        except Exception:
+            return True  # its load fails on its own and holds nothing
+        return upcoming.height * upcoming.width <= meta.height * meta.width
+
     def run(self, jobs: list[Job], on_error: Callable[[str], None]) -> BatchReport:
         """Process ``jobs`` in order; a failed image is reported through ``on_error`` and the batch
         goes on. SIGINT/SIGTERM (main thread only) stop it after the current image.
@@ -324,9 +348,15 @@ class BatchRunner:
             for i, job in enumerate(jobs):
                 assert loading is not None
                 sha, image, error = loading.result()
-                if i + 1 < len(jobs) and not stop.stopped:
-                    loading = reader.submit(self._load, jobs[i + 1])
+                following = jobs[i + 1] if i + 1 < len(jobs) else None
+                # The next image decodes during this one only where this plan counted it (depth
+                # 2); otherwise it waits until this image is written and freed.
+                ahead = (following is not None and not stop.stopped
+                         and self._load_ahead(image, following))
+                if ahead:
+                    loading = reader.submit(self._load, following)
                 result, future = self._one(job, sha, image, error, writer, on_error)
+                image = None
                 report.results.append(result)
                 if future is None:
                     self.progress.image_finished(result)
@@ -335,12 +365,14 @@ class BatchRunner:
                 # One encode may run behind the next inference (the overlap), never a queue of
                 # them: when encoding is slower than inference (big PNGs, a slow disk, a loaded
                 # machine) whole outputs would pile up in memory, beyond what the planner allowed.
-                pending = self._drain(pending, on_error, keep=1)
+                pending = self._drain(pending, on_error, keep=1 if ahead else 0)
                 if stop.stopped:
                     report.interrupted = True
                     report.not_started = len(jobs) - i - 1
                     loading.cancel()  # the next image was being decoded ahead: not needed now
                     break
+                if following is not None and not ahead:
+                    loading = reader.submit(self._load, following)
             self._drain(pending, on_error, keep=0)
         return report
 
