@@ -251,6 +251,21 @@ def test_estimate_within_target_over_a_sweep() -> None:
             json.dumps(p.to_dict())
 
 
+def test_streamed_input_counts_bands_not_the_image() -> None:
+    with pytest.raises(PlanError, match="read by rows instead"):
+        _plan(6000, 8000, 600 * MIB)  # decoded whole the input alone is 732 MiB
+    p = _plan(6000, 8000, 600 * MIB, streamed_input=True)
+    assert p.streamed_input and p.depth == 1 and p.streaming and p.to_dict()["streamed_input"]
+    assert p.estimate["total"] <= 600 * MIB
+    band = p.tile + 2 * p.halo
+    assert p.estimate["input"] == (4 * band + 256) * 8000 * 4 * 4
+    assert any("band of rows" in n for n in p.notes) and "band of rows" in describe(p)
+    whole = _plan(600, 800, 16 * GIB)
+    assert not whole.streamed_input and whole.depth == 2
+    # With room to spare a streamed input still never decodes the next image beside it.
+    assert _plan(600, 800, 16 * GIB, streamed_input=True).depth == 1
+
+
 def test_impossible_target_raises_with_minimum() -> None:
     with pytest.raises(PlanError, match=r"needs at least [\d.]+ MiB") as err:
         _plan(3000, 4000, 100 * MIB)

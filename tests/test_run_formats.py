@@ -117,6 +117,38 @@ def test_output_larger_than_memory_streams_bigtiff_under_target(tmp_path: Path) 
     assert strip.std() > 10
 
 
+def test_tiff_input_larger_than_memory_is_read_by_rows_under_target(tmp_path: Path) -> None:
+    """Peak RSS of a real `upres run` stays under --memory while the decoded input (195 MiB as
+    float32) cannot fit in it beside the process: the TIFF is read a band of rows at a time."""
+    rng = np.random.default_rng(1)
+    base = np.asarray(_photo(240, 160))
+    scan = np.tile(base, (26, 14, 1))[:4000, :3200]
+    scan = np.clip(scan.astype(int) + rng.integers(-3, 4, scan.shape), 0, 255).astype(np.uint8)
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, scan, photometric="rgb", compression="zlib", rowsperstrip=64)
+    out = tmp_path / "o"
+    code = (
+        "import sys, json\nfrom upres.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+        "peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) * 1024\n"
+        "print(json.dumps({'rc': rc, 'peak': peak}))\n"
+    )
+    target = 250 * 2**20
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", str(src), "-o", str(out), "--mode", "deterministic",
+         "--scale", "2", "--memory", "250MiB", "--quiet", "--report", str(tmp_path / "r.json")],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert status["rc"] == 0
+    plan = json.loads((tmp_path / "r.json").read_text())["images"][0]["plan"]
+    assert plan["streamed_input"] is True
+    assert status["peak"] < target, f"peak RSS {status['peak'] / 2**20:.0f} MiB"
+    with tifffile.TiffFile(out / "scan.tif") as tif:
+        assert tif.pages[0].shape == (8000, 6400, 3)
+        assert tif.pages[0].asarray()[-64:].std() > 10  # the last rows were read and written
+
+
 @pytest.mark.parametrize("fmt,suffix", [("png", ".png"), ("tiff", ".tif"), ("jpg", ".jpg")])
 def test_format_option(tmp_path: Path, fmt: str, suffix: str) -> None:
     src = tmp_path / "s.png"

@@ -308,19 +308,15 @@ def plan(
 ) -> None:
     """Print the tile plan and its memory estimate for IMAGE; runs nothing."""
     from upres.runtime.batch import BatchRunner, RunOptions
-    from upres.runtime.imageio import ImageError, probe_image
+    from upres.runtime.imageio import ImageError
     from upres.runtime.planner import PlanError, describe
 
     setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
-    try:
-        meta = probe_image(image)
-    except ImageError as exc:
-        raise fail(str(exc), 1) from None
     runner = BatchRunner(setup, RunOptions(memory=memory_option(memory), tile=_tile_option(tile),
                                            halo=_halo_option(halo), blend=blend, threads=threads))
     try:
-        result = runner.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
-    except PlanError as exc:
+        meta, result = runner.plan_file(image)
+    except (ImageError, PlanError) as exc:
         raise fail(str(exc), 1) from None
     if json_out:
         out.print_json(json.dumps({**setup.describe(), "plan": result.to_dict()}))

@@ -37,6 +37,7 @@ from upres.runtime.inputs import Job, format_of
 from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model
 from upres.runtime.planner import DEPTH, Plan, PlanError, plan_job
 from upres.runtime.sidecar import is_finished, write_sidecar
+from upres.runtime.tiff_rows import TiffRows, open_tiff_rows
 from upres.runtime.tiling import Rect, Tile
 from upres.runtime.upscale import iter_strips
 
@@ -120,6 +121,8 @@ def failure_message(job: Job, exc: BaseException) -> str:
         reason = exc.strerror or str(exc)
         if exc.filename is not None:
             reason = f"{display_path(exc.filename)}: {reason}"
+    elif isinstance(exc, PlanError):
+        reason = str(exc)  # the memory target cannot hold this image: the message says what would
     elif isinstance(exc, MemoryError):
         reason = f"out of memory ({exc})" if str(exc) else "out of memory"
     else:
@@ -154,6 +157,30 @@ class StopFlag:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+def _array_reader(image: DecodedImage) -> Callable[[Rect], np.ndarray]:
+    data = image.rgb if image.alpha is None else np.concatenate(
+        [image.rgb, image.alpha[..., None]], axis=2)
+
+    def read(r: Rect) -> np.ndarray:
+        return data[r.y0 : r.y1, r.x0 : r.x1]
+
+    return read
+
+
+def _band_reader(rows: TiffRows) -> Callable[[Rect], np.ndarray]:
+    """Tiles of one grid row share their rows: each band is decoded once, the previous dropped."""
+    band: dict[str, Any] = {"rows": None, "pixels": None}
+
+    def read(r: Rect) -> np.ndarray:
+        if band["rows"] != (r.y0, r.y1):
+            band["pixels"] = None  # freed before the next band is decoded
+            band["pixels"] = rows.read(r.y0, r.y1)
+            band["rows"] = (r.y0, r.y1)
+        return band["pixels"][:, r.x0 : r.x1]
+
+    return read
 
 
 class BatchRunner:
@@ -203,22 +230,62 @@ class BatchRunner:
                             f"{core} px (+ halo); use --tile {core} or less, or raise --memory")
         return self.opts.tile
 
-    def plan(self, height: int, width: int, bit_depth: int = 8, channels: int = 3) -> Plan:
+    def plan(self, height: int, width: int, bit_depth: int = 8, channels: int = 3,
+             streamed_input: bool = False) -> Plan:
         return plan_job(
             height, width, scale=self.setup.scale, required_halo=self.setup.chain.halo,
             channels_out=channels, bytes_per_sample_out=2 if bit_depth == 16 else 1,
             memory_target=self.opts.memory, stage_models=self.stage_models(),
             tile=self._tile(), halo=self.opts.halo, blend=self.opts.blend,
-            baseline=self.baseline,
+            baseline=self.baseline, streamed_input=streamed_input,
         )
 
-    # -- one image ----------------------------------------------------------------------------
-    def _upscale(self, job: Job, image: DecodedImage, plan: Plan) -> Iterator[np.ndarray]:
-        data = image.rgb if image.alpha is None else np.concatenate(
-            [image.rgb, image.alpha[..., None]], axis=2)
+    def plan_for(self, image: DecodedImage | TiffRows) -> Plan:
+        meta = image.meta
+        return self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3,
+                         streamed_input=isinstance(image, TiffRows))
 
-        def read(r: Rect) -> np.ndarray:
-            return data[r.y0 : r.y1, r.x0 : r.x1]
+    def _whole_fits(self, meta: ImageMeta) -> bool:
+        try:
+            self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+        except PlanError:
+            return False
+        return True
+
+    def _streams(self, rows: TiffRows) -> bool:
+        """Read by rows only where decoding whole does not fit and reading by rows does (for a
+        small image the bands can cost more than the image)."""
+        if self._whole_fits(rows.meta):
+            return False
+        try:
+            self.plan_for(rows)
+        except PlanError:
+            return False
+        return True
+
+    def open_input(self, path: Path) -> DecodedImage | TiffRows:
+        """The image decoded whole, or, where that would not fit the memory target and the file
+        is a TIFF whose rows read on their own, open for reading a band of rows at a time."""
+        rows = open_tiff_rows(path, self.opts.max_pixels)
+        if rows is not None:
+            if self._streams(rows):
+                return rows
+            rows.close()
+        return read_image(path, self.opts.max_pixels)
+
+    def plan_file(self, path: Path) -> tuple[ImageMeta, Plan]:
+        """What `upres run` would do with this file, from its header alone."""
+        rows = open_tiff_rows(path, self.opts.max_pixels)
+        if rows is not None:
+            with rows:
+                if self._streams(rows):
+                    return rows.meta, self.plan_for(rows)
+        meta = probe_image(path, self.opts.max_pixels)
+        return meta, self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+
+    # -- one image ----------------------------------------------------------------------------
+    def _upscale(self, job: Job, image: DecodedImage | TiffRows, plan: Plan) -> Iterator[np.ndarray]:
+        read = _band_reader(image) if isinstance(image, TiffRows) else _array_reader(image)
 
         self.progress.image_started(job, len(plan.grid.tiles))
         for strip in iter_strips(read, plan.grid, self.setup.chain, plan.blend,
@@ -239,13 +306,14 @@ class BatchRunner:
         # Outputs too large for memory are streamed, and only TIFF can be written in strips.
         return job.output.with_suffix(".tif") if plan.streaming else job.output
 
-    def process(self, job: Job, image: DecodedImage, input_sha: str, writer: ThreadPoolExecutor,
-                extra: dict[str, Any] | None = None) -> tuple[ImageResult, Future[None] | None]:
+    def process(self, job: Job, image: DecodedImage | TiffRows, input_sha: str,
+                writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
+                ) -> tuple[ImageResult, Future[None] | None]:
         """Upscale and write one image; ``extra`` entries are added to (or replace those of) its
         sidecar record, for a caller that did more to the image (`upres clean`)."""
         t0 = time.monotonic()
         meta = image.meta
-        plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+        plan = self.plan_for(image)
         output = self._output_for(job, plan)
         # collect_jobs checked this; checked again because a folder inside OUTDIR may have been
         # replaced by a symlink since, and mkdir would follow it.
@@ -307,7 +375,7 @@ class BatchRunner:
                 for out in (job.output, job.output.with_suffix(".tif")):
                     if is_finished(out, out.with_name(out.name + ".json"), sha, self.settings):
                         return sha, None, ""
-            return sha, read_image(job.source, self.opts.max_pixels), ""
+            return sha, self.open_input(job.source), ""
         except Exception as exc:  # the reader thread must hand every failure back as one line
             return "", None, failure_message(job, exc)
 
@@ -322,7 +390,8 @@ class BatchRunner:
             return True  # skipped or failed to load: this image holds nothing
         meta = self._image_meta(loaded)
         try:
-            plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+            plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3,
+                             streamed_input=isinstance(loaded, TiffRows))
         except Exception:
             return False  # it will fail and report why; nothing is gained by overlapping
         if plan.depth < DEPTH:
@@ -403,6 +472,9 @@ class BatchRunner:
             message = failure_message(job, exc)
             on_error(message)
             return ImageResult(str(job.source), str(job.output), "failed", message), None
+        finally:
+            if isinstance(image, TiffRows):
+                image.close()  # its rows are all read (a streamed output is written by now)
 
     def remove_stale_temps(self, jobs: list[Job]) -> None:
         """Temporary files of writers that were killed (SIGKILL, power loss) before renaming."""

@@ -930,20 +930,25 @@ def _region_from_segments(
     return out
 
 
+def _plain_tiff(page: Any, layout: _TiffLayout) -> bool:
+    """Gray or RGB, chunky, unrotated integer/float samples: regions of it decode on their own
+    to exactly what the whole-image decoder gives for those pixels."""
+    return (
+        layout.photometric in (_PHOTOMETRIC.MINISBLACK, _PHOTOMETRIC.RGB)
+        and int(_tiff_tag(page, _ORIENTATION_TAG, 1)) == 1
+        and page.shaped[0] == 1
+        and page.dtype.kind in "uf"
+        and not layout.associated_alpha
+    )
+
+
 def _tiff_region(path: Path, y0: int, y1: int, x0: int, x1: int) -> np.ndarray | None:
     """Region of a plain (gray/RGB, chunky, unrotated) TIFF without decoding the rest, or None
     when the layout needs the general decoder."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
         layout = _tiff_layout(path, page)
-        plain = (
-            layout.photometric in (_PHOTOMETRIC.MINISBLACK, _PHOTOMETRIC.RGB)
-            and int(_tiff_tag(page, _ORIENTATION_TAG, 1)) == 1
-            and page.shaped[0] == 1
-            and page.dtype.kind in "uf"
-            and not layout.associated_alpha
-        )
-        if not plain:
+        if not _plain_tiff(page, layout):
             return None
         _check_bounds(path, y0, y1, x0, x1, int(page.imagelength), int(page.imagewidth))
         _check_segments(path, page)

@@ -23,6 +23,11 @@ DEPTH = 2  # images in flight: the next one decodes while this one runs
 STRIPS_ALIVE = 3  # feather blending keeps strips r-1, r, r+1 open
 TILE_IN_COPIES = 2  # region read (HWC) + the NCHW copy handed to the backend
 TILE_OUT_COPIES = 3  # HWC transpose, clip, alpha concat / hybrid intermediates at output size
+# A streamed input (a TIFF read by rows) holds the current band of rows plus the copies made while
+# decoding the next one (raw samples, float values, colour, RGB), and one strip of the file beyond
+# the band: strips taller than this are not streamed.
+STREAM_BAND_COPIES = 4
+STREAM_CHUNK_ROWS = 256
 
 BLENDS = ("auto", "crop", "feather")
 
@@ -45,11 +50,13 @@ class Plan:
     estimate: dict[str, int]
     notes: tuple[str, ...]
     grid: TileGrid = field(repr=False)
+    streamed_input: bool = False  # input read a band of rows at a time, never decoded whole
 
     def to_dict(self) -> dict[str, object]:
         return {
             "tile": self.tile, "halo": self.halo, "blend": self.blend, "exact": self.exact,
             "batch": self.batch, "depth": self.depth, "streaming": self.streaming,
+            "streamed_input": self.streamed_input,
             "memory_target": self.memory_target, "estimate": dict(self.estimate),
             "notes": list(self.notes),
             "grid": {"height": self.grid.height, "width": self.grid.width,
@@ -69,6 +76,7 @@ class _Job:
     target: int
     baseline: int
     stages: tuple[tuple[MemoryModel, int], ...]
+    streamed_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,10 +120,17 @@ def _strip_bytes(job: _Job, tile: int, halo: int) -> int:
     return strips + core * s * out_w * job.channels_out * job.bytes_out
 
 
+def _input_bytes(job: _Job, tile: int, halo: int, depth: int) -> int:
+    if not job.streamed_input:
+        return depth * job.height * job.width * IN_CHANNELS * F32
+    band = job.height if tile == 0 else min(tile + 2 * halo, job.height)
+    return (STREAM_BAND_COPIES * band + STREAM_CHUNK_ROWS) * job.width * IN_CHANNELS * F32
+
+
 def _estimate(job: _Job, tile: int, halo: int, depth: int, streaming: bool) -> dict[str, int]:
     est = {
         "baseline": job.baseline,
-        "input": depth * job.height * job.width * IN_CHANNELS * F32,
+        "input": _input_bytes(job, tile, halo, depth),
         "output": 0 if streaming else _output_bytes(job),
         "tile_activations": _tile_bytes(job, tile, halo),
         "strip_buffers": _strip_bytes(job, tile, halo) if streaming else 0,
@@ -161,7 +176,8 @@ def _search(job: _Job, tile: int | None, halo: int | None) -> tuple[_Fit, list[s
     if halo is None:
         halos += list(range(job.required_halo - 1, MIN_HALO - 1, -1))
     for h in halos:
-        for depth in (DEPTH, 1) if h == halos[0] else (1,):
+        # A streamed input is read while it runs: nothing decodes ahead of it (depth 1).
+        for depth in (DEPTH, 1) if h == halos[0] and not job.streamed_input else (1,):
             if tile is None:
                 found, notes = _auto_tile(job, h, depth)
             else:
@@ -188,9 +204,11 @@ def _plan_error(job: _Job, tile: int | None, halo: int | None) -> PlanError:
         msg += f" with tile {tile if tile is not None else 'auto'}, halo "
         msg += f"{halo if halo is not None else 'auto'}"
     one_input = job.height * job.width * IN_CHANNELS * F32
-    if job.baseline + one_input > job.target:
+    if job.baseline + one_input > job.target and not job.streamed_input:
         msg += (f"; the decoded input alone takes {format_size(one_input)} beside "
-                f"{format_size(job.baseline)} already in use")
+                f"{format_size(job.baseline)} already in use (plain TIFFs, gray or RGB without "
+                f"alpha, uncompressed or in strips of at most {STREAM_CHUNK_ROWS} rows, are read "
+                "by rows instead)")
     return PlanError(msg + "; raise --memory")
 
 
@@ -229,8 +247,10 @@ def plan_job(
     halo: int | None = None,
     blend: str = "auto",
     baseline: int | None = None,
+    streamed_input: bool = False,
 ) -> Plan:
     """Plan one image: tile None = auto (0 = whole image, N = fixed), halo None = required.
+    streamed_input: the input is read a band of rows at a time (a TIFF, `upres.runtime.tiff_rows`).
 
     stage_models: each stage's memory model with the pixel factor of its input relative to the
     LR tile (1 for the coarse stage, scale**2 for a refine stage at output resolution).
@@ -240,7 +260,7 @@ def plan_job(
         raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     job = _Job(height, width, scale, required_halo, channels_out, bytes_per_sample_out,
                memory_target, current_rss() if baseline is None else baseline,
-               tuple(stage_models))
+               tuple(stage_models), streamed_input)
     result = _search(job, tile, halo)
     if result is None:
         raise _plan_error(job, tile, halo)
@@ -259,7 +279,11 @@ def plan_job(
     notes += blend_notes
     if tile is not None and tile > 0 and tile >= max(height, width):
         notes.append(f"tile {tile} covers the whole image: one tile")
-    if fit.depth < DEPTH:
+    if streamed_input:
+        whole = job.height * job.width * IN_CHANNELS * F32
+        notes.append(f"input read a band of rows at a time: decoded whole ({format_size(whole)}) it "
+                     "would not fit beside the tiles")
+    elif fit.depth < DEPTH:
         notes.append("depth 1: decoding the next image during this one would not fit")
     if fit.streaming:
         notes.append(f"output ({format_size(_output_bytes(job))}) does not fit in memory beside "
@@ -267,7 +291,7 @@ def plan_job(
     notes.append("batch 1: on the CPU one tile already keeps every thread busy; batching only "
                  "multiplies activation memory")
     return Plan(fit.tile, fit.halo, chosen_blend, exact, 1, fit.depth, fit.streaming,
-                memory_target, fit.estimate, tuple(notes), grid)
+                memory_target, fit.estimate, tuple(notes), grid, streamed_input)
 
 
 def describe(plan: Plan) -> str:
@@ -283,6 +307,8 @@ def describe(plan: Plan) -> str:
         f"output {format_size(e['output'])}, tiles {format_size(e['tile_activations'])}, "
         f"strips {format_size(e['strip_buffers'])})",
         "output: streamed to disk in strips" if plan.streaming else "output: assembled in memory",
+        "input: read from the file a band of rows at a time" if plan.streamed_input
+        else "input: decoded whole",
         f"batch {plan.batch}, {plan.depth} image(s) in flight",
     ]
     lines += [f"  - {n}" for n in plan.notes]
