@@ -109,6 +109,7 @@ def test_run_streams_the_input_only_when_it_must_and_writes_the_same_pixels(
                 runner.opts = dataclasses.replace(runner.opts, memory=target)
         opened = runner.open_input(src)
         assert isinstance(opened, TiffRows) == (name == "streamed")
+        assert runner.plan_file(src)[1].streamed_input == (name == "streamed")  # `upres plan`
         if isinstance(opened, TiffRows):
             opened.close()
         out = tmp_path / name
