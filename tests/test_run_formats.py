@@ -77,74 +77,64 @@ def test_exif_orientation_icc_and_dpi(tmp_path: Path) -> None:
         assert res.getexif().get(0x0112, 1) == 1
 
 
+# `upres run` in a fresh process that prints its exit code and peak RSS (VmHWM) as JSON.
+_MEASURED_RUN = (
+    "import sys, json\nfrom upres.cli import app\n"
+    "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+    "peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) * 1024\n"
+    "print(json.dumps({'rc': rc, 'peak': peak}))\n"
+)
+
+
+def _noisy_photo_tiles(rows: int, cols: int, seed: int) -> np.ndarray:
+    """A big photo-like 8-bit RGB image: tiled sample photo plus a little noise."""
+    base = np.asarray(_photo(240, 160))
+    big = np.tile(base, (-(-rows // 160), -(-cols // 240), 1))[:rows, :cols]
+    noise = np.random.default_rng(seed).integers(-3, 4, big.shape)
+    return np.clip(big.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def _measured_run(tmp_path: Path, src: Path, *args: str) -> tuple[int, dict]:
+    """(peak RSS, the image's plan) of `upres run SRC -o tmp/o --memory 250MiB ARGS`."""
+    report = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURED_RUN, "run", str(src), "-o", str(tmp_path / "o"),
+         "--memory", "250MiB", "--quiet", "--report", str(report), *args],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert status["rc"] == 0
+    return status["peak"], json.loads(report.read_text())["images"][0]["plan"]
+
+
 def test_output_larger_than_memory_streams_bigtiff_under_target(tmp_path: Path) -> None:
     """Peak RSS of a real `upres run` stays under --memory while the output is larger than it.
 
     The output is 115 MB as 8-bit samples and 460 MB as the float32 the pipeline computes in.
     """
-    rng = np.random.default_rng(0)
-    base = np.asarray(_photo(240, 160))
-    big = np.tile(base, (10, 7, 1))[:1500, :1600]  # 1600x1500 in -> 6400x6000 out
-    big = np.clip(big.astype(int) + rng.integers(-3, 4, big.shape), 0, 255).astype(np.uint8)
     src = tmp_path / "big.png"
-    Image.fromarray(big).save(src, compress_level=1)
-    out = tmp_path / "o"
-    code = (
-        "import resource, sys, json\nfrom upres.cli import app\n"
-        "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
-        "peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) * 1024\n"
-        "print(json.dumps({'rc': rc, 'peak': peak}))\n"
-    )
-    target = 250 * 2**20
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "run", str(src), "-o", str(out), "--mode", "deterministic",
-         "--scale", "4", "--memory", "250MiB", "--quiet", "--report", str(tmp_path / "r.json")],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    status = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert status["rc"] == 0
-    result = out / "big.tif"
+    Image.fromarray(_noisy_photo_tiles(1500, 1600, 0)).save(src, compress_level=1)  # -> 6400x6000
+    peak, plan = _measured_run(tmp_path, src, "--mode", "deterministic", "--scale", "4")
+    result = tmp_path / "o" / "big.tif"
     with tifffile.TiffFile(result) as tif:
         assert tif.is_bigtiff
         page = tif.pages[0]
         assert page.shape == (6000, 6400, 3) and page.is_tiled
-    assert status["peak"] < target, f"peak RSS {status['peak'] / 2**20:.0f} MiB"
-    report = json.loads((tmp_path / "r.json").read_text())
-    assert report["images"][0]["plan"]["streaming"] is True
-    # Spot-check a strip against an in-memory run of the same rows.
-    with tifffile.TiffFile(result) as tif:
-        strip = tif.pages[0].asarray()[:64]
-    assert strip.std() > 10
+        assert page.asarray()[:64].std() > 10  # a strip with the photo in it
+    assert peak < 250 * 2**20, f"peak RSS {peak / 2**20:.0f} MiB"
+    assert plan["streaming"] is True
 
 
 def test_tiff_input_larger_than_memory_is_read_by_rows_under_target(tmp_path: Path) -> None:
     """Peak RSS of a real `upres run` stays under --memory while the decoded input (195 MiB as
     float32) cannot fit in it beside the process: the TIFF is read a band of rows at a time."""
-    rng = np.random.default_rng(1)
-    base = np.asarray(_photo(240, 160))
-    scan = np.tile(base, (26, 14, 1))[:4000, :3200]
-    scan = np.clip(scan.astype(int) + rng.integers(-3, 4, scan.shape), 0, 255).astype(np.uint8)
     src = tmp_path / "scan.tif"
-    tifffile.imwrite(src, scan, photometric="rgb", compression="zlib", rowsperstrip=64)
-    out = tmp_path / "o"
-    code = (
-        "import sys, json\nfrom upres.cli import app\n"
-        "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
-        "peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) * 1024\n"
-        "print(json.dumps({'rc': rc, 'peak': peak}))\n"
-    )
-    target = 250 * 2**20
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "run", str(src), "-o", str(out), "--mode", "deterministic",
-         "--scale", "2", "--memory", "250MiB", "--quiet", "--report", str(tmp_path / "r.json")],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    status = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert status["rc"] == 0
-    plan = json.loads((tmp_path / "r.json").read_text())["images"][0]["plan"]
+    tifffile.imwrite(src, _noisy_photo_tiles(4000, 3200, 1), photometric="rgb", compression="zlib",
+                     rowsperstrip=64)
+    peak, plan = _measured_run(tmp_path, src, "--mode", "deterministic", "--scale", "2")
     assert plan["streamed_input"] is True
-    assert status["peak"] < target, f"peak RSS {status['peak'] / 2**20:.0f} MiB"
-    with tifffile.TiffFile(out / "scan.tif") as tif:
+    assert peak < 250 * 2**20, f"peak RSS {peak / 2**20:.0f} MiB"
+    with tifffile.TiffFile(tmp_path / "o" / "scan.tif") as tif:
         assert tif.pages[0].shape == (8000, 6400, 3)
         assert tif.pages[0].asarray()[-64:].std() > 10  # the last rows were read and written
 
