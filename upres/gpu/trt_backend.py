@@ -71,7 +71,10 @@ class TrtLane:
         if need > scratch.nbytes:
             raise MemoryError(f"{model.name}: a {max_side}px tile needs {need} bytes of activations, "
                               f"the plan gave {scratch.nbytes}")
-        self.context.set_device_memory(scratch.ptr, scratch.nbytes)
+        if hasattr(self.context, "set_device_memory"):  # 10.1+: the size is checked too
+            self.context.set_device_memory(scratch.ptr, scratch.nbytes)
+        else:  # 10.0 has only the size-less property
+            self.context.device_memory = scratch.ptr
 
     def run(self, stream: int, src: int, n: int, h: int, w: int, dst: int) -> None:
         m = self.model
