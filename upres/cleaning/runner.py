@@ -60,6 +60,10 @@ class _Loaded:
     mask_record: dict[str, Any] = field(default_factory=dict)
     stroke_width: float | None = None
 
+    @property
+    def meta(self) -> ImageMeta:
+        return self.image.meta
+
 
 class CleanRunner(BatchRunner):
     def __init__(self, setup: ChainSetup, cleaner: Cleaner, masks: MaskOptions, opts: RunOptions,
@@ -94,9 +98,6 @@ class CleanRunner(BatchRunner):
             return False
         return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings)
                    for out in (job.output, job.output.with_suffix(".tif")))
-
-    def _image_meta(self, loaded: _Loaded) -> ImageMeta:  # type: ignore[override]
-        return loaded.image.meta
 
     def grow_for(self, loaded: _Loaded) -> int:
         if self.masks.grow is not None:

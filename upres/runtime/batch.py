@@ -240,14 +240,17 @@ class BatchRunner:
             baseline=self.baseline, streamed_input=streamed_input,
         )
 
-    def plan_for(self, image: DecodedImage | TiffRows) -> Plan:
-        meta = image.meta
+    def plan_meta(self, meta: ImageMeta, streamed_input: bool = False) -> Plan:
         return self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3,
-                         streamed_input=isinstance(image, TiffRows))
+                         streamed_input)
+
+    def plan_for(self, loaded: Any) -> Plan:
+        """The plan of what `_load` returned (its `meta`; read by rows when it is a TiffRows)."""
+        return self.plan_meta(loaded.meta, isinstance(loaded, TiffRows))
 
     def _whole_fits(self, meta: ImageMeta) -> bool:
         try:
-            self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+            self.plan_meta(meta)
         except PlanError:
             return False
         return True
@@ -281,7 +284,7 @@ class BatchRunner:
                 if self._streams(rows):
                     return rows.meta, self.plan_for(rows)
         meta = probe_image(path, self.opts.max_pixels)
-        return meta, self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3)
+        return meta, self.plan_meta(meta)
 
     # -- one image ----------------------------------------------------------------------------
     def _upscale(self, job: Job, image: DecodedImage | TiffRows, plan: Plan) -> Iterator[np.ndarray]:
@@ -379,19 +382,14 @@ class BatchRunner:
         except Exception as exc:  # the reader thread must hand every failure back as one line
             return "", None, failure_message(job, exc)
 
-    def _image_meta(self, loaded: Any) -> ImageMeta:
-        """The metadata of what `_load` returned (a subclass may load more than the image)."""
-        return loaded.meta
-
     def _load_ahead(self, loaded: Any, following: Job) -> bool:
         """Whether the next image may decode while this one runs: only when this image's plan
         kept room for a second decoded input (depth 2) at least as large as the next one."""
         if loaded is None:
             return True  # skipped or failed to load: this image holds nothing
-        meta = self._image_meta(loaded)
+        meta = loaded.meta
         try:
-            plan = self.plan(meta.height, meta.width, meta.bit_depth, 4 if meta.has_alpha else 3,
-                             streamed_input=isinstance(loaded, TiffRows))
+            plan = self.plan_for(loaded)
         except Exception:
             return False  # it will fail and report why; nothing is gained by overlapping
         if plan.depth < DEPTH:

@@ -36,9 +36,13 @@ class ChainSetup:
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
                        for k, m in self.models.items()},
             **({"device_plan": self.device} if self.device is not None else {}),
-            **({"device_memory": self.chain.measured_memory()}
-               if hasattr(self.chain, "measured_memory") else {}),
+            **({"device_memory": measured} if (measured := self.device_memory()) else {}),
         }
+
+    def device_memory(self) -> dict[str, int] | None:
+        """GPU pipeline chains: device memory measured so far beside the plan and target."""
+        measure = getattr(self.chain, "measured_memory", None)
+        return None if measure is None else measure()
 
 
 def build_chain(

@@ -162,9 +162,8 @@ def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, 
         out.print(f"{counts['done']} done, {counts['skipped']} skipped (already finished), "
                   f"{counts['failed']} failed; backend {setup.backend} ({setup.backend_reason})"
                   + ("; interrupted" if result.interrupted else ""), highlight=False)
-        measured = getattr(setup.chain, "measured_memory", None)
-        if measured is not None:
-            m = measured()
+        m = setup.device_memory()
+        if m is not None:
             out.print(f"device memory: peak {format_size(m['peak_allocated'])} allocated by upres "
                       f"(plan {format_size(m['planned'])}, target {format_size(m['target'])}); "
                       f"{format_size(m['peak_driver'])} in use as the driver saw it", highlight=False)
