@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from upres.cleaning.masks import final_mask
 from upres.cli import app
-from upres.runtime.imageio import quantize, read_image
+from upres.imageio import quantize, read_image
 
 runner = CliRunner()
 

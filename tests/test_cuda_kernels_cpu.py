@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from gpu_support import skip_unless_ready
 
+from upres.imageio import quantize
+from upres.imageio.samples import _unit_float
 from upres.kernels import edges
 from upres.kernels.cuda import reference as ref
 from upres.kernels.cuda.compile import KERNELS, compile_kernel, nvrtc_missing, source, supported_archs
 from upres.runtime.blend import FeatherAccumulator, feather_weights
-from upres.runtime.imageio import _unit_float, quantize
 from upres.runtime.tiling import Rect, plan_grid
 
 needs_nvrtc = skip_unless_ready(nvrtc_missing())

@@ -13,13 +13,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from upres.runtime.atomic import (
-    atomic_output,
-    atomic_write_bytes,
-    atomic_write_text,
-    cleanup_stale_temps,
-)
-from upres.runtime.imageio import (
+from upres.imageio import (
     DEFAULT_MAX_PIXELS,
     BigTiffStripWriter,
     ImageError,
@@ -30,6 +24,12 @@ from upres.runtime.imageio import (
     read_image,
     read_region,
     write_image,
+)
+from upres.runtime.atomic import (
+    atomic_output,
+    atomic_write_bytes,
+    atomic_write_text,
+    cleanup_stale_temps,
 )
 
 RNG = np.random.default_rng(1234)

@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from upres.cli import app
 from upres.export.onnx_meta import file_sha256
+from upres.imageio import ImageError, read_image
 from upres.runtime.atomic import is_temp_name
-from upres.runtime.imageio import ImageError, read_image
 from upres.runtime.inputs import InputError, collect_jobs, output_suffix
 from upres.runtime.lock import LOCK_NAME, OutdirLock, OutdirLocked, read_holder
 
@@ -176,16 +176,17 @@ def test_png_check_accepts_every_layout(tmp_path: Path) -> None:
 
 
 def test_max_pixels_refuses_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from upres.runtime import imageio
+    from upres.imageio import pillow_decode, png_check
 
     folder = tmp_path / "in"
     entries = {e.token: e for e in build(folder) if e.token in ("09-", "10-", "05-", "14-")}
     decoded: list[Path] = []
-    real_pillow, real_png16 = imageio._pillow_pixels, imageio._png16_pixels
-    real_feed = imageio._PngData.feed
-    monkeypatch.setattr(imageio, "_pillow_pixels", lambda p, im: decoded.append(p) or real_pillow(p, im))
-    monkeypatch.setattr(imageio, "_png16_pixels", lambda p, g: decoded.append(p) or real_png16(p, g))
-    monkeypatch.setattr(imageio._PngData, "feed",
+    real_pillow, real_png16 = pillow_decode._pillow_pixels, pillow_decode._png16_pixels
+    real_feed = png_check._PngData.feed
+    monkeypatch.setattr(pillow_decode, "_pillow_pixels",
+                        lambda p, im: decoded.append(p) or real_pillow(p, im))
+    monkeypatch.setattr(pillow_decode, "_png16_pixels", lambda p, g: decoded.append(p) or real_png16(p, g))
+    monkeypatch.setattr(png_check._PngData, "feed",
                         lambda self, d: decoded.append(self.path) or real_feed(self, d))
     for token in ("09-", "10-"):  # 1e10 and 3.6e9 pixels declared in a few hundred bytes
         with pytest.raises(ImageError, match="above --max-pixels 178956970"):

@@ -11,11 +11,10 @@ import pytest
 import tifffile
 from PIL import Image
 
+from upres.imageio import ImageError, TiffRows, open_tiff_rows, read_image
 from upres.runtime import batch
 from upres.runtime.chain_factory import build_chain
-from upres.runtime.imageio import ImageError, read_image
 from upres.runtime.inputs import collect_jobs
-from upres.runtime.tiff_rows import TiffRows, open_tiff_rows
 
 BANDS = [(0, 17), (17, 64), (100, 181), (150, 200)]  # first, middle, across strips, the last rows
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from upres.cleaning.masks import find_mask, read_mask
+from upres.imageio import DEFAULT_MAX_PIXELS, DecodedImage, display_path
 from upres.runtime.catalog import builtin_path
-from upres.runtime.imageio import DEFAULT_MAX_PIXELS, DecodedImage, display_path
 from upres.runtime.inputs import Job
 
 AUTO = "auto"

@@ -19,9 +19,9 @@ import numpy as np
 from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
 from upres.cleaning.masks import final_mask, mask_sha256, saved_mask_path, write_mask
 from upres.cleaning.pipeline import Cleaner, seed_of
+from upres.imageio import DecodedImage, ImageMeta, input_sha256, read_image
 from upres.runtime.batch import BatchRunner, ImageResult, Progress, RunOptions, failure_message
 from upres.runtime.chain_factory import ChainSetup
-from upres.runtime.imageio import DecodedImage, ImageMeta, input_sha256, read_image
 from upres.runtime.inputs import Job
 from upres.runtime.sidecar import is_finished
 

@@ -18,26 +18,27 @@ import numpy as np
 
 from upres import __version__
 from upres.export.onnx_meta import file_sha256
-from upres.runtime.atomic import cleanup_stale_temps
-from upres.runtime.chain_factory import ChainSetup
-from upres.runtime.imageio import (
+from upres.imageio import (
     DEFAULT_MAX_PIXELS,
     BigTiffStripWriter,
     DecodedImage,
     ImageError,
     ImageMeta,
+    TiffRows,
     display_path,
     input_sha256,
+    open_tiff_rows,
     probe_image,
     read_image,
     to_output_samples,
     write_image,
 )
+from upres.runtime.atomic import cleanup_stale_temps
+from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job, format_of
 from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model
 from upres.runtime.planner import DEPTH, Plan, PlanError, plan_job
 from upres.runtime.sidecar import is_finished, write_sidecar
-from upres.runtime.tiff_rows import TiffRows, open_tiff_rows
 from upres.runtime.tiling import Rect, Tile
 from upres.runtime.upscale import iter_strips
 

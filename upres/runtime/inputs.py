@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from upres.imageio import display_path
 from upres.runtime.atomic import is_temp_name
-from upres.runtime.imageio import display_path
 
 INPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 FORMATS = ("same", "png", "tiff", "jpg")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from upres.imageio.tiff_rows import STREAM_CHUNK_ROWS
 from upres.runtime.memory import MemoryModel, current_rss, format_size
 from upres.runtime.tiling import TileGrid, plan_grid
 
@@ -25,9 +26,8 @@ TILE_IN_COPIES = 2  # region read (HWC) + the NCHW copy handed to the backend
 TILE_OUT_COPIES = 3  # HWC transpose, clip, alpha concat / hybrid intermediates at output size
 # A streamed input (a TIFF read by rows) holds the current band of rows plus the copies made while
 # decoding the next one (raw samples, float values, colour, RGB), and one strip of the file beyond
-# the band: strips taller than this are not streamed.
+# the band: strips taller than `STREAM_CHUNK_ROWS` are not streamed.
 STREAM_BAND_COPIES = 4
-STREAM_CHUNK_ROWS = 256
 
 BLENDS = ("auto", "crop", "feather")
 
@@ -250,7 +250,7 @@ def plan_job(
     streamed_input: bool = False,
 ) -> Plan:
     """Plan one image: tile None = auto (0 = whole image, N = fixed), halo None = required.
-    streamed_input: the input is read a band of rows at a time (a TIFF, `upres.runtime.tiff_rows`).
+    streamed_input: the input is read a band of rows at a time (a TIFF, `upres.imageio.tiff_rows`).
 
     stage_models: each stage's memory model with the pixel factor of its input relative to the
     LR tile (1 for the coarse stage, scale**2 for a refine stage at output resolution).

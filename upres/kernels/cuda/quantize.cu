@@ -1,6 +1,6 @@
 // CHW float32 planes -> HWC samples: the region (sy, sx, h, w) of a tile_h x tile_w tile, clipped
 // to [0, 1]; for integer outputs scaled by 255 or 65535 and rounded half to even (rintf).
-// Reference: upres.runtime.imageio.quantize (np.clip, *= float32(255), np.rint, astype).
+// Reference: upres.imageio.quantize (np.clip, *= float32(255), np.rint, astype).
 
 __device__ __forceinline__ float unit(float v) { return fminf(fmaxf(v, 0.0f), 1.0f); }
 

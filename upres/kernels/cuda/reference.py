@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from upres.imageio import quantize as quantize_samples
 from upres.kernels.edges import compose, sobel_magnitude
 from upres.runtime.blend import FeatherAccumulator
-from upres.runtime.imageio import quantize as quantize_samples
 from upres.runtime.tiling import Rect
 
 _RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}

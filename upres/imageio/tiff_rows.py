@@ -1,5 +1,4 @@
-"""Plain TIFFs read a band of rows at a time, for scans whose decoded image does not fit the
-memory target beside the tiles.
+"""Plain TIFFs read a band of rows at a time, for scans too large to decode beside the tiles.
 
 Only layouts whose rows decode on their own qualify: gray or RGB without alpha, chunky, unrotated,
 integer or float samples, stored either as one contiguous uncompressed block (rows are read
@@ -17,22 +16,20 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from upres.runtime.imageio import (
-    DEFAULT_MAX_PIXELS,
-    ImageError,
-    ImageMeta,
-    _check_file,
+from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, _check_file, _corrupt, _is_tiff
+from upres.imageio.metadata import ImageMeta
+from upres.imageio.samples import _to_rgb
+from upres.imageio.tiff_decode import (
     _check_segments,
-    _corrupt,
-    _is_tiff,
     _plain_tiff,
     _region_from_segments,
     _tiff_color,
     _tiff_meta,
     _TiffLayout,
-    _to_rgb,
 )
-from upres.runtime.planner import STREAM_CHUNK_ROWS
+
+# Strips or tiles taller than this are not streamed: the planner counts one of them beyond the band.
+STREAM_CHUNK_ROWS = 256
 
 
 class TiffRows:

@@ -1,0 +1,43 @@
+"""Image input/output: decode any supported file to float32 RGB in [0, 1], and encode it back.
+
+Decoding turns a file into float32 RGB (plus optional alpha) and an :class:`ImageMeta`
+describing what must survive the round trip: colour mode, bit depth, ICC profile, DPI and EXIF.
+Encoding quantises back to the source bit depth and writes through
+:func:`~upres.runtime.atomic.atomic_output`, so a crash never leaves a half-written file under
+the final name. Encoders are configured to be deterministic (no timestamps).
+
+Pillow decodes most formats; OpenCV decodes 16-bit PNGs (Pillow reduces 48/64-bit PNGs to 8
+bits); tifffile decodes and writes TIFF, including 16-bit RGB, float and BigTIFF.
+"""
+
+from __future__ import annotations
+
+from upres.imageio.bigtiff import BigTiffStripWriter
+from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, display_path, input_sha256
+from upres.imageio.decode import probe_image, read_image
+from upres.imageio.encode import OUTPUT_FORMATS, output_suffix, resolve_format, write_image
+from upres.imageio.metadata import DecodedImage, ImageMeta
+from upres.imageio.region import read_region
+from upres.imageio.samples import quantize, to_output_samples
+from upres.imageio.tiff_rows import TiffRows, open_tiff_rows
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "OUTPUT_FORMATS",
+    "BigTiffStripWriter",
+    "DecodedImage",
+    "ImageError",
+    "ImageMeta",
+    "TiffRows",
+    "display_path",
+    "input_sha256",
+    "open_tiff_rows",
+    "output_suffix",
+    "probe_image",
+    "quantize",
+    "read_image",
+    "read_region",
+    "resolve_format",
+    "to_output_samples",
+    "write_image",
+]

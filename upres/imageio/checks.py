@@ -1,0 +1,125 @@
+"""ImageError and the checks a file passes before decoding: file kind, signature, pixel count."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+# Twice Pillow's default MAX_IMAGE_PIXELS, i.e. the size at which Pillow itself refuses.
+DEFAULT_MAX_PIXELS = 178_956_970
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_HASH_BLOCK = 1 << 20
+
+
+def display_path(path: Path | str | bytes) -> str:
+    """``path`` as one printable line: control characters escaped (a file name may hold a
+    newline) and bytes that are not UTF-8 shown as ``\\xNN`` instead of lone surrogates, which
+    would make printing or encoding the message fail."""
+    text = os.fsdecode(path)
+    shown = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape of an undecodable byte
+            shown.append(f"\\x{code - 0xDC00:02x}")
+        elif not char.isprintable():  # also lone surrogates of other origins
+            shown.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
+class ImageError(Exception):
+    """A file could not be read or written; ``str()`` is one line: ``"{path}: {reason}"``."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        # One printable line even when a library's message quotes a hostile file name.
+        self.reason = display_path(" ".join(str(reason).split()))
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{display_path(self.path)}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type[ImageError], tuple[Path, str]]:
+        # Default exception pickling would call ImageError(message) and fail across processes.
+        return (type(self), (self.path, self.reason))
+
+
+def _sci(value: float) -> str:
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    pixels = width * height
+    if width <= 0 or height <= 0:
+        raise ImageError(path, f"invalid image size {width}x{height}")
+    if pixels > max_pixels:
+        raise ImageError(
+            path,
+            f"image is {width}x{height} = {_sci(pixels)} pixels, above --max-pixels {max_pixels}",
+        )
+
+
+def _os_error(path: Path, exc: OSError) -> ImageError:
+    if isinstance(exc, FileNotFoundError):
+        return ImageError(path, "file not found")
+    if isinstance(exc, PermissionError):
+        return ImageError(path, "permission denied")
+    return ImageError(path, exc.strerror or str(exc))
+
+
+def _check_kind(path: Path, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(path, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO would block the reader and a device such as /dev/zero never ends.
+        raise ImageError(path, "not a regular file")
+    if info.st_size == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+
+
+def _check_file(path: Path) -> bytes:
+    """Validate that ``path`` is a readable non-empty regular file; return its first bytes."""
+    try:
+        _check_kind(path, path.stat())
+        with path.open("rb") as handle:
+            return handle.read(32)
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+
+
+def input_sha256(path: Path) -> str:
+    """SHA-256 of an input file, read only once it is known to be a non-empty regular file.
+
+    The type is checked before opening (opening a FIFO blocks) and again on the open descriptor,
+    in case the name was replaced in between; O_NONBLOCK keeps even that open from blocking.
+    """
+    path = Path(path)
+    try:
+        _check_kind(path, path.stat())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            _check_kind(path, os.fstat(handle.fileno()))
+            while block := handle.read(_HASH_BLOCK):
+                digest.update(block)
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    return digest.hexdigest()
+
+
+def _is_tiff(head: bytes) -> bool:
+    return head[:4] in _TIFF_MAGICS
+
+
+def _corrupt(path: Path, fmt: str, exc: BaseException) -> ImageError:
+    detail = str(exc).strip()
+    reason = f"truncated or corrupt {fmt} data"
+    return ImageError(path, f"{reason} ({detail})" if detail else reason)

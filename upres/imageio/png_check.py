@@ -1,0 +1,116 @@
+"""PNG checks before decoding: declared size, chunk bounds, CRCs and a zlib-bomb-safe inflate."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+from upres.imageio.checks import _HASH_BLOCK, _PNG_MAGIC, ImageError, _check_pixels
+
+# Samples per pixel by PNG colour type, and the Adam7 passes (x0, y0, dx, dy).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_STEP = 1 << 20  # bytes inflated at a time when checking PNG data: a zlib bomb stays small
+
+
+def _png_raw_size(width: int, height: int, depth: int, color_type: int, interlace: int) -> int:
+    """Bytes the IDAT stream must inflate to: filter byte + packed samples per row (per pass)."""
+    bits = depth * _PNG_CHANNELS[color_type]
+
+    def rows(w: int, h: int) -> int:
+        return h * (1 + (w * bits + 7) // 8) if w > 0 and h > 0 else 0
+
+    if not interlace:
+        return rows(width, height)
+    return sum(rows(-(-(width - x0) // dx), -(-(height - y0) // dy)) for x0, y0, dx, dy in _ADAM7)
+
+
+def _bad_png(path: Path, detail: str) -> ImageError:
+    return ImageError(path, f"truncated or corrupt PNG data ({detail})")
+
+
+def _png_ihdr(path: Path, data: bytes, max_pixels: int) -> int:
+    """Validate an IHDR body (size against ``max_pixels`` first); return the raw data size."""
+    if len(data) != 13:
+        raise _bad_png(path, "malformed IHDR chunk")
+    width, height, depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", data)
+    _check_pixels(path, width, height, max_pixels)
+    if color_type not in _PNG_CHANNELS or depth not in (1, 2, 4, 8, 16) or interlace > 1:
+        raise _bad_png(path, f"invalid IHDR: colour type {color_type}, bit depth {depth}, "
+                                  f"interlace {interlace}")
+    return _png_raw_size(width, height, depth, color_type, interlace)
+
+
+class _PngData:
+    """Counts the bytes the IDAT stream inflates to, a step at a time (a zlib bomb stays small),
+    stopping once the image is complete."""
+
+    def __init__(self, path: Path, expected: int) -> None:
+        self.path, self.expected, self.size = path, expected, 0
+        self._inflater = zlib.decompressobj()
+
+    def feed(self, data: bytes) -> None:
+        try:
+            while data and self.size <= self.expected and not self._inflater.eof:
+                self.size += len(self._inflater.decompress(data, _INFLATE_STEP))
+                data = self._inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise _bad_png(self.path, f"zlib: {exc}") from None
+
+
+def _png_chunk_body(path: Path, handle: Any, kind: bytes, length: int, data: _PngData | None) -> bytes:
+    """Read a critical chunk in blocks, checking its CRC; IDAT goes to ``data``, IHDR is returned."""
+    crc, body, left = zlib.crc32(kind), b"", length
+    inflate_error: ImageError | None = None
+    while left:
+        block = handle.read(min(left, _HASH_BLOCK))
+        left -= len(block)
+        crc = zlib.crc32(block, crc)
+        if kind == b"IHDR":
+            body += block
+        elif kind == b"IDAT" and data is not None and inflate_error is None:
+            try:
+                data.feed(block)
+            except ImageError as exc:
+                inflate_error = exc  # a CRC mismatch, if there is one, is the better reason
+    if struct.unpack(">I", handle.read(4))[0] != crc:
+        raise _bad_png(path, f"CRC mismatch in the {repr(kind)[2:-1]} chunk")
+    if inflate_error is not None:
+        raise inflate_error
+    return body
+
+
+def _check_png(path: Path, max_pixels: int) -> None:
+    """Walk a PNG's chunks before decoding it: the declared size (refused above ``max_pixels``
+    before anything is inflated), chunks cut off by the end of the file, CRCs of critical chunks
+    (as libpng does) and whether the image data inflates to the full image. Pillow fills a short
+    zlib stream with black rows and ignores IDAT CRCs, so without this a damaged scan would
+    silently become a damaged output."""
+    data: _PngData | None = None
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(len(_PNG_MAGIC))
+        while (head := handle.read(8)) and len(head) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if handle.tell() + length + 4 > size:
+                # Checked first, so that chunk reads below never come up short.
+                raise _bad_png(path, f"the {repr(kind)[2:-1]} chunk ends past the end of the file")
+            if data is None and kind != b"IHDR":
+                raise _bad_png(path, "the first chunk is not IHDR")
+            if kind[0] & 0x20:  # ancillary chunk: Pillow checks the ones it reads
+                handle.seek(length + 4, os.SEEK_CUR)
+                continue
+            body = _png_chunk_body(path, handle, kind, length, data)
+            if kind == b"IHDR":
+                data = _PngData(path, _png_ihdr(path, body, max_pixels))
+            elif kind == b"IEND":
+                break
+    if len(head) not in (0, 8):
+        raise _bad_png(path, "the file ends inside a chunk header")
+    if data is None:
+        raise _bad_png(path, "no IHDR chunk")
+    if data.size < data.expected:
+        raise _bad_png(path, f"the image data inflates to {data.size} of {data.expected} bytes")
