@@ -186,7 +186,8 @@ def _halo_option(value: str) -> int | None:
 
 
 ScaleOpt = Annotated[int, typer.Option("--scale", help="2 or 4")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="deterministic | faithful | hybrid")]
+ModeOpt = Annotated[str | None, typer.Option(
+    "--mode", help="deterministic | faithful | hybrid (default: hybrid; faithful with --model)")]
 TextureOpt = Annotated[float, typer.Option("--texture", help="refine strength 0..1 (hybrid)")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="built-in name or PATH.onnx")]
 BackendOpt = Annotated[str, typer.Option(
@@ -200,8 +201,16 @@ BlendOpt = Annotated[str, typer.Option("--blend", help="auto | crop | feather")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")]
 
 
-def setup_chain(mode: str, scale: int, model: str | None, texture: float, backend: str,
-           precision: str, threads: int, memory: str | None = None):
+def default_mode(mode: str | None, model: str | None) -> str:
+    """--mode as given; else a model of the user's own (--model) runs alone, upres's refine pass
+    is not added to it (it would cost several times the model), and upres's models run hybrid."""
+    if mode is not None:
+        return mode
+    return "faithful" if model is not None else "hybrid"
+
+
+def setup_chain(mode: str | None, scale: int, model: str | None, texture: float, backend: str,
+                precision: str, threads: int, memory: str | None = None):
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import build_chain
     from upres.runtime.planner import PlanError
@@ -211,7 +220,8 @@ def setup_chain(mode: str, scale: int, model: str | None, texture: float, backen
     # GPU backends plan device memory when the chain is built: --memory bounds it too.
     device_memory = memory_option(memory) if memory else None
     try:
-        return build_chain(mode, scale, model, texture, backend, precision, threads, device_memory)
+        return build_chain(default_mode(mode, model), scale, model, texture, backend, precision,
+                           threads, device_memory)
     except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:
         raise fail(str(exc)) from None
 
@@ -230,7 +240,7 @@ def run(
     inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
     outdir: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
     scale: ScaleOpt = 4,
-    mode: ModeOpt = "hybrid",
+    mode: ModeOpt = None,
     texture: TextureOpt = 0.5,
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
@@ -256,8 +266,8 @@ def run(
         "HOST:PORT joins a running cluster (needs the ray extra)")] = None,
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed, 2 on usage errors."""
+    from upres.imageio import DEFAULT_MAX_PIXELS
     from upres.runtime.batch import RunOptions
-    from upres.runtime.imageio import DEFAULT_MAX_PIXELS
     from upres.runtime.inputs import InputError, collect_jobs
     from upres.runtime.run_report import run_batch_cli
 
@@ -294,7 +304,7 @@ def run(
 def plan(
     image: Annotated[Path, typer.Argument(help="image to plan for")],
     scale: ScaleOpt = 4,
-    mode: ModeOpt = "hybrid",
+    mode: ModeOpt = None,
     texture: TextureOpt = 0.5,
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
@@ -307,8 +317,8 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
 ) -> None:
     """Print the tile plan and its memory estimate for IMAGE; runs nothing."""
+    from upres.imageio import ImageError
     from upres.runtime.batch import BatchRunner, RunOptions
-    from upres.runtime.imageio import ImageError
     from upres.runtime.planner import PlanError, describe
 
     setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)

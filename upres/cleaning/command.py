@@ -86,11 +86,11 @@ def clean_command(
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
     from upres.cli import err, fail, memory_option, out, setup_chain
+    from upres.imageio import DEFAULT_MAX_PIXELS, display_path
     from upres.runtime.backends import select
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.batch import BatchReport, Progress, RunOptions
     from upres.runtime.chain_factory import ChainSetup
-    from upres.runtime.imageio import DEFAULT_MAX_PIXELS, display_path
     from upres.runtime.inputs import InputError, collect_jobs
     from upres.runtime.run_report import run_batch_cli
 
@@ -114,7 +114,7 @@ def clean_command(
         raise fail(f"{display_path(job.source)} would be written to {display_path(output)}, where "
                    "--save-mask puts the mask of another image; run it into another output folder")
     if then_upscale:
-        setup = setup_chain(mode or "hybrid", scale or 4, model, texture, backend, precision, threads)
+        setup = setup_chain(mode, scale or 4, model, texture, backend, precision, threads)
     else:
         setup = unscaled_setup(choice.name, choice.reason)
     texture_stage, refine_sha = None, None
