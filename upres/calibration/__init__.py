@@ -8,18 +8,29 @@ Modules: images (find, hash, split), model (inspect), reader (tile-like LR crops
 sensitivity (what stays float), accuracy (PSNR, speed), report (table, JSON, metadata).
 """
 
-from upres.calibration.fp16 import calibrate_fp16
-from upres.calibration.images import CalibrationError
-from upres.calibration.int8 import QdqSettings, calibrate_int8
-from upres.calibration.reader import CalibrationDataReader, TileCropReader
-from upres.calibration.report import CalibrationReport
+from __future__ import annotations
 
-__all__ = [
-    "CalibrationDataReader",
-    "CalibrationError",
-    "CalibrationReport",
-    "QdqSettings",
-    "TileCropReader",
-    "calibrate_fp16",
-    "calibrate_int8",
-]
+import importlib
+from typing import Any
+
+# Resolved on first use: importing the package (as `upres calibrate`'s option parsing does) must
+# not import onnx, onnxruntime.quantization and ml_dtypes, which `upres run` never needs.
+_EXPORTS = {
+    "calibrate_fp16": "upres.calibration.fp16",
+    "CalibrationError": "upres.calibration.images",
+    "QdqSettings": "upres.calibration.int8",
+    "calibrate_int8": "upres.calibration.int8",
+    "CalibrationDataReader": "upres.calibration.reader",
+    "TileCropReader": "upres.calibration.reader",
+    "CalibrationReport": "upres.calibration.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'upres.calibration' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_EXPORTS)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from upres.export.graph_stats import flops_per_output_pixel, parameter_count
 from upres.export.onnx_meta import ModelInfo, file_sha256, read_info
 from upres.export.receptive_field import probe_receptive_field, probe_scale
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
@@ -84,7 +83,10 @@ def probe_foreign(path: Path, sha: str) -> ModelInfo:
 
     scale = probe_scale(run, channels)
     rf = probe_receptive_field(run, channels, scale, size=64, trials=2)
+    # onnx only here, for a foreign model's first probe: it costs ~0.1 s of every start.
     import onnx
+
+    from upres.export.graph_stats import flops_per_output_pixel, parameter_count
 
     proto = onnx.load(str(path))
     info = ModelInfo(
