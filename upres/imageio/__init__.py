@@ -14,30 +14,44 @@ from __future__ import annotations
 
 from upres.imageio.bigtiff import BigTiffStripWriter
 from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, display_path, input_sha256
+from upres.imageio.compression import Compression
 from upres.imageio.decode import probe_image, read_image
-from upres.imageio.encode import OUTPUT_FORMATS, output_suffix, resolve_format, write_image
+from upres.imageio.encode import (
+    OUTPUT_FORMATS,
+    Encoding,
+    output_samples_shape,
+    output_suffix,
+    resolve_format,
+    write_image,
+    write_samples,
+)
 from upres.imageio.metadata import DecodedImage, ImageMeta
 from upres.imageio.region import read_region
-from upres.imageio.samples import quantize, to_output_samples
+from upres.imageio.samples import quantize, samples_into, to_output_samples
 from upres.imageio.tiff_rows import TiffRows, open_tiff_rows
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "OUTPUT_FORMATS",
     "BigTiffStripWriter",
+    "Compression",
     "DecodedImage",
+    "Encoding",
     "ImageError",
     "ImageMeta",
     "TiffRows",
     "display_path",
     "input_sha256",
     "open_tiff_rows",
+    "output_samples_shape",
     "output_suffix",
     "probe_image",
     "quantize",
     "read_image",
     "read_region",
     "resolve_format",
+    "samples_into",
     "to_output_samples",
     "write_image",
+    "write_samples",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 import tifffile
 
 from upres.imageio.checks import ImageError
+from upres.imageio.compression import Compression
 from upres.imageio.encode import _tiff_options
 from upres.imageio.metadata import ImageMeta, Mode, _exif_for_output, _icc_for_mode, _scaled_dpi
 from upres.runtime.atomic import atomic_output
@@ -44,6 +45,7 @@ class BigTiffStripWriter:
         tile: int = 256,
         meta: ImageMeta | None = None,
         scale: int = 1,
+        compression: Compression = Compression.DEFAULT,
     ) -> None:
         if channels not in (1, 2, 3, 4):
             raise ValueError(f"channels must be 1-4, got {channels}")
@@ -59,7 +61,7 @@ class BigTiffStripWriter:
         dpi = _scaled_dpi(meta, scale)
         icc = _icc_for_mode(meta.icc_profile, mode) if meta else None
         exif = _exif_for_output(meta.exif, width, height, dpi) if meta else None
-        self._options = _tiff_options(channels, icc, dpi, exif)
+        self._options = _tiff_options(channels, icc, dpi, exif, compression)
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
         self._rows_written = 0

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import struct
 import zlib
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import tifffile
 from PIL import Image
 
 from upres.imageio.checks import _PNG_MAGIC, ImageError
+from upres.imageio.compression import (
+    TIFF_LEVELS,
+    Compression,
+    available_cores,
+    encoder_pool,
+    png_idat_stream,
+)
 from upres.imageio.metadata import ImageMeta, _exif_for_output, _icc_for_mode, _load_exif, _scaled_dpi
-from upres.imageio.samples import to_output_samples
+from upres.imageio.samples import NonFiniteError, output_channels, to_output_samples
 from upres.runtime.atomic import atomic_output
 
 OUTPUT_FORMATS = ("png", "tiff", "jpg")
 JPEG_QUALITY = 95
 # IFD0 text tags that tifffile can write into a TIFF output (it cannot write EXIF sub-IFDs).
 _TIFF_TEXT_TAGS = (270, 271, 272, 306, 315, 33432)
+TIFF_STRIP_BYTES = 1 << 18  # uncompressed bytes per TIFF strip: the unit of parallel compression
 
 
 def resolve_format(fmt: str, source: ImageMeta | str) -> str:
@@ -51,86 +60,40 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _png_encode_raw(samples: np.ndarray) -> bytes:
-    """Minimal PNG encoder (Sub filter) for gray+alpha, which OpenCV cannot write."""
-    height, width, channels = samples.shape
-    depth = samples.dtype.itemsize * 8
-    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    rows = samples.astype(samples.dtype.newbyteorder(">")).view(np.uint8).reshape(height, -1)
-    step = channels * samples.dtype.itemsize
-    filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
-    filtered[:, 0] = 1  # filter type Sub: byte minus the same byte of the previous pixel
-    filtered[:, 1 : 1 + step] = rows[:, :step]
-    np.subtract(rows[:, step:], rows[:, :-step], out=filtered[:, 1 + step :])
-    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
-    return b"".join(
-        [
-            _PNG_MAGIC,
-            _png_chunk(b"IHDR", header),
-            _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)),
-            _png_chunk(b"IEND", b""),
-        ]
-    )
-
-
-def _png_encode(samples: np.ndarray) -> bytes:
-    channels = samples.shape[2]
-    if channels == 2:
-        return _png_encode_raw(samples)
-    order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[channels]
-    bgr = np.ascontiguousarray(samples[..., order])
-    params = [
-        cv2.IMWRITE_PNG_COMPRESSION, 6,
-        cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_DEFAULT,
-    ]  # fmt: skip
-    ok, encoded = cv2.imencode(".png", bgr if channels > 1 else bgr[..., 0], params)
-    if not ok:
-        raise ValueError("OpenCV failed to encode PNG")
-    return encoded.tobytes()
-
-
-def _png_with_metadata(
-    encoded: bytes, icc: bytes | None, dpi: tuple[float, float] | None, exif: bytes | None
-) -> bytes:
-    """Insert iCCP/pHYs/eXIf right after IHDR (all must precede IDAT) and drop any colour,
-    time or text chunks the encoder added."""
-    dropped = {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"tIME", b"tEXt", b"zTXt",
-               b"iTXt"}  # fmt: skip
-    extra: list[bytes] = []
+def _png_metadata_chunks(
+    icc: bytes | None, dpi: tuple[float, float] | None, exif: bytes | None
+) -> list[bytes]:
+    """iCCP/pHYs/eXIf, which must precede IDAT."""
+    chunks: list[bytes] = []
     if icc:
-        extra.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc, 9)))
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc, 9)))
     if dpi:
         ppm = [max(1, round(value / 0.0254)) for value in dpi]
-        extra.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
     if exif:
-        extra.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
-    out = [encoded[: len(_PNG_MAGIC)]]
-    pos = len(_PNG_MAGIC)
-    while pos < len(encoded):
-        (length,) = struct.unpack(">I", encoded[pos : pos + 4])
-        kind = encoded[pos + 4 : pos + 8]
-        end = pos + 12 + length
-        if kind not in dropped:
-            out.append(encoded[pos:end])
-        if kind == b"IHDR":
-            out.extend(extra)
-        pos = end
-    return b"".join(out)
+        chunks.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+    return chunks
 
 
-def _write_png(
-    tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None
-) -> None:
-    tmp.write_bytes(_png_with_metadata(_png_encode(samples), icc, dpi, exif))
+def _write_png(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None,
+               encoding: Encoding) -> None:
+    height, width, channels = samples.shape
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    header = struct.pack(">IIBBBBB", width, height, samples.dtype.itemsize * 8, color_type, 0, 0, 0)
+    with open(tmp, "wb") as handle:
+        handle.write(_PNG_MAGIC + _png_chunk(b"IHDR", header))
+        handle.write(b"".join(_png_metadata_chunks(icc, dpi, exif)))
+        for piece in png_idat_stream(samples, encoding.compression, encoding.pool()):
+            handle.write(_png_chunk(b"IDAT", piece))
+        handle.write(_png_chunk(b"IEND", b""))
 
 
 # --------------------------------------------------------------------------------------------
 # JPEG and TIFF
 
 
-def _write_jpeg(
-    tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None
-) -> None:
+def _write_jpeg(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None,
+                encoding: Encoding) -> None:
     image = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples)
     options: dict[str, Any] = {"quality": JPEG_QUALITY, "subsampling": 0, "optimize": False}
     if icc:
@@ -156,11 +119,14 @@ def _tiff_text_tags(exif: bytes | None) -> list[tuple[int, int, int, Any, bool]]
 
 
 def _tiff_options(
-    channels: int, icc: bytes | None, dpi: tuple[float, float] | None, exif: bytes | None
+    channels: int, icc: bytes | None, dpi: tuple[float, float] | None, exif: bytes | None,
+    compression: Compression = Compression.DEFAULT,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {
         "photometric": "rgb" if channels >= 3 else "minisblack",
+        # Strips are independent streams: tifffile compresses them with libdeflate (imagecodecs).
         "compression": "zlib",
+        "compressionargs": {"level": TIFF_LEVELS[compression]},
         "predictor": True,
         "metadata": None,  # no JSON shape description
         "software": "upres",
@@ -177,12 +143,14 @@ def _tiff_options(
     return options
 
 
-def _write_tiff(
-    tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None
-) -> None:
-    channels = samples.shape[2]
+def _write_tiff(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None,
+                encoding: Encoding) -> None:
+    width, channels = samples.shape[1:]
     data = samples[..., 0] if channels == 1 else samples
-    tifffile.imwrite(tmp, data, **_tiff_options(channels, icc, dpi, exif))
+    row_bytes = width * channels * samples.dtype.itemsize
+    tifffile.imwrite(tmp, data, rowsperstrip=max(1, TIFF_STRIP_BYTES // row_bytes),
+                     maxworkers=encoding.threads or available_cores(),
+                     **_tiff_options(channels, icc, dpi, exif, encoding.compression))
 
 
 _WRITERS = {"png": _write_png, "jpg": _write_jpeg, "tiff": _write_tiff}
@@ -193,8 +161,42 @@ def _validate_output_arrays(path: Path, rgb: np.ndarray, alpha: np.ndarray | Non
         raise ValueError(f"{path}: rgb must have shape (H, W, 3), got {rgb.shape}")
     if alpha is not None and alpha.shape != rgb.shape[:2]:
         raise ValueError(f"{path}: alpha shape {alpha.shape} does not match {rgb.shape[:2]}")
-    if not np.isfinite(rgb).all() or (alpha is not None and not np.isfinite(alpha).all()):
-        raise ImageError(path, "output pixels contain NaN or infinite values")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How lossless outputs are compressed: the trade-off and the threads for parallel strips
+    (0 = every core; 1 = in the calling thread). The bytes do not depend on ``threads``."""
+
+    compression: Compression = Compression.DEFAULT
+    threads: int = 0
+
+    def pool(self) -> Executor | None:
+        return None if self.threads == 1 else encoder_pool(self.threads)
+
+
+def output_samples_shape(meta: ImageMeta, scale: int, fmt: str) -> tuple[tuple[int, int, int], Any]:
+    """(shape, dtype) of the samples `write_samples` takes for this image, format and scale."""
+    fmt = resolve_format(fmt, meta)
+    alpha = meta.has_alpha and fmt != "jpg"
+    depth = 8 if fmt == "jpg" else meta.bit_depth
+    shape = (meta.height * scale, meta.width * scale, output_channels(meta.mode, alpha))
+    return shape, np.uint8 if depth == 8 else np.uint16
+
+
+def write_samples(path: Path, samples: np.ndarray, meta: ImageMeta, scale: int, fmt: str,
+                  encoding: Encoding | None = None) -> None:
+    """Encode quantised ``samples`` (shaped as `output_samples_shape` says) atomically, with the
+    source's ICC profile and EXIF, and DPI multiplied by ``scale``."""
+    fmt = resolve_format(fmt, meta)
+    dpi = _scaled_dpi(meta, scale)
+    icc = _icc_for_mode(meta.icc_profile, meta.mode)
+    exif = _exif_for_output(meta.exif, samples.shape[1], samples.shape[0], dpi)
+    try:
+        with atomic_output(path) as tmp:
+            _WRITERS[fmt](tmp, samples, icc, dpi, exif, encoding or Encoding())
+    except OSError as exc:
+        raise ImageError(path, f"cannot write {fmt.upper()}: {exc.strerror or exc}") from None
 
 
 def write_image(
@@ -204,6 +206,7 @@ def write_image(
     meta: ImageMeta,
     scale: int,
     fmt: str,
+    encoding: Encoding | None = None,
 ) -> None:
     """Encode float [0, 1] ``rgb`` (+ ``alpha``) as png, tiff or jpg at ``path``, atomically.
 
@@ -217,12 +220,8 @@ def write_image(
     fmt = resolve_format(fmt, meta)
     _validate_output_arrays(path, rgb, alpha)
     bit_depth = 8 if fmt == "jpg" else meta.bit_depth
-    samples = to_output_samples(rgb, None if fmt == "jpg" else alpha, meta.mode, bit_depth)
-    dpi = _scaled_dpi(meta, scale)
-    icc = _icc_for_mode(meta.icc_profile, meta.mode)
-    exif = _exif_for_output(meta.exif, samples.shape[1], samples.shape[0], dpi)
     try:
-        with atomic_output(path) as tmp:
-            _WRITERS[fmt](tmp, samples, icc, dpi, exif)
-    except OSError as exc:
-        raise ImageError(path, f"cannot write {fmt.upper()}: {exc.strerror or exc}") from None
+        samples = to_output_samples(rgb, None if fmt == "jpg" else alpha, meta.mode, bit_depth)
+    except NonFiniteError as exc:
+        raise ImageError(path, str(exc)) from None
+    write_samples(path, samples, meta, scale, fmt, encoding)

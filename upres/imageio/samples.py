@@ -43,26 +43,80 @@ def _finish(
     return DecodedImage(rgb=rgb, alpha=alpha, meta=meta)
 
 
+_QUANTIZE_BLOCK = 1 << 18  # floats per block: a block's temporaries stay in the L2 cache
+
+
+class NonFiniteError(ValueError):
+    """Output pixels hold NaN or infinity (a broken model): nothing is written."""
+
+
+def quantize_into(values: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = rint(clip(values, 0, 1) * max)`` for uint8/uint16 ``out`` of the same shape,
+    in one pass over cache-sized blocks of rows (rounding half to even, as ``np.rint``).
+
+    clip(v, 0, 1) * m equals clip(v * m, 0, m) exactly in float32 (m * 1.0 is exact and the
+    product is monotonic), so the block is scaled first and clipped in place: no whole-image
+    float temporaries. Raises NonFiniteError on NaN or infinite values.
+    """
+    if out.dtype == np.uint8:
+        peak = np.float32(255.0)
+    elif out.dtype == np.uint16:
+        peak = np.float32(65535.0)
+    else:
+        raise ValueError(f"samples must be uint8 or uint16, got {out.dtype}")
+    if values.shape != out.shape:
+        raise ValueError(f"shape {values.shape} does not match the samples' {out.shape}")
+    if values.size == 0:
+        return
+    rows = max(1, _QUANTIZE_BLOCK // max(1, values[0].size))
+    block = np.empty((min(rows, values.shape[0]), *values.shape[1:]), np.float32)
+    for y in range(0, values.shape[0], rows):
+        part = block[: min(rows, values.shape[0] - y)]
+        np.multiply(values[y : y + len(part)], peak, out=part)
+        if not np.isfinite(part).all():
+            raise NonFiniteError("output pixels contain NaN or infinite values")
+        np.clip(part, 0.0, peak, out=part)
+        np.rint(part, out=part)
+        out[y : y + len(part)] = part
+
+
 def quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:
     """Float [0, 1] -> uint8/uint16, clipped, rounding half to even (``np.rint``)."""
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
-    scaled = np.clip(values, 0.0, 1.0, dtype=np.float32)
-    scaled *= np.float32(255.0 if bit_depth == 8 else 65535.0)
-    np.rint(scaled, out=scaled)
-    return scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
+    out = np.empty(values.shape, np.uint8 if bit_depth == 8 else np.uint16)
+    quantize_into(np.asarray(values, dtype=np.float32), out)
+    return out
+
+
+def output_channels(mode: Mode, alpha: bool) -> int:
+    return (1 if mode == "gray" else 3) + (1 if alpha else 0)
+
+
+def samples_into(pixels: np.ndarray, out: np.ndarray, mode: Mode) -> None:
+    """Quantise float (h, w, 3 or 4) pixels (RGB, alpha last) into ``out`` (h, w, C) samples:
+    C = 1|3 colour (+1 alpha, present in ``out`` only if it is kept). Gray is BT.601 luma."""
+    colour = out.shape[2] - (1 if out.shape[2] in (2, 4) else 0)
+    if mode == "gray":
+        red, green, blue = (pixels[..., i] for i in range(3))
+        luma = red * np.float32(_BT601[0]) + green * np.float32(_BT601[1])
+        luma += blue * np.float32(_BT601[2])
+        quantize_into(luma[..., None], out[..., :1])
+    else:
+        quantize_into(pixels[..., :3], out[..., :3])
+    if colour < out.shape[2]:
+        if pixels.shape[2] < 4:
+            raise ValueError("the samples keep alpha, but the pixels have none")
+        quantize_into(pixels[..., 3:4], out[..., colour:])
 
 
 def to_output_samples(
     rgb: np.ndarray, alpha: np.ndarray | None, mode: Mode, bit_depth: int
 ) -> np.ndarray:
     """Quantised (H, W, C) samples: C = 1|3 colour (+1 alpha). Gray uses BT.601 luma."""
-    if mode == "gray":
-        red, green, blue = (rgb[..., i].astype(np.float32) for i in range(3))
-        color = (red * _BT601[0] + green * _BT601[1] + blue * _BT601[2])[..., None]
-    else:
-        color = rgb
-    planes = [quantize(color, bit_depth)]
-    if alpha is not None:
-        planes.append(quantize(alpha, bit_depth)[..., None])
-    return np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
+    height, width = rgb.shape[:2]
+    out = np.empty((height, width, output_channels(mode, alpha is not None)),
+                   np.uint8 if bit_depth == 8 else np.uint16)
+    pixels = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    samples_into(np.asarray(pixels, dtype=np.float32), out, mode)
+    return out
