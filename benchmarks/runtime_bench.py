@@ -24,8 +24,8 @@ import tifffile
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+from upres.batch import BatchRunner, RunOptions  # noqa: E402
 from upres.bench.eager import tile_process  # noqa: E402
-from upres.runtime.batch import BatchRunner, RunOptions  # noqa: E402
 from upres.runtime.chain_factory import build_chain  # noqa: E402
 from upres.runtime.memory import default_memory_target  # noqa: E402
 from upres.runtime.tiling import plan_grid  # noqa: E402

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from upres.runtime.batch import BatchRunner, ImageResult, Progress, RunOptions
+from upres.batch import BatchRunner, ImageResult, Progress, RunOptions
 from upres.runtime.chain_factory import build_chain
 from upres.runtime.inputs import collect_jobs
 from upres.runtime.lock import OutdirLock

@@ -239,10 +239,10 @@ def test_auto_mask_detects_grows_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_progress_reports_regions_then_tiles(tmp_path: Path) -> None:
+    from upres.batch import Progress, RunOptions
     from upres.cleaning.mask_source import MaskSource
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, unscaled_setup
-    from upres.runtime.batch import Progress, RunOptions
     from upres.runtime.inputs import collect_jobs
 
     class Recording(Progress):

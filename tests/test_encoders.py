@@ -135,14 +135,20 @@ def test_adler32_combine_matches_zlib() -> None:
         assert combined == zlib.adler32(data)
 
 
+def _filtered_rows(samples: np.ndarray, compression: Compression) -> np.ndarray:
+    stream = b"".join(deflate.png_idat_stream(samples, compression, deflate.encoder_pool(2)))
+    raw = zlib.decompress(stream)  # checks the header, every strip's flush and the Adler-32
+    return np.frombuffer(raw, np.uint8).reshape(samples.shape[0], -1)
+
+
 def test_idat_stream_is_one_valid_zlib_stream() -> None:
     samples = _photo(2000, 300, 3, np.uint8)
-    stream = b"".join(deflate.png_idat_stream(samples, Compression.DEFAULT, deflate.encoder_pool(2)))
-    raw = zlib.decompress(stream)  # checks the header, every strip's flush and the Adler-32
-    rows = np.frombuffer(raw, np.uint8).reshape(2000, -1)
-    assert (rows[:, 0] == 2).all()  # filter type Up on every row
-    restored = np.cumsum(rows[:, 1:], axis=0, dtype=np.uint8)  # undo Up: running sums mod 256
+    up = _filtered_rows(samples, Compression.FAST)
+    assert (up[:, 0] == 2).all()  # filter type Up on every row
+    restored = np.cumsum(up[:, 1:], axis=0, dtype=np.uint8)  # undo Up: running sums mod 256
     assert np.array_equal(restored, samples.reshape(2000, -1))
+    average = _filtered_rows(samples, Compression.DEFAULT)
+    assert (average[:, 0] == 3).all()  # Average: undone by the decoders of the round-trip tests
 
 
 def test_quantize_into_matches_the_reference_and_refuses_nan() -> None:

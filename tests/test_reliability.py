@@ -263,18 +263,18 @@ def test_sigterm_stops_after_the_current_image_with_a_summary(tmp_path: Path) ->
 def test_encodes_never_pile_up_behind_fast_inference(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """When encoding is slower than inference, at most one finished output waits in memory."""
-    from upres.runtime import batch
+    from upres.batch import runner as batch
     from upres.runtime.chain_factory import build_chain
 
     _photos(tmp_path / "in", 16, (32, 32))
     jobs = collect_jobs([str(tmp_path / "in")], tmp_path / "out")
     written: list[Path] = []
     backlog: list[int] = []
-    slow_write = batch.write_image
+    slow_write = batch.write_samples
 
-    def write_image(path: Path, *args: object) -> None:
+    def write_samples(path: Path, *args: object) -> None:
         time.sleep(0.05)
-        slow_write(path, *args)
+        slow_write(path, *args)  # type: ignore[arg-type]
         written.append(path)
 
     class Watch(batch.Progress):
@@ -284,7 +284,7 @@ def test_encodes_never_pile_up_behind_fast_inference(tmp_path: Path,
             self.started += 1
             backlog.append(self.started - 1 - len(written))  # outputs not yet on disk
 
-    monkeypatch.setattr(batch, "write_image", write_image)
+    monkeypatch.setattr(batch, "write_samples", write_samples)
     setup = build_chain("deterministic", 2, None, 0.5, "ort-cpu", "fp32", 1)
     (tmp_path / "out").mkdir()
     report = batch.BatchRunner(setup, batch.RunOptions(memory=1 << 30), Watch()).run(jobs, print)
@@ -297,7 +297,7 @@ def test_next_image_decodes_ahead_only_where_the_plan_counted_it(tmp_path: Path)
     must not: the next image is read only after this one is written and freed."""
     import dataclasses
 
-    from upres.runtime import batch
+    from upres.batch import runner as batch
     from upres.runtime.chain_factory import build_chain
 
     _photos(tmp_path / "in", 2, (600, 600))
@@ -307,7 +307,7 @@ def test_next_image_decodes_ahead_only_where_the_plan_counted_it(tmp_path: Path)
     events: list[tuple[str, str]] = []
 
     class Recorded(batch.BatchRunner):
-        def _load(self, job: batch.Job) -> tuple[str, batch.DecodedImage | None, str]:
+        def _load(self, job: batch.Job) -> batch.Loaded:
             events.append(("load", job.source.name))
             return super()._load(job)
 
@@ -463,7 +463,7 @@ def test_outputs_never_escape_outdir(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # ...and when it appears after the jobs were made, that image fails alone at write time.
     jobs = collect_jobs([str(src)], out)
     os.symlink(outside, out / "sub")
-    from upres.runtime.batch import BatchRunner, RunOptions
+    from upres.batch import BatchRunner, RunOptions
     from upres.runtime.chain_factory import build_chain
 
     setup = build_chain("deterministic", 2, None, 0.5, "ort-cpu", "fp32", 1)

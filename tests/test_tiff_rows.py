@@ -11,8 +11,8 @@ import pytest
 import tifffile
 from PIL import Image
 
+from upres.batch import runner as batch
 from upres.imageio import ImageError, TiffRows, open_tiff_rows, read_image
-from upres.runtime import batch
 from upres.runtime.chain_factory import build_chain
 from upres.runtime.inputs import collect_jobs
 

@@ -199,6 +199,17 @@ TileOpt = Annotated[str, typer.Option("--tile", help="auto | N | 0 (whole image)
 HaloOpt = Annotated[str, typer.Option("--halo", help="auto | N (input pixels)")]
 BlendOpt = Annotated[str, typer.Option("--blend", help="auto | crop | feather")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")]
+CompressionOpt = Annotated[str, typer.Option(
+    "--compression", help="PNG/TIFF: fast | default | small (same pixels; size vs speed)")]
+
+
+def compression_option(value: str):  # -> Compression (imported lazily with upres.imageio)
+    from upres.imageio import Compression
+
+    try:
+        return Compression.parse(value)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def default_mode(mode: str | None, model: str | None) -> str:
@@ -250,6 +261,7 @@ def run(
     halo: HaloOpt = "auto",
     blend: BlendOpt = "auto",
     fmt: Annotated[str, typer.Option("--format", help="same | png | tiff | jpg")] = "same",
+    compression: CompressionOpt = "default",
     threads: ThreadsOpt = 0,
     resume: Annotated[bool, typer.Option("--resume/--overwrite",
                                          help="skip outputs whose sidecar matches")] = True,
@@ -266,8 +278,8 @@ def run(
         "HOST:PORT joins a running cluster (needs the ray extra)")] = None,
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed, 2 on usage errors."""
+    from upres.batch import RunOptions
     from upres.imageio import DEFAULT_MAX_PIXELS
-    from upres.runtime.batch import RunOptions
     from upres.runtime.inputs import InputError, collect_jobs
     from upres.runtime.run_report import run_batch_cli
 
@@ -279,9 +291,10 @@ def run(
         raise fail("no input images found")
     if blend not in ("auto", "crop", "feather"):
         raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
+    deflate = compression_option(compression)
     setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
     opts = RunOptions(memory=memory_option(memory), tile=_tile_option(tile), halo=_halo_option(halo),
-                      blend=blend, fmt=fmt, resume=resume,
+                      blend=blend, fmt=fmt, resume=resume, compression=deflate,
                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
     try:
@@ -317,8 +330,8 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
 ) -> None:
     """Print the tile plan and its memory estimate for IMAGE; runs nothing."""
+    from upres.batch import BatchRunner, RunOptions
     from upres.imageio import ImageError
-    from upres.runtime.batch import BatchRunner, RunOptions
     from upres.runtime.planner import PlanError, describe
 
     setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)

@@ -15,7 +15,7 @@ from upres.evaluate import to_u8
 from upres.runtime.tiling import TileGrid, plan_grid
 
 if TYPE_CHECKING:
-    from upres.runtime.batch import BatchRunner
+    from upres.batch import BatchRunner
     from upres.runtime.chain_factory import ChainSetup
 
 
@@ -50,7 +50,7 @@ class UpresContender(BaseContender):
         return None
 
     def load(self) -> None:
-        from upres.runtime.batch import BatchRunner, RunOptions
+        from upres.batch import BatchRunner, RunOptions
         from upres.runtime.chain_factory import build_chain
         from upres.runtime.memory import default_memory_target
 

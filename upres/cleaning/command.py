@@ -82,6 +82,7 @@ def clean_command(
     """Remove text, stamps and blemishes inside a mask; pixels outside it stay bit-identical.
     Exit code 1 if any image failed, 2 on usage errors."""
     # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
+    from upres.batch import BatchReport, Progress, RunOptions
     from upres.cleaning.mask_source import MaskOptionError, MaskSource
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
@@ -89,7 +90,6 @@ def clean_command(
     from upres.imageio import DEFAULT_MAX_PIXELS, display_path
     from upres.runtime.backends import select
     from upres.runtime.backends.base import BackendUnavailable
-    from upres.runtime.batch import BatchReport, Progress, RunOptions
     from upres.runtime.chain_factory import ChainSetup
     from upres.runtime.inputs import InputError, collect_jobs
     from upres.runtime.run_report import run_batch_cli

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from upres.batch import BatchRunner, ImageResult, Loaded, Progress, RunOptions, failure_message
 from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
 from upres.cleaning.masks import final_mask, mask_sha256, saved_mask_path, write_mask
 from upres.cleaning.pipeline import Cleaner, seed_of
 from upres.imageio import DecodedImage, ImageMeta, input_sha256, read_image
-from upres.runtime.batch import BatchRunner, ImageResult, Progress, RunOptions, failure_message
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
+from upres.runtime.planner import Plan
 from upres.runtime.sidecar import is_finished
 
 
@@ -77,7 +78,7 @@ class CleanRunner(BatchRunner):
         self.settings = {**self.settings, "clean": {**cleaner.settings.record(), **(model_hashes or {})},
                          "mask": masks.record()}
 
-    def _load(self, job: Job) -> tuple[str, _Loaded | None, str]:  # type: ignore[override]
+    def _load(self, job: Job) -> Loaded:
         try:
             sha = input_sha256(job.source)
             located = self.masks.source.locate(job)
@@ -86,12 +87,12 @@ class CleanRunner(BatchRunner):
             settings = {**self.settings, "mask": {**self.settings["mask"],
                                                   "file_sha256": mask_file.get("file_sha256")}}
             if self.opts.resume and self._finished(job, sha, settings):
-                return sha, None, ""
+                return Loaded(sha, None)
             image = read_image(job.source, self.opts.max_pixels)
             raw, stroke = self.masks.source.load(located, image, self.opts.max_pixels)
-            return sha, _Loaded(image, raw, settings, mask_file, stroke), ""
+            return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke))
         except Exception as exc:  # the reader thread hands every failure back as one line
-            return "", None, failure_message(job, exc)
+            return Loaded("", None, failure_message(job, exc))
 
     def _finished(self, job: Job, sha: str, settings: dict[str, Any]) -> bool:
         if self.masks.save and not saved_mask_path(job.output).is_file():
@@ -106,7 +107,7 @@ class CleanRunner(BatchRunner):
 
     def process(self, job: Job, loaded: _Loaded, input_sha: str,  # type: ignore[override]
                 writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
-                ) -> tuple[ImageResult, Future[None] | None]:
+                plan: Plan | None = None) -> tuple[ImageResult, Future[None] | None]:
         grow = self.grow_for(loaded)
         mask = final_mask(loaded.raw_mask, grow)
         record: dict[str, Any] = {**loaded.mask_record, "grow": grow, "sha256": mask_sha256(mask),
@@ -123,7 +124,7 @@ class CleanRunner(BatchRunner):
             on_region=self.progress.region_done)
         extra = {"settings": loaded.settings, "mask": record, "clean": stats.record()}
         result, encoding = super().process(job, DecodedImage(cleaned, image.alpha, image.meta),
-                                           input_sha, writer, extra)
+                                           input_sha, writer, extra, plan)
         if self.masks.save:
             # Only now: process has made (and checked) the output folder.
             try:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from upres.batch import BatchReport, BatchRunner, ImageResult, Progress, RunOptions, StopFlag
 from upres.runtime.atomic import temp_target
-from upres.runtime.batch import BatchReport, BatchRunner, ImageResult, Progress, RunOptions, StopFlag
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.memory import format_size

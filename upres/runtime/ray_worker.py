@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from upres.batch import BatchRunner, ImageResult, RunOptions
 from upres.runtime.backends.select import GPU_PIPELINE
-from upres.runtime.batch import BatchRunner, ImageResult, RunOptions
 from upres.runtime.catalog import builtin_path
 from upres.runtime.chain_factory import ChainSetup, build_chain
 from upres.runtime.inputs import Job

@@ -19,10 +19,10 @@ from rich.progress import (
 from rich.text import Text
 
 from upres import __version__
+from upres.batch import BatchReport, BatchRunner, ImageResult, RunOptions
+from upres.batch import Progress as BatchProgress
 from upres.imageio import display_path
 from upres.runtime.atomic import atomic_write_text
-from upres.runtime.batch import BatchReport, BatchRunner, ImageResult, RunOptions
-from upres.runtime.batch import Progress as BatchProgress
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.lock import OutdirLock, OutdirLocked
