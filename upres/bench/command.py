@@ -23,14 +23,26 @@ def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 
                repeats: int | None = None, only: list[str] | None = None,
                plot: Path | None = None, peak_size: int | None = None,
                in_process: bool = False, console: Console | None = None,
-               err: Console | None = None) -> int:
+               err: Console | None = None, files: bool = False, large: bool = True) -> int:
     """Run the bench, print the tables, write JSON/plot; 0 ok, 1 a contender failed, 2 usage."""
+    out = console or Console()
+    err = err or Console(stderr=True)
+    if files:
+        compute_only = [label for label, given in (
+            ("--full", full), ("--peers", peers is not None), ("--size", size is not None),
+            ("--only", bool(only)), ("--plot", plot is not None),
+            ("--peak-size", peak_size is not None), ("--in-process", in_process)) if given]
+        if compute_only:
+            err.print(f"[red]error:[/red] --files does not take {', '.join(compute_only)} "
+                      "(those are for the compute bench)")
+            return USAGE_ERROR
+        from upres.bench.file_report import files_main
+
+        return files_main(json_out, threads, datasets, repeats, large, console=out, err=err)
     from upres.bench.plot import pareto_plot
     from upres.bench.report import rich_table, targets_table, write_json
     from upres.bench.runner import BenchConfig, run_bench
 
-    out = console or Console()
-    err = err or Console(stderr=True)
     for label, value, least in (("--threads", threads, 0), ("--size", size, 16),
                                 ("--repeats", repeats, 1), ("--peak-size", peak_size, 0)):
         if value is not None and value < least:
@@ -83,7 +95,8 @@ def bench_command(
     peers: Annotated[Path | None, typer.Option("--peers", help="folder with FSRCNN_x4.pb / "
                                                "ESPCN_x4.pb (default: ../shared/peers)")] = None,
     datasets: Annotated[Path | None, typer.Option("--datasets", help="folder with Set5/ and "
-                                                  "Set14/ (default: ../shared/datasets)")] = None,
+                                                  "Set14/ (--files: BSD100/; default: "
+                                                  "../shared/datasets)")] = None,
     size: Annotated[int | None, typer.Option("--size", help="side of the timed input images "
                                              "(quick 256, full 1200)")] = None,
     repeats: Annotated[int | None, typer.Option("--repeats", help="timed passes (quick 3, "
@@ -96,7 +109,13 @@ def bench_command(
                                                   "peak probe (0 = skip; default 2048)")] = None,
     in_process: Annotated[bool, typer.Option("--in-process", help="no worker processes "
                                              "(faster start; RSS only as load deltas)")] = False,
+    files: Annotated[bool, typer.Option("--files", help="file to file instead: a folder of "
+                                        "photos in, PNGs out, each run a fresh process, beside "
+                                        "the naive loop and bare compute (a few minutes)")] = False,
+    large: Annotated[bool, typer.Option("--large/--no-large", help="--files: also one 48 MP "
+                                        "output")] = True,
 ) -> None:
-    """Benchmark upres against the PyTorch eager loop, OpenCV dnn_superres and the GEMM peak."""
+    """Benchmark upres against the PyTorch eager loop, OpenCV dnn_superres and the GEMM peak
+    (--files: file to file, against the naive loop a user would write)."""
     raise typer.Exit(bench_main(full, json_out, threads, peers, datasets, size, repeats, only,
-                                plot, peak_size, in_process))
+                                plot, peak_size, in_process, files=files, large=large))

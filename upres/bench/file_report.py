@@ -1,0 +1,263 @@
+"""The file-to-file bench as text: terminal tables, the markdown section, JSON, and `upres bench --files`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from upres.bench.files import (
+    AGREE_LEVELS,
+    STARTUP,
+    FileBenchConfig,
+    FileBenchError,
+    FileBenchResult,
+    FileRow,
+    compute_fraction,
+    naive_speedup,
+)
+from upres.bench.stats import Spread
+
+USAGE_ERROR = 2
+HEAD = ["contender", "seconds median (min-max)", "MP/s out", "x bare compute", "x naive loop"]
+# Each upres row beside the rows it is compared with; anything else keeps its run order after these.
+ORDER = ("upres-fp32", "naive-fp32", "compute-fp32", "upres-int8", "naive-int8", "compute-int8",
+         "large-upres-fp32", "large-compute-fp32", "startup-upres", "startup-imports")
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
+REGENERATE = "python benchmarks/file_bench.py --json FILE.json --markdown FILE.md"
+
+
+def _spread(s: Spread | None, digits: int = 2, unit: str = "") -> str:
+    if s is None:
+        return "-"
+    return f"{s.median:.{digits}f}{unit} ({s.low:.{digits}f}-{s.high:.{digits}f})"
+
+
+def ordered(result: FileBenchResult) -> list[FileRow]:
+    rank = {k: i for i, k in enumerate(ORDER)}
+    return sorted(result.rows, key=lambda r: rank.get(r.key, len(ORDER)))
+
+
+def cells(result: FileBenchResult, row: FileRow) -> list[str]:
+    if row.status != "ok":
+        return [row.name, f"failed: {row.reason}", "-", "-", "-"]
+    # Start-up rows measure a fixed cost, not throughput: MP/s of a 32x24 input says nothing.
+    mp_s = "-" if row.case == STARTUP else _spread(row.mp_s)
+    return [row.name, _spread(row.spread), mp_s, _spread(compute_fraction(result.rows, row), unit="x"),
+            _spread(naive_speedup(result.rows, row), unit="x")]
+
+
+def _flag_text(m: dict[str, object]) -> str:
+    simd = m.get("simd") or []
+    return ", ".join(f"{f} {'yes' if f in simd else 'no'}" for f in FLAGS)  # type: ignore[operator]
+
+
+def machine_lines(result: FileBenchResult) -> list[str]:
+    m = result.machine
+    versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    load = ", ".join(f"{label} {v:.2f}" for label, v in (("before", result.load_before),
+                                                         ("after", result.load_after)) if v is not None)
+    share = result.others_cpu_share
+    others = ("CPU time of other processes not measured" if share is None else
+              f"other processes used {100 * share:.0f}% of all cores' time during the timed runs")
+    return [f"CPU: {m.get('cpu', '?')}, {m.get('cores', '?')} cores; {_flag_text(m)} "
+            f"(read from /proc/cpuinfo at run time)",
+            f"Threads: {result.threads} for every contender (ONNX Runtime intra-op threads)",
+            f"Software: {versions}",
+            f"Load average (1 min): {load or 'unknown'}; {others}"]
+
+
+def _workload_line(result: FileBenchResult) -> str:
+    w, cfg = result.workload, result.config
+    width, height = cfg["size"]
+    text = (f"{w['source']} resized to {width}x{height}, x4 to "
+            f"{4 * width}x{4 * height} PNG ({w['output_mp']:.1f} MP out in all)")
+    if w.get("large_mp"):
+        lw, lh = cfg["large_size"]
+        text += f"; one {lw}x{lh} photo to {4 * lw}x{4 * lh} ({w['large_mp']:.0f} MP)"
+    tw, th = cfg["tiny_size"]
+    return text + f"; a {tw}x{th} image for start-up"
+
+
+def _repeats(result: FileBenchResult) -> str:
+    n = result.config["repeats"]
+    return f"{n} repeat{'s' if n != 1 else ''}"
+
+
+def _others_used(result: FileBenchResult) -> str:
+    share = result.others_cpu_share
+    return f" ({100 * share:.0f}% of the CPU time)" if share is not None else ""
+
+
+def _contended_note(result: FileBenchResult) -> str:
+    return (f"other processes shared the CPU during this run{_others_used(result)}: these timings "
+            "are contended, not results")
+
+
+# ---- terminal ----------------------------------------------------------------------------------
+
+
+def rich_tables(result: FileBenchResult) -> list[Table]:
+    head = Table(title=f"upres bench --files: {_workload_line(result)}; {_repeats(result)}, each a "
+                 "fresh process")
+    for h in HEAD:
+        head.add_column(h, overflow="fold")
+    for row in ordered(result):
+        head.add_row(*(escape(c) for c in cells(result, row)),
+                     style=None if row.status == "ok" else "dim")
+    targets = Table(title="targets (file to file)")
+    for h in ("target", "goal", "measured (median, min-max)", "met", "note"):
+        targets.add_column(h, overflow="fold")
+    for t in result.targets():
+        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t.met]
+        targets.add_row(escape(t.name), t.goal, t.value or "-", met, escape(t.note))
+    checks = Table(title="checks")
+    for h in ("check", "ok", "detail"):
+        checks.add_column(h, overflow="fold")
+    for c in result.checks:
+        ok = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[c.ok]
+        checks.add_row(escape(c.name), ok, escape(c.detail))
+    return [head, targets, checks]
+
+
+def print_result(result: FileBenchResult, out: Console, err: Console) -> None:
+    for table in rich_tables(result):
+        out.print(table)
+    for line in machine_lines(result):
+        out.print(escape(line), highlight=False)
+    if result.contended:
+        err.print(f"[yellow]note:[/yellow] {_contended_note(result)}")
+    for c in result.checks:
+        if c.ok is False:
+            err.print(f"[yellow]warning:[/yellow] check failed: {escape(c.name)}: {escape(c.detail)}")
+
+
+def write_json(result: FileBenchResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result.to_json(), indent=2))
+    tmp.replace(path)
+
+
+# ---- markdown ----------------------------------------------------------------------------------
+
+
+def _md_table(head: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def render_markdown(result: FileBenchResult) -> str:
+    """The section that heads docs/BENCHMARKS.md: every number comes from the result object."""
+    met = {True: "yes", False: "**no**", None: "-"}
+    targets = _md_table(["target", "goal", "measured (median, min-max)", "met", "note"],
+                        [[t.name, t.goal, t.value or "-", met[t.met], t.note] for t in result.targets()])
+    checks = _md_table(["check", "ok", "detail"],
+                       [[c.name, met[c.ok], c.detail] for c in result.checks])
+    banner = ("> **Contended run: these figures are not results.** Other processes shared the CPU "
+              f"during the run{_others_used(result)}. Rerun on a quiet machine; the ratios between "
+              "contenders, which take turns, are less distorted than the seconds.\n\n"
+              if result.contended else "")
+    command = result.command or REGENERATE
+    machine = "\n".join(f"- {line}." for line in machine_lines(result))
+    return f"""## File to file: a folder of photos in, PNG files out
+
+<!-- Generated by benchmarks/file_bench.py: edit upres/bench/file_report.py, not this section. -->
+
+{banner}What a user waits for: {_workload_line(result)}. Every contender is a fresh process
+timed from start to exit (interpreter, imports, model load, decode, compute, encode, write), into an
+empty output folder; {_repeats(result)}, median and min-max. Measured with
+`{command}` ({result.started}, {_duration(result.seconds)}).
+
+{_md_table(HEAD, [cells(result, r) for r in ordered(result)])}
+
+### Targets
+
+{targets}
+
+### Checks
+
+{checks}
+
+### Machine
+
+{machine}
+
+### Method
+
+- **naive loop**: `upres/bench/naive_loop.py`, the ten lines a user writes: for each image in
+  sorted order `cv2.imread`, BGR->RGB float32 /255 NCHW, one `InferenceSession.run` on the whole
+  image (CPU provider, default session options but the thread count), clip, x255, round, uint8,
+  `cv2.imwrite` PNG at OpenCV's default settings. FP32 `coarse-x4.onnx`, INT8 `coarse-x4.int8.onnx`.
+- **upres run**: `python -m upres run DIR -o OUT --scale 4 --mode faithful --overwrite -q --threads N`
+  (`--precision int8` for INT8): upres's tile plan, exact halos, its own decode/encode pipeline.
+- **bare compute**: `upres/bench/file_compute.py` decodes every image and creates the session
+  (upres's session options) before the clock starts, then times only `session.run` on each whole
+  image. It is the floor of any file-to-file run of the same network.
+- **x bare compute** = bare compute seconds / the row's seconds, same images and precision: the share
+  of the user's wait that is the network itself (1.00 = no overhead at all). **x naive loop** = naive
+  loop seconds / upres seconds, same precision (> 1 = upres is faster). Ratios are ratios of medians;
+  their ranges pair the extremes of the two spreads.
+- **Fairness**: the contenders take turns repeat by repeat, the first one rotating, so a load change
+  is shared by all. One untimed `upres run` per precision comes first, because the first run ever
+  measures and caches the model's memory use (a returning user's state).
+- **Outputs**: upres's PNGs are compared with the naive loop's, pixel by pixel: upres tiles with
+  exact halos, the naive loop runs each image in one piece, so they agree within {AGREE_LEVELS} level
+  (rounding); a larger difference is reported under Checks, never hidden.
+
+Regenerate: `{REGENERATE}` (writes this section; `upres bench --files` prints the same tables).
+"""
+
+
+# ---- `upres bench --files` ---------------------------------------------------------------------
+
+
+def files_main(json_out: Path | None = None, threads: int = 0, datasets: Path | None = None,
+               repeats: int | None = None, large: bool = True, markdown: Path | None = None,
+               command: str | None = None, console: Console | None = None,
+               err: Console | None = None) -> int:
+    """Run the file bench, print its tables, write JSON/markdown; 0 ok, 1 a contender or check
+    failed, 2 usage."""
+    from upres.bench.files import run_files
+
+    out = console or Console()
+    err = err or Console(stderr=True)
+    for label, value, least in (("--threads", threads, 0), ("--repeats", repeats, 1)):
+        if value is not None and value < least:
+            err.print(f"[red]error:[/red] {label} must be >= {least}, got {value}")
+            return USAGE_ERROR
+    if datasets is not None and not (datasets / "BSD100").is_dir():
+        err.print(f"[yellow]warning:[/yellow] --datasets {escape(str(datasets))}: no BSD100/ in it; "
+                  "synthesized photos are used")
+    overrides: dict[str, object] = {"threads": threads, "large": large}
+    if datasets is not None:
+        overrides["datasets"] = datasets
+    if repeats is not None:
+        overrides["repeats"] = repeats
+    cfg = FileBenchConfig.quick(**overrides)
+    try:
+        with err.status("upres bench --files: starting") as status:
+            result = run_files(cfg, progress=lambda msg: status.update(f"upres bench --files: {msg}"))
+    except FileBenchError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    result.command = command or shlex.join(["upres", *sys.argv[1:]])
+    print_result(result, out, err)
+    if json_out is not None:
+        write_json(result, json_out)
+        err.print(f"wrote {escape(str(json_out))}")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(render_markdown(result))
+        err.print(f"wrote {escape(str(markdown))}")
+    return 1 if result.failed or any(c.ok is False for c in result.checks) else 0

@@ -1,0 +1,593 @@
+"""File-to-file bench: a folder of photos in, x4 PNG files out, each contender a fresh process.
+
+What a user waits for is process start to exit: imports, session creation, decode, compute,
+encode and writing. So every contender here is a separate `subprocess` timed wall-clock from
+start to exit, with an empty output folder each time:
+
+- the naive loop a user would write (upres.bench.naive_loop), FP32 and INT8;
+- `upres run DIR -o OUT --scale 4 --mode faithful`, FP32 and INT8;
+- bare compute (upres.bench.file_compute): only `session.run` over the decoded images, the floor
+  no file pipeline can go under;
+- one large image (one 48 MP output): `upres run` against bare compute on it;
+- start-up: `upres run` on a 32x24 image against `python -c "import numpy, cv2, onnxruntime"`.
+
+Contenders take turns repeat by repeat (the first one rotating) so a load change on the machine
+is shared by all. Entry point: `run_files(FileBenchConfig.quick())`; rendering in file_report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from upres.bench import machine
+from upres.bench.stats import Spread, ratio
+from upres.bench.targets import Target
+
+HERE = Path(__file__).resolve().parent
+MODELS = {"fp32": HERE.parent / "weights" / "coarse-x4.onnx",
+          "int8": HERE.parent / "weights" / "coarse-x4.int8.onnx"}
+# Run by path, not `-m upres.bench...`: a user's script does not import the upres package. With -P,
+# so upres/bench is not put on sys.path, as a user's own folder would not hold these modules.
+NAIVE_SCRIPT = HERE / "naive_loop.py"
+COMPUTE_SCRIPT = HERE / "file_compute.py"
+SCALE = 4
+CONTENDED_SHARE = 0.10  # others used more than this share of all cores' time during the run
+AGREE_LEVELS = 1  # tiles with exact halos vs one whole-image run: rounding may flip a level
+RUN_TIMEOUT_S = 3600
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+FOLDER, LARGE, STARTUP = "folder", "large", "startup"  # the three cases
+NAIVE, UPRES, COMPUTE, IMPORTS = "naive", "upres", "compute", "imports"  # contender kinds
+
+
+class FileBenchError(RuntimeError):
+    """The bench cannot run at all (unreadable dataset, bad configuration)."""
+
+
+@dataclass(frozen=True)
+class FileBenchConfig:
+    datasets: Path | None = None  # folder holding BSD100/; None or missing: synthesized photos
+    count: int = 10
+    size: tuple[int, int] = (640, 480)  # width, height of the folder's images
+    large: bool = True
+    large_size: tuple[int, int] = (2000, 1500)  # x4: 8000x6000, one 48 MP output
+    tiny_size: tuple[int, int] = (32, 24)
+    repeats: int = 3
+    threads: int = 0  # 0 = every core this process may use, passed explicitly to every contender
+    # One untimed `upres run` per precision first: the first run ever measures the model's memory
+    # and caches it, which a returning user no longer pays.
+    warmup: bool = True
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> FileBenchConfig:
+        from upres.bench.runner import default_datasets  # lazy: the compute bench's modules
+
+        return replace(cls(datasets=default_datasets()), **overrides)
+
+    def resolved_threads(self) -> int:
+        return self.threads or machine.cores()
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["datasets"] = str(self.datasets) if self.datasets else None
+        for key in ("size", "large_size", "tiny_size"):
+            out[key] = list(out[key])
+        return out
+
+
+@dataclass(frozen=True)
+class Workload:
+    folder: Path
+    names: tuple[str, ...]
+    output_mp: float  # output megapixels of the whole folder
+    large: Path | None
+    large_mp: float
+    tiny: Path
+    tiny_mp: float
+    source: str
+    sizes: dict[str, tuple[int, int]]  # input width, height of each case's images
+
+    @property
+    def tiny_label(self) -> str:
+        return "x".join(map(str, self.sizes[STARTUP]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"images": len(self.names), "names": list(self.names), "output_mp": self.output_mp,
+                "large_mp": self.large_mp if self.large else None, "tiny_mp": self.tiny_mp,
+                "source": self.source, "sizes": {k: list(v) for k, v in self.sizes.items()}}
+
+
+@dataclass(frozen=True)
+class Spec:
+    key: str
+    name: str
+    case: str
+    kind: str
+    precision: str  # fp32 | int8 | "" (imports)
+    argv: tuple[str, ...]
+    output_mp: float
+    out: Path | None = None  # removed before every run: each run writes into a fresh folder
+
+
+@dataclass
+class FileRow:
+    key: str
+    name: str
+    case: str
+    kind: str
+    precision: str
+    output_mp: float
+    seconds: list[float] = field(default_factory=list)
+    status: str = "ok"  # ok | failed
+    reason: str = ""
+    command: str = ""
+    outputs: int | None = None  # PNGs the last run left in its output folder
+
+    @property
+    def spread(self) -> Spread | None:
+        return Spread.of(self.seconds) if self.status == "ok" and self.seconds else None
+
+    @property
+    def mp_s(self) -> Spread | None:
+        if self.spread is None or self.output_mp <= 0:
+            return None
+        return Spread.of([self.output_mp / s for s in self.seconds])
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["spread"] = self.spread.to_json() if self.spread else None
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileRow:
+        return cls(**{k: v for k, v in data.items() if k != "spread"})
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: could not be checked (a contender failed)
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FileBenchResult:
+    config: dict[str, Any]
+    machine: dict[str, Any]
+    threads: int
+    workload: dict[str, Any]
+    rows: list[FileRow]
+    checks: list[Check]
+    started: str
+    seconds: float
+    load_before: float | None = None
+    load_after: float | None = None
+    others_cpu_share: float | None = None  # share of all cores' time other processes used
+    command: str = ""
+
+    def row(self, key: str) -> FileRow | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+    @property
+    def contended(self) -> bool:
+        if self.others_cpu_share is not None:
+            return self.others_cpu_share > CONTENDED_SHARE
+        return self.load_before is not None and self.load_before > self.machine.get("cores", 1)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status == "failed" for r in self.rows)
+
+    def targets(self) -> list[Target]:
+        return evaluate_targets(self.rows, self.workload.get("large_mp"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started, "seconds": self.seconds, "command": self.command,
+            "config": self.config, "machine": self.machine, "threads": self.threads,
+            "workload": self.workload,
+            "load_average": {"before": self.load_before, "after": self.load_after},
+            "others_cpu_share": self.others_cpu_share, "contended": self.contended,
+            "rows": [r.to_json() for r in self.rows],
+            "derived": {r.key: {"x_bare_compute": _json_spread(compute_fraction(self.rows, r)),
+                                "x_naive_loop": _json_spread(naive_speedup(self.rows, r))}
+                        for r in self.rows},
+            "checks": [c.to_json() for c in self.checks],
+            "targets": [t.to_json() for t in self.targets()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileBenchResult:
+        return cls(config=data["config"], machine=data["machine"], threads=data["threads"],
+                   workload=data["workload"], rows=[FileRow.from_json(r) for r in data["rows"]],
+                   checks=[Check(**c) for c in data["checks"]], started=data["started"],
+                   seconds=data["seconds"], load_before=data["load_average"]["before"],
+                   load_after=data["load_average"]["after"],
+                   others_cpu_share=data.get("others_cpu_share"), command=data.get("command", ""))
+
+
+def _json_spread(s: Spread | None) -> dict[str, float] | None:
+    return s.to_json() if s else None
+
+
+# ---- derived numbers and targets ---------------------------------------------------------------
+
+
+def _find(rows: list[FileRow], case: str, kind: str, precision: str) -> FileRow | None:
+    return next((r for r in rows if r.case == case and r.kind == kind and r.precision == precision
+                 and r.spread is not None), None)
+
+
+def compute_fraction(rows: list[FileRow], row: FileRow) -> Spread | None:
+    """Bare compute seconds / this row's seconds (same case and precision): 1.0 = no overhead."""
+    if row.kind not in (UPRES, NAIVE) or row.spread is None:
+        return None
+    compute = _find(rows, row.case, COMPUTE, row.precision)
+    return ratio(compute.spread, row.spread) if compute and compute.spread else None
+
+
+def naive_speedup(rows: list[FileRow], row: FileRow) -> Spread | None:
+    """Naive loop seconds / this upres row's seconds (same case and precision): > 1 = faster."""
+    if row.kind != UPRES or row.spread is None:
+        return None
+    naive = _find(rows, row.case, NAIVE, row.precision)
+    return ratio(naive.spread, row.spread) if naive and naive.spread else None
+
+
+def _times(s: Spread) -> str:
+    return f"{s.median:.2f}x ({s.low:.2f}-{s.high:.2f})"
+
+
+def _target(name: str, goal: float, measured: Spread | None, missing: str, note: str = "",
+            at_most: bool = False) -> Target:
+    text = f"{'<=' if at_most else '>='} {goal:g}x"
+    if measured is None:
+        return Target(name, text, "", None, f"not measured: {missing}")
+    met = measured.median <= goal if at_most else measured.median >= goal
+    return Target(name, text, _times(measured), met, note)
+
+
+def _by_key(rows: list[FileRow], key: str) -> FileRow | None:
+    return next((r for r in rows if r.key == key and r.spread is not None), None)
+
+
+def evaluate_targets(rows: list[FileRow], large_mp: float | None = None) -> list[Target]:
+    """The issue's goals, each a ratio of medians (its range pairs the extremes of the spreads)."""
+    def frac(key: str) -> Spread | None:
+        row = _by_key(rows, key)
+        return compute_fraction(rows, row) if row else None
+
+    def faster(key: str) -> Spread | None:
+        row = _by_key(rows, key)
+        return naive_speedup(rows, row) if row else None
+
+    fp32, int8 = _by_key(rows, "upres-fp32"), _by_key(rows, "upres-int8")
+    int8_gain = ratio(fp32.spread, int8.spread) if fp32 and int8 and fp32.spread and int8.spread \
+        else None
+    tiny, imports = _by_key(rows, "startup-upres"), _by_key(rows, "startup-imports")
+    start = ratio(tiny.spread, imports.spread) if tiny and imports and tiny.spread and imports.spread \
+        else None
+    large = f"one {large_mp:.0f} MP output" if large_mp else "one large output"
+    return [
+        _target("upres FP32 end to end vs bare compute", 0.75, frac("upres-fp32"),
+                "upres run FP32 or bare compute FP32 did not run", "bare compute s / upres s"),
+        _target("upres INT8 end to end vs bare compute", 0.6, frac("upres-int8"),
+                "upres run INT8 or bare compute INT8 did not run", "bare compute s / upres s"),
+        _target("upres FP32 vs the naive loop", 1.5, faster("upres-fp32"),
+                "upres run FP32 or the naive loop FP32 did not run", "naive loop s / upres s"),
+        _target("upres INT8 vs the naive loop", 1.8, faster("upres-int8"),
+                "upres run INT8 or the naive loop INT8 did not run", "naive loop s / upres s"),
+        _target("upres INT8 vs upres FP32, end to end", 1.6, int8_gain,
+                "an upres run did not run", "FP32 s / INT8 s"),
+        _target(f"{large} vs bare compute (FP32)", 0.6, frac("large-upres-fp32"),
+                "no large image (--no-large) or a contender failed", "bare compute s / upres s"),
+        _target("start-up: upres run on a tiny image vs bare imports", 2.0, start,
+                "a start-up contender failed", "upres s / `import numpy, cv2, onnxruntime` s",
+                at_most=True),
+    ]
+
+
+# ---- the workload ------------------------------------------------------------------------------
+
+
+def synth_photo(index: int, width: int = 481, height: int = 321) -> np.ndarray:
+    """A deterministic photo-like BGR image (smooth shading, hard-edged objects, texture, grain),
+    for machines without BSD100: flat noise would make PNG sizes and encode times unlike a photo's."""
+    rng = np.random.default_rng(1000 + index)
+    coarse = rng.uniform(30, 220, size=(4, 6, 3)).astype(np.float32)
+    img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(14):
+        color = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        center = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        axes = (int(rng.integers(2, max(3, width // 4))), int(rng.integers(2, max(3, height // 4))))
+        cv2.ellipse(img, center, axes, float(rng.uniform(0, 180)), 0, 360, color, -1, cv2.LINE_AA)
+    texture = rng.normal(0.0, 14.0, size=(max(1, height // 3), max(1, width // 3), 3)).astype(np.float32)
+    grain = rng.normal(0.0, 3.0, size=(height, width, 3)).astype(np.float32)
+    img = np.asarray(img, np.float32) + cv2.resize(texture, (width, height),
+                                                   interpolation=cv2.INTER_LINEAR) + grain
+    img = cv2.GaussianBlur(img, (0, 0), 0.7)
+    return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
+def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    # Portrait scans turned landscape first, so no image is squashed to the 4:3 frame.
+    if (img.shape[0] > img.shape[1]) != (size[1] > size[0]):
+        img = cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def _sources(cfg: FileBenchConfig) -> tuple[list[tuple[str, np.ndarray]], str]:
+    folder = cfg.datasets / "BSD100" if cfg.datasets else None
+    found: list[tuple[str, np.ndarray]] = []
+    if folder is not None and folder.is_dir():
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            if len(found) == cfg.count:
+                break
+            img = cv2.imread(str(path))
+            if img is None:
+                raise FileBenchError(f"{path}: cannot read this image (remove it or pass --datasets)")
+            found.append((path.stem, img))
+    made = [(f"synth_{i + 1:03d}", synth_photo(i)) for i in range(len(found), cfg.count)]
+    if found and not made:
+        source = f"the first {len(found)} images of BSD100 ({folder})"
+    elif found:
+        source = f"the {len(found)} images of BSD100 ({folder}) and {len(made)} synthesized ones"
+    else:
+        source = f"{len(made)} synthesized photo-like images (no BSD100 folder)"
+    return found + made, source
+
+
+def _write(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), img):
+        raise FileBenchError(f"{path}: cannot write the workload image")
+
+
+def build_workload(cfg: FileBenchConfig, root: Path) -> Workload:
+    sources, source = _sources(cfg)
+    if not sources:
+        raise FileBenchError("the folder case needs at least one image (count >= 1)")
+    folder = root / "photos"
+    names = []
+    for stem, img in sources:
+        _write(folder / f"{stem}.png", _fit(img, cfg.size))
+        names.append(f"{stem}.png")
+    w, h = cfg.size
+    large = root / "large" / "large.png" if cfg.large else None
+    if large is not None:
+        _write(large, _fit(sources[0][1], cfg.large_size))
+    tiny = root / "tiny" / "tiny.png"
+    _write(tiny, _fit(sources[0][1], cfg.tiny_size))
+    mp = (SCALE * SCALE) / 1e6
+    return Workload(folder, tuple(names), len(names) * w * h * mp, large,
+                    cfg.large_size[0] * cfg.large_size[1] * mp, tiny,
+                    cfg.tiny_size[0] * cfg.tiny_size[1] * mp, source,
+                    {FOLDER: cfg.size, LARGE: cfg.large_size, STARTUP: cfg.tiny_size})
+
+
+# ---- contenders --------------------------------------------------------------------------------
+
+
+def upres_argv(inputs: Path, out: Path, precision: str, threads: int) -> tuple[str, ...]:
+    argv = [sys.executable, "-m", "upres", "run", str(inputs), "-o", str(out), "--scale", str(SCALE),
+            "--mode", "faithful", "--overwrite", "-q", "--threads", str(threads)]
+    return tuple(argv + (["--precision", precision] if precision != "fp32" else []))
+
+
+def contender_specs(work: Workload, threads: int, out_root: Path) -> list[Spec]:
+    py, t = sys.executable, str(threads)
+    images = tuple(str(work.folder / n) for n in work.names)
+    specs = []
+    for p in ("fp32", "int8"):
+        out = out_root / f"naive-{p}"
+        specs.append(Spec(f"naive-{p}", f"naive loop {p.upper()}", FOLDER, NAIVE, p,
+                          (py, "-P", str(NAIVE_SCRIPT), str(work.folder), str(out), "--model",
+                           str(MODELS[p]), "--threads", t), work.output_mp, out))
+    for p in ("fp32", "int8"):
+        out = out_root / f"upres-{p}"
+        specs.append(Spec(f"upres-{p}", f"upres run {p.upper()}", FOLDER, UPRES, p,
+                          upres_argv(work.folder, out, p, threads), work.output_mp, out))
+    for p in ("fp32", "int8"):
+        specs.append(Spec(f"compute-{p}", f"bare compute {p.upper()} (session.run only)", FOLDER,
+                          COMPUTE, p, (py, "-P", str(COMPUTE_SCRIPT), "--model", str(MODELS[p]),
+                                       "--threads", t, *images), work.output_mp))
+    if work.large is not None:
+        label = f"{work.large_mp:.0f} MP"
+        out = out_root / "large-upres-fp32"
+        specs.append(Spec("large-upres-fp32", f"{label}: upres run FP32", LARGE, UPRES, "fp32",
+                          upres_argv(work.large, out, "fp32", threads), work.large_mp, out))
+        specs.append(Spec("large-compute-fp32", f"{label}: bare compute FP32", LARGE, COMPUTE, "fp32",
+                          (py, "-P", str(COMPUTE_SCRIPT), "--model", str(MODELS["fp32"]), "--threads", t,
+                           str(work.large)), work.large_mp))
+    out = out_root / "startup-upres"
+    specs.append(Spec("startup-upres", f"start-up: upres run on {work.tiny_label}", STARTUP, UPRES,
+                      "fp32", upres_argv(work.tiny, out, "fp32", threads), work.tiny_mp, out))
+    specs.append(Spec("startup-imports", "start-up: import numpy, cv2, onnxruntime", STARTUP, IMPORTS,
+                      "", (py, "-c", "import numpy, cv2, onnxruntime"), 0.0))
+    return specs
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def run_once(spec: Spec, cwd: Path) -> tuple[float, int | None]:
+    """One timed run: (seconds, PNGs left in its output folder). Raises FileBenchError on failure."""
+    if spec.out is not None:
+        shutil.rmtree(spec.out, ignore_errors=True)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(spec.argv, cwd=cwd, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise FileBenchError(f"ran over {RUN_TIMEOUT_S} s") from None
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise FileBenchError(f"exit code {proc.returncode}: {_last_line(proc.stderr or proc.stdout)}")
+    if spec.kind == COMPUTE:
+        try:
+            seconds = float(json.loads(proc.stdout)["seconds"])
+        except (ValueError, KeyError, TypeError):
+            raise FileBenchError(f"no JSON seconds on stdout: {_last_line(proc.stdout)}") from None
+    if spec.out is None:
+        return seconds, None
+    return seconds, len(list(spec.out.glob("*.png"))) if spec.out.is_dir() else 0
+
+
+# ---- checks ------------------------------------------------------------------------------------
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the IHDR chunk: decoding a 48 MP PNG to check its size takes seconds."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def compare_folders(ours: Path, theirs: Path, names: tuple[str, ...]) -> tuple[float, float, int]:
+    """(max |diff| in levels, share of values off by more than AGREE_LEVELS, images compared)."""
+    worst, off, values, compared = 0.0, 0, 0, 0
+    for name in names:
+        a = cv2.imread(str(ours / name), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(theirs / name), cv2.IMREAD_UNCHANGED)
+        if a is None or b is None:
+            continue
+        if a.shape != b.shape:
+            raise FileBenchError(f"{name}: upres wrote {a.shape}, the naive loop {b.shape}")
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+        worst = max(worst, float(diff.max()))
+        off += int((diff > AGREE_LEVELS).sum())
+        values += diff.size
+        compared += 1
+    return worst, (off / values if values else 0.0), compared
+
+
+def _checks(specs: list[Spec], rows: dict[str, FileRow], work: Workload) -> list[Check]:
+    want = len(work.names)
+    outs = {s.key: s.out for s in specs if s.out is not None}
+    checks = []
+    for spec in specs:
+        if spec.case != FOLDER or spec.out is None:
+            continue
+        row = rows[spec.key]
+        name = f"{spec.name} wrote {want} PNGs"
+        checks.append(Check(name, row.outputs == want, f"{row.outputs} PNG(s) in its output folder")
+                      if row.status == "ok" else Check(name, None, f"not checked: {row.reason}"))
+    for p in ("fp32", "int8"):
+        ours, naive = rows.get(f"upres-{p}"), rows.get(f"naive-{p}")
+        name = f"upres run {p.upper()} = naive loop {p.upper()} within {AGREE_LEVELS} level"
+        if ours is None or naive is None or ours.status != "ok" or naive.status != "ok":
+            checks.append(Check(name, None, "not checked: a contender failed"))
+            continue
+        try:
+            worst, share, n = compare_folders(outs[ours.key], outs[naive.key], work.names)
+        except FileBenchError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        checks.append(Check(name, n == want and worst <= AGREE_LEVELS,
+                            f"max |diff| {worst:.0f} level(s), {100 * share:.4f}% of values off by "
+                            f"more than {AGREE_LEVELS}, {n}/{want} images compared"))
+    large = rows.get("large-upres-fp32")
+    if large is not None and work.large is not None:
+        w, h = work.sizes[LARGE]
+        want_size = f"{SCALE * w}x{SCALE * h}"
+        name = f"upres run wrote the {want_size} PNG"
+        if large.status != "ok":
+            checks.append(Check(name, None, f"not checked: {large.reason}"))
+        else:
+            got = png_size(outs[large.key] / work.large.name)
+            size = f"{got[0]}x{got[1]}" if got else "no PNG in its output folder"
+            checks.append(Check(name, size == want_size, size))
+    return checks
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+
+def _warm_up(work: Workload, threads: int, root: Path, say: Callable[[str], None]) -> None:
+    for p in ("fp32", "int8"):
+        say(f"warm-up: upres run {p.upper()} (untimed)")
+        out = root / f"warmup-{p}"
+        spec = Spec(f"warmup-{p}", "warm-up", STARTUP, UPRES, p, upres_argv(work.tiny, out, p, threads),
+                    0.0, out)
+        with contextlib.suppress(FileBenchError):  # the timed runs fail too, and say why
+            run_once(spec, root)
+
+
+def run_files(cfg: FileBenchConfig, progress: Callable[[str], None] | None = None) -> FileBenchResult:
+    if cfg.repeats < 1 or cfg.count < 1:
+        raise FileBenchError("the file bench needs repeats >= 1 and count >= 1")
+    say = progress or (lambda _msg: None)
+    t_start = time.perf_counter()
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    threads = cfg.resolved_threads()
+    info = describe_machine()
+    load_before = machine.load_average()
+    with tempfile.TemporaryDirectory(prefix="upres-files-") as tmp:
+        root = Path(tmp)
+        say("writing the workload")
+        work = build_workload(cfg, root / "in")
+        specs = contender_specs(work, threads, root / "out")
+        rows = {s.key: FileRow(s.key, s.name, s.case, s.kind, s.precision, s.output_mp,
+                               command=shlex.join(s.argv)) for s in specs}
+        if cfg.warmup:
+            _warm_up(work, threads, root, say)
+        busy0, own0, t0 = machine.cpu_busy_seconds(), machine.own_cpu_seconds(), time.perf_counter()
+        for r in range(cfg.repeats):
+            shift = r % len(specs)
+            for spec in specs[shift:] + specs[:shift]:
+                row = rows[spec.key]
+                if row.status != "ok":
+                    continue
+                say(f"repeat {r + 1}/{cfg.repeats}: {spec.name}")
+                try:
+                    seconds, row.outputs = run_once(spec, root)
+                except FileBenchError as exc:
+                    row.status, row.reason = "failed", str(exc)
+                    continue
+                row.seconds.append(seconds)
+        timed = time.perf_counter() - t0
+        busy1 = machine.cpu_busy_seconds()  # children were waited for: their CPU is in own
+        others = None
+        if busy0 is not None and busy1 is not None and timed > 0:
+            theirs = (busy1 - busy0) - (machine.own_cpu_seconds() - own0)
+            others = max(0.0, theirs) / (timed * info["cores"])
+        say("checking the outputs")
+        checks = _checks(specs, rows, work)
+    return FileBenchResult(config=cfg.to_json(), machine=info, threads=threads,
+                           workload=work.to_json(), rows=list(rows.values()), checks=checks,
+                           started=started, seconds=time.perf_counter() - t_start,
+                           load_before=load_before, load_after=machine.load_average(),
+                           others_cpu_share=others)
+
+
+def describe_machine() -> dict[str, Any]:
+    """upres.bench.machine's description, with the runtime OpenCV version (cv2 reports its build,
+    which pip metadata names under one of several package names) and without torch (unused here)."""
+    info = machine.describe()
+    versions = {k: v for k, v in info["versions"].items() if k != "torch" and not k.startswith("opencv")}
+    versions["opencv"] = cv2.__version__
+    return {**info, "versions": versions}
