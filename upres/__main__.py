@@ -1,3 +1,3 @@
-from upres.cli import app
+from upres.cli import main
 
-app()
+main()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Reproducible, tiled super-resolution for archival photos.")
+HELP = "Reproducible, tiled super-resolution for archival photos."
 err = Console(stderr=True)
 out = Console()
 
@@ -25,7 +26,54 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-@app.command()
+# Commands are registered on an app built per invocation: typer evaluates every registered
+# command's signature when it starts, and `upres run` should not pay for the other eleven.
+_COMMANDS: dict[str, Callable[..., Any]] = {}
+# The commands that live beside their subsystems: (module, attribute), imported only when used.
+_TOOL_COMMANDS = {
+    "calibrate": ("upres.calibration.command", "calibrate_command"),
+    "bench": ("upres.bench.command", "bench_command"),
+    "build": ("upres.gpu.build_command", "build_command"),
+    "clean": ("upres.cleaning.command", "clean_command"),
+}
+_TOOL_APPS = {"triton": ("upres.serving.command", "triton_app")}
+
+
+def command(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        _COMMANDS[name or function.__name__] = function
+        return function
+
+    return register
+
+
+def _tool(entry: tuple[str, str]) -> Any:
+    module, attribute = entry
+    return getattr(importlib.import_module(module), attribute)
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The CLI with every command, or with ``only`` that one (same options, same help)."""
+    cli = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
+
+    @cli.callback()
+    def root() -> None:  # keeps the commands subcommands when only one is registered
+        pass
+
+    root.__doc__ = HELP
+    for name, function in _COMMANDS.items():
+        if only in (None, name):
+            cli.command(name)(function)
+    for name, entry in _TOOL_COMMANDS.items():
+        if only in (None, name):
+            cli.command(name)(_tool(entry))
+    for name, entry in _TOOL_APPS.items():
+        if only in (None, name):
+            cli.add_typer(_tool(entry), name=name)
+    return cli
+
+
+@command()
 def train(
     model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4, refine, overlay-detect or fill")],
     data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
@@ -91,7 +139,7 @@ def train(
     out.print(f"weights: {final}")
 
 
-@app.command()
+@command()
 def export(
     weights: Annotated[Path, typer.Argument(help="weights .pt written by `upres train`")],
     output: Annotated[Path, typer.Option("--output", "-o", help="ONNX file to write")],
@@ -106,7 +154,7 @@ def export(
               f"receptive field {report.info.receptive_field} px")
 
 
-@app.command()
+@command()
 def inspect(model: Annotated[str, typer.Argument(help="model name or path to .onnx")]) -> None:
     """Show a model's scale, receptive field, size and cost (probing foreign models once)."""
     from dataclasses import asdict
@@ -131,7 +179,7 @@ def inspect(model: Annotated[str, typer.Argument(help="model name or path to .on
         out.print(engines)
 
 
-@app.command("eval")
+@command("eval")
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="folder of HR test images")],
     scale: int = 4,
@@ -246,7 +294,7 @@ def memory_option(value: str | None) -> int:
         raise fail(str(exc)) from None
 
 
-@app.command()
+@command()
 def run(
     inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
     outdir: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
@@ -313,7 +361,7 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command()
+@command()
 def plan(
     image: Annotated[Path, typer.Argument(help="image to plan for")],
     scale: ScaleOpt = 4,
@@ -350,23 +398,22 @@ def plan(
         out.print(describe(result), highlight=False)
 
 
-def _register_tool_commands() -> None:
-    # The command functions live beside their subsystems; importing them is cheap (no torch).
-    from upres.bench.command import bench_command
-    from upres.calibration.command import calibrate_command
-    from upres.cleaning.command import clean_command
-    from upres.gpu.build_command import build_command
-    from upres.serving.command import triton_app
-
-    app.command("calibrate")(calibrate_command)
-    app.command("bench")(bench_command)
-    app.command("build")(build_command)
-    app.command("clean")(clean_command)
-    app.add_typer(triton_app, name="triton")
+_APP: typer.Typer | None = None
 
 
-_register_tool_commands()
+def __getattr__(name: str) -> Any:
+    # `from upres.cli import app`: the whole CLI, built on first use (the tests drive it).
+    global _APP
+    if name == "app":
+        if _APP is None:
+            _APP = build_app()
+        return _APP
+    raise AttributeError(f"module 'upres.cli' has no attribute {name!r}")
 
 
 def main() -> None:
-    sys.exit(app())
+    """The `upres` entry point: with a command name first, only that command is built."""
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    known = {*_COMMANDS, *_TOOL_COMMANDS, *_TOOL_APPS}
+    cli = build_app(first if first in known else None)
+    sys.exit(cli(prog_name="upres"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -429,6 +430,15 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def _user_environment() -> dict[str, str]:
+    """This process's environment as an installed user's shell has it: Python writes and reuses
+    bytecode caches (`pip install` compiles them too), whatever PYTHONDONTWRITEBYTECODE says
+    here; otherwise every contender would recompile its imports at each start."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run_once(spec: Spec, cwd: Path) -> tuple[float, int | None]:
     """One timed run: (seconds, PNGs left in its output folder). Raises FileBenchError on failure."""
     if spec.out is not None:
@@ -436,7 +446,7 @@ def run_once(spec: Spec, cwd: Path) -> tuple[float, int | None]:
     start = time.perf_counter()
     try:
         proc = subprocess.run(spec.argv, cwd=cwd, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S, check=False)
+                              timeout=RUN_TIMEOUT_S, check=False, env=_user_environment())
     except subprocess.TimeoutExpired:
         raise FileBenchError(f"ran over {RUN_TIMEOUT_S} s") from None
     seconds = time.perf_counter() - start

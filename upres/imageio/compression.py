@@ -16,6 +16,7 @@ streams: tifffile compresses them with libdeflate (through imagecodecs) on a wor
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import threading
@@ -197,6 +198,18 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+ENCODER_NICENESS = 10
+
+
+def lower_thread_priority() -> None:
+    """Make the calling thread yield to inference: encoding takes the cores that compute leaves
+    free (between its operators, while it waits) instead of slowing every operator down; on a
+    machine with idle cores, or a GPU host, it runs at full speed all the same. Linux takes a
+    thread id here; elsewhere (or where refused) the thread keeps its priority."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICENESS)
+
+
 _pool_lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}
 
@@ -208,7 +221,8 @@ def encoder_pool(threads: int = 0) -> ThreadPoolExecutor:
     with _pool_lock:
         pool = _pools.get(workers)
         if pool is None:
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="upres-encode")
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="upres-encode",
+                                      initializer=lower_thread_priority)
             _pools[workers] = pool
         return pool
 

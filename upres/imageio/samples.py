@@ -94,11 +94,13 @@ def output_channels(mode: Mode, alpha: bool) -> int:
 
 
 def samples_into(pixels: np.ndarray, out: np.ndarray, mode: Mode) -> None:
-    """Quantise float (h, w, 3 or 4) pixels (RGB, alpha last) into ``out`` (h, w, C) samples:
+    """Quantise float (h, w, 3 or 4) pixels (RGB, alpha last; any strides, values clipped to
+    [0, 1]) into ``out`` (h, w, C) samples:
     C = 1|3 colour (+1 alpha, present in ``out`` only if it is kept). Gray is BT.601 luma."""
     colour = out.shape[2] - (1 if out.shape[2] in (2, 4) else 0)
     if mode == "gray":
-        red, green, blue = (pixels[..., i] for i in range(3))
+        # Luma of the clipped colour (quantize_into clips what it is given, not its inputs).
+        red, green, blue = (np.clip(pixels[..., i], 0.0, 1.0) for i in range(3))
         luma = red * np.float32(_BT601[0]) + green * np.float32(_BT601[1])
         luma += blue * np.float32(_BT601[2])
         quantize_into(luma[..., None], out[..., :1])

@@ -24,12 +24,15 @@ RegionReader = Callable[[Rect], np.ndarray]
 class Strip:
     row: int
     y0: int  # first output row
-    pixels: np.ndarray  # (h, W*s, C) float32
+    pixels: np.ndarray  # (h, W*s, C) float32; may be a view into a tile's output
 
 
 def _with_alpha(chain: TileFn, tile_in: np.ndarray, out: np.ndarray) -> np.ndarray:
     if tile_in.shape[2] == 4:
-        out = np.concatenate([out, resize_alpha(tile_in[..., 3], chain.scale)[..., None]], axis=2)
+        both = np.empty((*out.shape[:2], 4), np.float32)
+        np.clip(out, 0.0, 1.0, out=both[..., :3])
+        both[..., 3] = resize_alpha(tile_in[..., 3], chain.scale)
+        return both
     return out
 
 
@@ -71,13 +74,22 @@ def iter_strips(
     if blend == "crop":
         for row in range(grid.rows):
             band = _row_band(grid, row, s)
+            if grid.cols == 1:
+                # One tile spans the width: its core is the strip (a view, not a copy; left
+                # unclipped for the quantiser, which clips as it converts).
+                tile = grid.tiles[row]
+                strip_view = core_of(tile, next(outputs), s)
+                if on_tile:
+                    on_tile(tile)
+                yield Strip(row, band.y0, strip_view)
+                continue
             strip: np.ndarray | None = None
             for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
                 out = core_of(tile, next(outputs), s)
                 if strip is None:
                     strip = np.empty((band.height, band.width, out.shape[2]), np.float32)
                 x0 = tile.core.x0 * s
-                strip[:, x0 : x0 + out.shape[1]] = out
+                np.clip(out, 0.0, 1.0, out=strip[:, x0 : x0 + out.shape[1]])
                 if on_tile:
                     on_tile(tile)
             assert strip is not None
@@ -90,7 +102,7 @@ def iter_strips(
     live: dict[int, FeatherAccumulator] = {}
     for row in range(grid.rows):
         for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
-            out = next(outputs)
+            out = np.clip(next(outputs), 0.0, 1.0)
             weights = feather_weights(tile, grid, s, feather_shape)
             for r in (row - 1, row, row + 1):
                 if not 0 <= r < grid.rows:
@@ -111,9 +123,10 @@ def upscale_array(
     image: np.ndarray, grid: TileGrid, chain: TileFn, blend: str = "crop",
     feather_shape: str = "linear",
 ) -> np.ndarray:
-    """Whole output in memory: (H*s, W*s, C) float32."""
+    """Whole output in memory: (H*s, W*s, C) float32 in [0, 1]."""
     def read(r: Rect) -> np.ndarray:
         return image[r.y0 : r.y1, r.x0 : r.x1]
 
     strips = [st.pixels for st in iter_strips(read, grid, chain, blend, feather_shape)]
-    return np.concatenate(strips, axis=0)
+    whole = np.concatenate(strips, axis=0)
+    return np.clip(whole, 0.0, 1.0, out=whole)
