@@ -147,6 +147,72 @@ def test_run_does_not_import_torch(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o")], check=True)
 
 
+def test_run_path_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """The start-up of `upres run` (the `upres` entry point, as a user starts it) loads neither
+    onnx, the calibration or export code, nor the other commands' modules."""
+    src = _small(tmp_path)
+    code = (
+        "import sys; sys.argv = ['upres', 'run', sys.argv[1], '-o', sys.argv[2], '--quiet',\n"
+        "                        '--mode', 'faithful']\n"
+        "from upres.cli import main\n"
+        "try:\n    main()\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "unwanted = [m for m in sys.modules if m in ('onnx', 'torch', 'ml_dtypes', 'pydantic')\n"
+        "            or m.startswith(('upres.calibration', 'upres.export.onnx_export',\n"
+        "                             'upres.export.graph_stats', 'upres.bench', 'upres.serving',\n"
+        "                             'upres.cleaning', 'upres.gpu', 'upres.models'))]\n"
+        "assert not unwanted, unwanted\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o")], check=True)
+
+
+def test_a_users_model_runs_alone_unless_hybrid_is_asked_for(tmp_path: Path) -> None:
+    from upres.runtime.catalog import WEIGHTS_DIR
+
+    src = _small(tmp_path)
+    model = str(WEIGHTS_DIR / "coarse-x2.onnx")
+    assert _run(str(src), "-o", str(tmp_path / "a"), "--model", model, "--scale", "2")[0] == 0
+    record = json.loads((tmp_path / "a" / "a.png.json").read_text())
+    assert record["settings"]["mode"] == "faithful"
+    assert list(record["settings"]["models"]) == ["coarse"]
+    assert _run(str(src), "-o", str(tmp_path / "b"), "--model", model, "--scale", "2",
+                "--mode", "hybrid")[0] == 0
+    record = json.loads((tmp_path / "b" / "a.png.json").read_text())
+    assert record["settings"]["mode"] == "hybrid" and "refine" in record["settings"]["models"]
+    assert _run(str(src), "-o", str(tmp_path / "c"), "--scale", "2")[0] == 0  # upres's own: hybrid
+    assert json.loads((tmp_path / "c" / "a.png.json").read_text())["settings"]["mode"] == "hybrid"
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_compression_changes_size_not_pixels(tmp_path: Path, fmt: str) -> None:
+    src = _small(tmp_path, size=(96, 80))
+    sizes = {}
+    pixels = {}
+    for level in ("fast", "default", "small"):
+        out = tmp_path / level
+        code, text = _run(str(src), "-o", str(out), "--scale", "2", "--mode", "faithful",
+                          "--format", fmt, "--compression", level)
+        assert code == 0, text
+        name = "a.png" if fmt == "png" else "a.tif"
+        sizes[level] = (out / name).stat().st_size
+        pixels[level] = np.asarray(Image.open(out / name))
+        record = json.loads((out / f"{name}.json").read_text())
+        assert record["settings"]["compression"] == level
+    assert np.array_equal(pixels["fast"], pixels["default"])
+    assert np.array_equal(pixels["fast"], pixels["small"])
+    assert sizes["small"] <= sizes["default"] <= sizes["fast"]
+    assert _run(str(src), "-o", str(tmp_path / "x"), "--compression", "best")[0] == 2
+
+
+def test_resume_redoes_outputs_of_another_compression(tmp_path: Path) -> None:
+    src = _small(tmp_path)
+    args = (str(src), "-o", str(tmp_path / "o"), "--scale", "2", "--mode", "faithful")
+    assert _run(*args)[0] == 0
+    assert "1 skipped" in runner.invoke(app, ["run", *args]).output
+    redone = runner.invoke(app, ["run", *args, "--compression", "fast"])
+    assert redone.exit_code == 0 and "1 done" in redone.output, redone.output
+
+
 def test_outputs_stay_inside_outdir(tmp_path: Path) -> None:
     nested = tmp_path / "in" / "sub"
     nested.mkdir(parents=True)
