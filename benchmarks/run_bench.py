@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from upres.bench.doc_sections import keeping_files_section
 from upres.bench.markdown import render
 from upres.bench.plot import pareto_plot
 from upres.bench.report import rich_table, targets_table, write_json
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         plot_ref = args.plot.resolve().as_posix()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(result, command, None if why else plot_ref))
+    page = render(result, command, None if why else plot_ref)
+    old = args.out.read_text() if args.out.is_file() else ""
+    args.out.write_text(keeping_files_section(old, page))  # file_bench.py's section stays
     err.print(f"wrote {args.out}" + ("" if why else f" and {args.plot}"))
     return 1 if result.failed else 0
 

@@ -29,7 +29,7 @@ HEAD = ["contender", "seconds median (min-max)", "MP/s out", "x bare compute", "
 ORDER = ("upres-fp32", "naive-fp32", "compute-fp32", "upres-int8", "naive-int8", "compute-int8",
          "large-upres-fp32", "large-compute-fp32", "startup-upres", "startup-imports")
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
-REGENERATE = "python benchmarks/file_bench.py --json FILE.json --markdown FILE.md"
+REGENERATE = "python benchmarks/file_bench.py --json docs/file_bench.json --into docs/BENCHMARKS.md"
 
 
 def _spread(s: Spread | None, digits: int = 2, unit: str = "") -> str:
@@ -215,7 +215,8 @@ empty output folder; {_repeats(result)}, median and min-max. Measured with
   exact halos, the naive loop runs each image in one piece, so they agree within {AGREE_LEVELS} level
   (rounding); a larger difference is reported under Checks, never hidden.
 
-Regenerate: `{REGENERATE}` (writes this section; `upres bench --files` prints the same tables).
+Regenerate: `{REGENERATE}` (replaces this section and keeps the rest of the page;
+`upres bench --files` prints the same tables).
 """
 
 

@@ -347,9 +347,9 @@ def _sources(cfg: FileBenchConfig) -> tuple[list[tuple[str, np.ndarray]], str]:
             found.append((path.stem, img))
     made = [(f"synth_{i + 1:03d}", synth_photo(i)) for i in range(len(found), cfg.count)]
     if found and not made:
-        source = f"the first {len(found)} images of BSD100 ({folder})"
+        source = f"the first {len(found)} images of BSD100"
     elif found:
-        source = f"the {len(found)} images of BSD100 ({folder}) and {len(made)} synthesized ones"
+        source = f"the {len(found)} images of BSD100 and {len(made)} synthesized ones"
     else:
         source = f"{len(made)} synthesized photo-like images (no BSD100 folder)"
     return found + made, source
