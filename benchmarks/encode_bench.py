@@ -119,19 +119,14 @@ def run(datasets: Path, count: int) -> dict[str, object]:
         rows["PNG: OpenCV level 6 (upres before)"] = _measure(images, cv2_png(6), ".png", folder)
         rows["PNG: OpenCV default (the naive loop)"] = _measure(
             images, lambda s, p: cv2.imwrite(str(p), s[..., ::-1]), ".png", folder)
-        for compression in Compression:
-            for threads in (1, cores):
-                encoding = Encoding(compression, threads)
-                rows[f"PNG: --compression {compression.value}, {threads} thread(s)"] = _measure(
-                    images, lambda s, p, e=encoding: write_samples(p, s, _meta(s), 1, "png", e),
-                    ".png", folder)
         rows["TIFF: zlib level 6 strips (upres before)"] = _zlib_tiff_row(images, folder)
-        for compression in Compression:
-            for threads in (1, cores):
-                encoding = Encoding(compression, threads)
-                rows[f"TIFF: --compression {compression.value}, {threads} thread(s)"] = _measure(
-                    images, lambda s, p, e=encoding: write_samples(p, s, _meta(s), 1, "tiff", e),
-                    ".tif", folder)
+        for fmt, suffix in (("png", ".png"), ("tiff", ".tif")):
+            for compression in Compression:
+                for threads in (1, cores):
+                    encoding = Encoding(compression, threads)
+                    label = f"{fmt.upper()}: --compression {compression.value}, {threads} thread(s)"
+                    rows[label] = _measure(images, lambda s, p, e=encoding, f=fmt: write_samples(
+                        p, s, _meta(s), 1, f, e), suffix, folder)
     png_before = rows["PNG: OpenCV level 6 (upres before)"]
     tiff_before = rows["TIFF: zlib level 6 strips (upres before)"]
     for label, row in rows.items():
