@@ -183,6 +183,72 @@ def _strip(width: int, height: int) -> bytes:
     return _encoded(Image.fromarray(rng.integers(0, 256, (height, width, 3), np.uint8)), "PNG")
 
 
+def _cut_scan_jpeg() -> bytes:
+    # The scan's second half lost, then EOI: libjpeg fills the rest grey and only warns.
+    data = _encoded(photo(), "JPEG", quality=90)
+    sos = data.rfind(b"\xff\xda")
+    return data[: sos + (len(data) - sos) // 2] + b"\xff\xd9"
+
+
+def _sof9_jpeg() -> bytes:
+    # Huffman-coded data under an arithmetic-coding frame header: decodes to noise.
+    return _encoded(photo(), "JPEG", quality=90).replace(b"\xff\xc0", b"\xff\xc9", 1)
+
+
+def _patched_tiff_tag(data: bytes, code: int, patch: Callable[[bytearray, object], None]) -> bytes:
+    out = bytearray(data)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        patch(out, tif.pages.first.tags[code])
+    return bytes(out)
+
+
+def _zero_counts_tiff() -> bytes:
+    # Every StripByteCounts 0: tifffile decodes such strips as zeros (a black output).
+    def zero(out: bytearray, tag: object) -> None:
+        size = 2 if int(tag.dtype) == 3 else 4  # type: ignore[attr-defined]
+        start, count = tag.valueoffset, tag.count  # type: ignore[attr-defined]
+        out[start : start + size * count] = bytes(size * count)
+
+    return _patched_tiff_tag(_tiff_bytes(np.asarray(photo()), photometric="rgb", rowsperstrip=4),
+                             279, zero)
+
+
+def _thunderscan_tiff() -> bytes:
+    # A 4-bit codec on 8-bit samples: Pillow's libtiff fails and prints its reason on stderr.
+    def thunderscan(out: bytearray, tag: object) -> None:
+        at = tag.offset + 8  # type: ignore[attr-defined]
+        out[at : at + 2] = struct.pack("<H", 32809)
+
+    return _patched_tiff_tag(_tiff_bytes(np.asarray(photo()), photometric="rgb"), 259, thunderscan)
+
+
+def _bad_text_crc_png() -> bytes:
+    data = _encoded(photo(), "PNG")
+    body = b"Caption\x00harbour, 1931"
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) ^ 1)
+    return data[:33] + chunk + data[33:]  # right after IHDR
+
+
+def _thumbnail_first_tiff() -> bytes:
+    # A reduced-resolution page (NewSubfileType 1) before the scan, as some scanners write.
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        tif.write(np.asarray(photo(6, 4)), photometric="rgb", subfiletype=1)
+        tif.write(np.asarray(photo()), photometric="rgb")
+    return buffer.getvalue()
+
+
+def _float_range_tiff() -> bytes:
+    values = np.asarray(photo()).astype(np.float32) / 255.0
+    values[2, 3, 0] = 4.0  # unnormalised (HDR-like) data
+    return _tiff_bytes(values, photometric="rgb")
+
+
+def _ppm16() -> bytes:
+    rgb = np.asarray(photo()).astype(np.uint16) * 257 + 3
+    return b"P6\n24 16\n65535\n" + rgb.astype(">u2").tobytes()
+
+
 # -- the corpus ------------------------------------------------------------------------------------
 
 _Maker = Callable[[], bytes]
@@ -225,6 +291,15 @@ def _files() -> list[tuple[Entry, _Maker]]:
         (Entry(b"29-[bold]markup.png", "error", "empty file", shown="29-[bold]markup.png",
                note="rich markup in name"), lambda: b""),
         (Entry(b"30-png-named.jpg", "ok", size=s, note="wrong extension"), lambda: png),
+        (Entry(b"31-cut-scan.jpg", "error", "premature end of data segment"), _cut_scan_jpeg),
+        (Entry(b"32-sof9.jpg", "error", "arithmetic coding (SOF9)"), _sof9_jpeg),
+        (Entry(b"33-zero-counts.tif", "error", "has no data (byte count 0)"), _zero_counts_tiff),
+        (Entry(b"34-thunderscan.tif", "error", "Thunder decoder only supports 4bits"), _thunderscan_tiff),
+        (Entry(b"35-bad-text-crc.png", "error", "corrupt PNG: bad CRC in tEXt chunk"), _bad_text_crc_png),
+        (Entry(b"36-thumbnail-first.tif", "ok", size=s, note="full-resolution page"),
+         _thumbnail_first_tiff),
+        (Entry(b"37-float-range.tif", "error", "to 4, outside 0..1: rescale"), _float_range_tiff),
+        (Entry(b"38-16bit.ppm", "ok", size=s, note="16-bit in, 16-bit out"), _ppm16),
     ]
 
 

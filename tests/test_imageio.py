@@ -267,10 +267,10 @@ def test_tiff_inputs(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "pages.tif", pages, photometric="rgb")
     np.testing.assert_array_equal(quantize(read_image(tmp_path / "pages.tif").rgb, 8), pages[0])
 
-    floats = np.linspace(-0.5, 1.5, 30, dtype=np.float32).reshape(5, 6)
+    floats = np.linspace(0.0, 1.0, 30, dtype=np.float32).reshape(5, 6)
     tifffile.imwrite(tmp_path / "float.tif", floats)
     decoded = read_image(tmp_path / "float.tif")
-    np.testing.assert_allclose(decoded.rgb[..., 1], np.clip(floats, 0, 1))
+    np.testing.assert_array_equal(decoded.rgb[..., 1], floats)
     floats[2, 3] = np.nan
     tifffile.imwrite(tmp_path / "nan.tif", floats)
     with pytest.raises(ImageError, match="NaN"):
@@ -428,8 +428,8 @@ def test_write_image_failure_leaves_no_file(tmp_path: Path) -> None:
 
 def test_cleanup_stale_temps(tmp_path: Path) -> None:
     dead_pid = 2**31 - 2
-    stale = tmp_path / f".out.png.{dead_pid}.0123abcd.tmp.png"
-    live = tmp_path / f".out.png.{os.getpid()}.89abcdef.tmp.png"
+    stale = tmp_path / f".upres-{dead_pid:08x}0123abcd.tmp.png"
+    live = tmp_path / f".upres-{os.getpid():08x}89abcdef.tmp.png"
     other = tmp_path / ".keep.tmp"
     for path in (stale, live, other):
         path.write_bytes(b"x")

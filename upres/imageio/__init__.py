@@ -7,7 +7,12 @@ Encoding quantises back to the source bit depth and writes through
 the final name. Encoders are configured to be deterministic (no timestamps).
 
 Pillow decodes most formats; OpenCV decodes 16-bit PNGs (Pillow reduces 48/64-bit PNGs to 8
-bits); tifffile decodes and writes TIFF, including 16-bit RGB, float and BigTIFF.
+bits), upres itself 16-bit RGB PPMs and imagecodecs JPEG 2000 deeper than 8 bits (both of which
+Pillow reduces too); tifffile (with imagecodecs' codecs) decodes and writes TIFF, including
+16-bit RGB, float and BigTIFF. libjpeg's warnings, tifffile's repairs and bad CRCs anywhere in a
+PNG fail the file instead of producing a damaged output. A file is read once: its bytes are both
+hashed and decoded. XMP, IPTC, comments and PNG text/gamma chunks are carried into outputs
+where the format can hold them (`metadata_record`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from __future__ import annotations
 from upres.imageio.bigtiff import BigTiffStripWriter
 from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, display_path, input_sha256
 from upres.imageio.compression import Compression
-from upres.imageio.decode import probe_image, read_image
+from upres.imageio.decode import decoded_sha256, probe_image, read_image
 from upres.imageio.encode import (
     OUTPUT_FORMATS,
     Encoding,
+    metadata_record,
     output_samples_shape,
     output_suffix,
     resolve_format,
@@ -40,8 +46,10 @@ __all__ = [
     "ImageError",
     "ImageMeta",
     "TiffRows",
+    "decoded_sha256",
     "display_path",
     "input_sha256",
+    "metadata_record",
     "open_tiff_rows",
     "output_samples_shape",
     "output_suffix",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Iterator
@@ -12,10 +13,11 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from upres.imageio.carry import Carried, carry
 from upres.imageio.checks import ImageError
 from upres.imageio.compression import Compression
 from upres.imageio.encode import _tiff_options
-from upres.imageio.metadata import ImageMeta, Mode, _exif_for_output, _icc_for_mode, _scaled_dpi
+from upres.imageio.metadata import ImageMeta, Mode
 from upres.runtime.atomic import atomic_output
 
 
@@ -57,11 +59,11 @@ class BigTiffStripWriter:
         self.height, self.width, self.channels = height, width, channels
         self.dtype = np.dtype(dtype)
         self.tile = tile
-        mode: Mode = "rgb" if channels >= 3 else "gray"
-        dpi = _scaled_dpi(meta, scale)
-        icc = _icc_for_mode(meta.icc_profile, mode) if meta else None
-        exif = _exif_for_output(meta.exif, width, height, dpi) if meta else None
-        self._options = _tiff_options(channels, icc, dpi, exif, compression)
+        carried = Carried()
+        if meta is not None:
+            mode: Mode = "rgb" if channels >= 3 else "gray"
+            carried = carry(dataclasses.replace(meta, mode=mode), "tiff", width, height, scale)
+        self._options = _tiff_options(channels, carried, compression)
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
         self._rows_written = 0

@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 # Twice Pillow's default MAX_IMAGE_PIXELS, i.e. the size at which Pillow itself refuses.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -92,31 +93,63 @@ def _check_file(path: Path) -> bytes:
         raise _os_error(path, exc) from None
 
 
-def input_sha256(path: Path) -> str:
-    """SHA-256 of an input file, read only once it is known to be a non-empty regular file.
+def _open_checked(path: Path) -> BinaryIO:
+    """``path`` open for reading, once it is known to be a non-empty regular file.
 
     The type is checked before opening (opening a FIFO blocks) and again on the open descriptor,
     in case the name was replaced in between; O_NONBLOCK keeps even that open from blocking.
     """
-    path = Path(path)
     try:
         _check_kind(path, path.stat())
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise _os_error(path, exc) from None
-    digest = hashlib.sha256()
+    handle = os.fdopen(fd, "rb")
     try:
-        with os.fdopen(fd, "rb") as handle:
-            _check_kind(path, os.fstat(handle.fileno()))
+        _check_kind(path, os.fstat(handle.fileno()))
+    except BaseException as exc:
+        handle.close()
+        if isinstance(exc, OSError):
+            raise _os_error(path, exc) from None
+        raise
+    return handle
+
+
+def input_sha256(path: Path) -> str:
+    """SHA-256 of an input file, read only once it is known to be a non-empty regular file."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with _open_checked(path) as handle:
+        try:
             while block := handle.read(_HASH_BLOCK):
                 digest.update(block)
-    except OSError as exc:
-        raise _os_error(path, exc) from None
+        except OSError as exc:
+            raise _os_error(path, exc) from None
     return digest.hexdigest()
 
 
+def _read_checked(path: Path) -> bytes:
+    """The whole file, read once (checked as `input_sha256` does): decoding these bytes and
+    hashing them is what lets a sidecar vouch for exactly what was upscaled."""
+    with _open_checked(path) as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise _os_error(path, exc) from None
+
+
+def changed_error(path: Path) -> ImageError:
+    return ImageError(path, "changed while it was read (it is being written or replaced): "
+                            "run again once it is complete")
+
+
+def _file_state(info: os.stat_result) -> tuple[int, int]:
+    """What an in-place rewrite changes: size and modification time."""
+    return (info.st_size, info.st_mtime_ns)
+
+
 def _is_tiff(head: bytes) -> bool:
-    return head[:4] in _TIFF_MAGICS
+    return bytes(head[:4]) in _TIFF_MAGICS
 
 
 def _corrupt(path: Path, fmt: str, exc: BaseException) -> ImageError:

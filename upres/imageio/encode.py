@@ -13,22 +13,23 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from upres.imageio.carry import Carried, carry
 from upres.imageio.checks import _PNG_MAGIC, ImageError
 from upres.imageio.compression import (
+    STRIP_BYTES,
     TIFF_LEVELS,
     Compression,
     available_cores,
     encoder_pool,
+    png_codec,
     png_idat_stream,
 )
-from upres.imageio.metadata import ImageMeta, _exif_for_output, _icc_for_mode, _load_exif, _scaled_dpi
+from upres.imageio.metadata import ImageMeta
 from upres.imageio.samples import NonFiniteError, output_channels, to_output_samples
 from upres.runtime.atomic import atomic_output
 
 OUTPUT_FORMATS = ("png", "tiff", "jpg")
 JPEG_QUALITY = 95
-# IFD0 text tags that tifffile can write into a TIFF output (it cannot write EXIF sub-IFDs).
-_TIFF_TEXT_TAGS = (270, 271, 272, 306, 315, 33432)
 TIFF_STRIP_BYTES = 1 << 18  # uncompressed bytes per TIFF strip: the unit of parallel compression
 
 
@@ -60,29 +61,27 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _png_metadata_chunks(
-    icc: bytes | None, dpi: tuple[float, float] | None, exif: bytes | None
-) -> list[bytes]:
-    """iCCP/pHYs/eXIf, which must precede IDAT."""
+def _png_metadata_chunks(carried: Carried) -> list[bytes]:
+    """iCCP/pHYs/eXIf, then the source's colour and text chunks and XMP: all before IDAT."""
     chunks: list[bytes] = []
-    if icc:
-        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc, 9)))
-    if dpi:
-        ppm = [max(1, round(value / 0.0254)) for value in dpi]
+    if carried.icc:
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(carried.icc, 9)))
+    if carried.dpi:
+        ppm = [max(1, round(value / 0.0254)) for value in carried.dpi]
         chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
-    if exif:
-        chunks.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+    if carried.exif:
+        chunks.append(_png_chunk(b"eXIf", carried.exif.removeprefix(b"Exif\x00\x00")))
+    chunks += [_png_chunk(kind, body) for kind, body in carried.png_chunks]
     return chunks
 
 
-def _write_png(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None,
-               encoding: Encoding) -> None:
+def _write_png(tmp: Path, samples: np.ndarray, carried: Carried, encoding: Encoding) -> None:
     height, width, channels = samples.shape
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
     header = struct.pack(">IIBBBBB", width, height, samples.dtype.itemsize * 8, color_type, 0, 0, 0)
     with open(tmp, "wb") as handle:
         handle.write(_PNG_MAGIC + _png_chunk(b"IHDR", header))
-        handle.write(b"".join(_png_metadata_chunks(icc, dpi, exif)))
+        handle.write(b"".join(_png_metadata_chunks(carried)))
         for piece in png_idat_stream(samples, encoding.compression, encoding.pool()):
             handle.write(_png_chunk(b"IDAT", piece))
         handle.write(_png_chunk(b"IEND", b""))
@@ -92,35 +91,26 @@ def _write_png(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif
 # JPEG and TIFF
 
 
-def _write_jpeg(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None,
-                encoding: Encoding) -> None:
+def _write_jpeg(tmp: Path, samples: np.ndarray, carried: Carried, encoding: Encoding) -> None:
     image = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples)
     options: dict[str, Any] = {"quality": JPEG_QUALITY, "subsampling": 0, "optimize": False}
-    if icc:
-        options["icc_profile"] = icc
-    if dpi:
-        options["dpi"] = (round(dpi[0]), round(dpi[1]))
-    if exif:
-        options["exif"] = exif
+    if carried.icc:
+        options["icc_profile"] = carried.icc
+    if carried.dpi:
+        options["dpi"] = (round(carried.dpi[0]), round(carried.dpi[1]))
+    if carried.exif:
+        options["exif"] = carried.exif
+    if carried.xmp:
+        options["xmp"] = carried.xmp
+    if carried.comments:
+        options["comment"] = carried.comments[0]
+    if extra := carried.jpeg_extra():
+        options["extra"] = extra
     image.save(tmp, format="JPEG", **options)
 
 
-def _tiff_text_tags(exif: bytes | None) -> list[tuple[int, int, int, Any, bool]]:
-    tags: list[tuple[int, int, int, Any, bool]] = []
-    loaded = _load_exif(exif)
-    for code in _TIFF_TEXT_TAGS:
-        value = loaded.get(code)
-        if not isinstance(value, str) or not value.strip("\x00 "):
-            continue
-        # TIFF ASCII is nominally 7-bit; real files carry UTF-8, which tifffile accepts as bytes.
-        payload: Any = value if value.isascii() else value.encode("utf-8")
-        tags.append((code, 2, 0, payload, True))
-    return tags
-
-
 def _tiff_options(
-    channels: int, icc: bytes | None, dpi: tuple[float, float] | None, exif: bytes | None,
-    compression: Compression = Compression.DEFAULT,
+    channels: int, carried: Carried, compression: Compression = Compression.DEFAULT,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {
         "photometric": "rgb" if channels >= 3 else "minisblack",
@@ -131,26 +121,25 @@ def _tiff_options(
         "metadata": None,  # no JSON shape description
         "software": "upres",
         "datetime": None,  # deterministic output: no write timestamp
-        "extratags": _tiff_text_tags(exif),
+        "extratags": carried.tiff_extratags(),
     }
     if channels in (2, 4):
         options["extrasamples"] = ("unassalpha",)
-    if icc:
-        options["iccprofile"] = icc
-    if dpi:
-        options["resolution"] = dpi
+    if carried.icc:
+        options["iccprofile"] = carried.icc
+    if carried.dpi:
+        options["resolution"] = carried.dpi
         options["resolutionunit"] = "INCH"
     return options
 
 
-def _write_tiff(tmp: Path, samples: np.ndarray, icc: bytes | None, dpi: Any, exif: bytes | None,
-                encoding: Encoding) -> None:
+def _write_tiff(tmp: Path, samples: np.ndarray, carried: Carried, encoding: Encoding) -> None:
     width, channels = samples.shape[1:]
     data = samples[..., 0] if channels == 1 else samples
     row_bytes = width * channels * samples.dtype.itemsize
     tifffile.imwrite(tmp, data, rowsperstrip=max(1, TIFF_STRIP_BYTES // row_bytes),
                      maxworkers=encoding.threads or available_cores(),
-                     **_tiff_options(channels, icc, dpi, exif, encoding.compression))
+                     **_tiff_options(channels, carried, encoding.compression))
 
 
 _WRITERS = {"png": _write_png, "jpg": _write_jpeg, "tiff": _write_tiff}
@@ -171,6 +160,14 @@ class Encoding:
     compression: Compression = Compression.DEFAULT
     threads: int = 0
 
+    def label(self, fmt: str) -> str:
+        """The deflate an output of ``fmt`` (png|tiff|jpg) is written with, for its sidecar."""
+        if fmt == "png":
+            return f"{png_codec(self.compression).label}, PNG strips of {STRIP_BYTES >> 20} MiB"
+        if fmt == "tiff":
+            return f"libdeflate {TIFF_LEVELS[self.compression]} (imagecodecs), horizontal predictor"
+        return f"JPEG quality {JPEG_QUALITY} (Pillow)"
+
     def pool(self) -> Executor | None:
         return None if self.threads == 1 else encoder_pool(self.threads)
 
@@ -187,14 +184,12 @@ def output_samples_shape(meta: ImageMeta, scale: int, fmt: str) -> tuple[tuple[i
 def write_samples(path: Path, samples: np.ndarray, meta: ImageMeta, scale: int, fmt: str,
                   encoding: Encoding | None = None) -> None:
     """Encode quantised ``samples`` (shaped as `output_samples_shape` says) atomically, with the
-    source's ICC profile and EXIF, and DPI multiplied by ``scale``."""
+    source's metadata (`metadata_record` says which), and DPI multiplied by ``scale``."""
     fmt = resolve_format(fmt, meta)
-    dpi = _scaled_dpi(meta, scale)
-    icc = _icc_for_mode(meta.icc_profile, meta.mode)
-    exif = _exif_for_output(meta.exif, samples.shape[1], samples.shape[0], dpi)
+    carried = carry(meta, fmt, samples.shape[1], samples.shape[0], scale)
     try:
         with atomic_output(path) as tmp:
-            _WRITERS[fmt](tmp, samples, icc, dpi, exif, encoding or Encoding())
+            _WRITERS[fmt](tmp, samples, carried, encoding or Encoding())
     except OSError as exc:
         raise ImageError(path, f"cannot write {fmt.upper()}: {exc.strerror or exc}") from None
 
@@ -225,3 +220,13 @@ def write_image(
     except NonFiniteError as exc:
         raise ImageError(path, str(exc)) from None
     write_samples(path, samples, meta, scale, fmt, encoding)
+
+
+def metadata_record(meta: ImageMeta, fmt: str) -> dict[str, list[str]]:
+    """Which of the source's metadata a ``fmt`` output (same|png|tiff|jpg, as written: a streamed
+    output is always tiff) keeps, and which it cannot hold: ``{"kept": [...], "dropped": [...]}``,
+    names such as ``icc_profile``, ``dpi``, ``exif``, ``xmp``, ``iptc``, ``comment``,
+    ``text:<PNG keyword>``, ``gAMA``. For the sidecar; the same decisions as the writers make."""
+    fmt = resolve_format(fmt, meta)
+    carried = carry(meta, fmt, meta.width, meta.height, 1)
+    return {"kept": carried.kept, "dropped": carried.dropped}

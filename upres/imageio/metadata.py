@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,8 +29,17 @@ Mode = Literal["rgb", "gray"]
 
 @dataclass
 class ImageMeta:
-    """What an output must preserve from its source. ``width``/``height`` are post-orientation;
-    ``exif`` has its orientation reset to 1 because the rotation is applied to the pixels."""
+    """What an output must preserve from its source. ``width``/``height`` and ``dpi`` are
+    post-orientation (a 90-degree rotation swaps the DPI axes too); ``exif`` has its orientation
+    reset to 1 because the rotation is applied to the pixels.
+
+    The descriptive metadata archives rely on is kept as found, and updated only where an upscale
+    makes it stale (pixel dimensions, resolution, orientation): ``xmp`` (the XMP packet),
+    ``iptc`` (IPTC-IIM records, as TIFF tag 33723 or Photoshop's resource 0x0404 hold them),
+    ``comments`` (JPEG COM segments, GIF comments) and ``png_chunks`` ((type, body) of PNG
+    tEXt/zTXt/iTXt text and the gAMA/cHRM/sRGB colour chunks, in file order).
+    `upres.imageio.metadata_record` says which of them an output format can hold.
+    """
 
     mode: Mode
     bit_depth: int
@@ -40,6 +50,10 @@ class ImageMeta:
     source_format: str
     width: int
     height: int
+    xmp: bytes | None = None
+    iptc: bytes | None = None
+    comments: tuple[bytes, ...] = ()
+    png_chunks: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass
@@ -47,6 +61,8 @@ class DecodedImage:
     rgb: np.ndarray  # (H, W, 3) float32 in [0, 1]
     alpha: np.ndarray | None  # (H, W) float32 in [0, 1]
     meta: ImageMeta
+    # SHA-256 of the very bytes these pixels were decoded from ("" when not decoded from a file).
+    sha256: str = ""
 
 
 def _valid_dpi(dpi: Any) -> tuple[float, float] | None:
@@ -162,22 +178,117 @@ def _exif_for_output(
     return _serialise_exif(exif)
 
 
-def _png_late_exif(path: Path) -> bytes | None:
-    """Find an eXIf chunk by seeking over chunk bodies (Pillow only sees chunks after IDAT by
-    decoding the whole image)."""
+# PNG chunks kept as found: text (captions, rights, provenance) and colour meaning (a linear
+# PNG read without its gAMA looks wrong). XMP, in an iTXt of its own keyword, is kept apart.
+PNG_KEPT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"gAMA", b"cHRM", b"sRGB")
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+
+
+@dataclass
+class PngAncillary:
+    """What a PNG's chunk walk found that Pillow does not hand over whole (chunks after IDAT,
+    which Pillow only reads by decoding, and the kind of each text chunk)."""
+
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    chunks: tuple[tuple[bytes, bytes], ...] = ()
+
+
+_TEXT_LIMIT = 1 << 24  # a compressed text or XMP chunk inflates to at most this (a zlib bomb)
+
+
+def bounded_inflate(data: bytes) -> bytes | None:
+    """``data`` inflated, or None if it is not zlib data or inflates past `_TEXT_LIMIT`."""
+    try:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(data, _TEXT_LIMIT)
+    except zlib.error:
+        return None
+    return out if inflater.eof else None
+
+
+def _png_itxt_xmp(body: bytes) -> bytes | None:
+    """The XMP packet of an ``XML:com.adobe.xmp`` iTXt body, else None."""
+    keyword, _, rest = body.partition(b"\x00")
+    if keyword != PNG_XMP_KEYWORD or len(rest) < 2 or rest[0] not in (0, 1):
+        return None
+    compressed = rest[0] == 1
+    _, _, rest = rest[2:].partition(b"\x00")  # language tag
+    _, _, text = rest.partition(b"\x00")  # translated keyword
+    return bounded_inflate(text) if compressed else text
+
+
+def _png_collect(found: list[tuple[bytes, bytes]]) -> PngAncillary:
+    exif, xmp, kept = None, None, []
+    for kind, body in found:
+        if kind == b"eXIf":
+            exif = exif or body
+        elif kind == b"iTXt" and (packet := _png_itxt_xmp(body)) is not None:
+            xmp = xmp or packet
+        elif kind in PNG_KEPT_CHUNKS:
+            kept.append((kind, body))
+    return PngAncillary(exif, xmp, tuple(kept))
+
+
+def _png_ancillary(path: Path) -> PngAncillary:
+    """The ancillary chunks of a PNG on disk, seeking over every other chunk's body (for probing:
+    `read_image` collects them while checking the whole file)."""
+    found: list[tuple[bytes, bytes]] = []
     with path.open("rb") as handle:
         handle.seek(len(_PNG_MAGIC))
         while True:
             head = handle.read(8)
             if len(head) < 8:
-                return None
+                break
             length, kind = struct.unpack(">I4s", head)
-            if kind == b"eXIf":
-                data = handle.read(length)
-                return data if len(data) == length else None
             if kind == b"IEND":
-                return None
-            handle.seek(length + 4, os.SEEK_CUR)
+                break
+            if kind == b"eXIf" or kind in PNG_KEPT_CHUNKS:
+                body = handle.read(length)
+                if len(body) != length:
+                    break
+                found.append((kind, body))
+                handle.seek(4, os.SEEK_CUR)
+            else:
+                handle.seek(length + 4, os.SEEK_CUR)
+    return _png_collect(found)
+
+
+def _oriented_dpi(dpi: tuple[float, float] | None, orientation: int) -> tuple[float, float] | None:
+    """DPI of the displayed axes: orientations 5-8 turn the stored rows into columns."""
+    if dpi is None or orientation not in (5, 6, 7, 8):
+        return dpi
+    return (dpi[1], dpi[0])
+
+
+_PHOTOSHOP = b"Photoshop 3.0\x00"
+_IPTC_RESOURCE = 0x0404
+
+
+def _photoshop_iptc(payload: bytes) -> bytes | None:
+    """The IPTC-IIM records (image resource 0x0404) of a Photoshop APP13 payload."""
+    if not payload.startswith(_PHOTOSHOP):
+        return None
+    offset = len(_PHOTOSHOP)
+    while offset + 12 <= len(payload) and payload[offset : offset + 4] == b"8BIM":
+        resource = struct.unpack(">H", payload[offset + 4 : offset + 6])[0]
+        name_length = payload[offset + 6]
+        offset += 6 + ((name_length + 2) & ~1)  # a Pascal string, padded to even length
+        if offset + 4 > len(payload):
+            return None
+        size = struct.unpack(">I", payload[offset : offset + 4])[0]
+        body = payload[offset + 4 : offset + 4 + size]
+        if resource == _IPTC_RESOURCE:
+            return bytes(body) or None
+        offset += 4 + size + size % 2
+    return None
+
+
+def _photoshop_app13(iptc: bytes) -> bytes:
+    """A Photoshop APP13 payload holding only ``iptc`` (its other resources, such as thumbnails
+    and resolution, would be stale after an upscale)."""
+    body = iptc + b"\x00" * (len(iptc) % 2)
+    return _PHOTOSHOP + b"8BIM" + struct.pack(">HBBI", _IPTC_RESOURCE, 0, 0, len(iptc)) + body
 
 
 def _scaled_dpi(meta: ImageMeta | None, scale: int) -> tuple[float, float] | None:

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import io
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from upres.imageio import libtiff_messages
 from upres.imageio.checks import _PNG_MAGIC, ImageError, _check_pixels, _corrupt
 from upres.imageio.metadata import (
     DecodedImage,
     ImageMeta,
     Mode,
+    PngAncillary,
     _exif_dpi,
     _icc_for_mode,
     _load_exif,
     _orientation_of,
-    _png_late_exif,
+    _oriented_dpi,
+    _photoshop_iptc,
+    _png_ancillary,
     _serialise_exif,
     _tiff_descriptive_exif,
     _valid_dpi,
@@ -58,10 +65,11 @@ class _PillowSettings:
 
 
 @contextmanager
-def _open_pillow(path: Path) -> Iterator[Image.Image]:
+def _open_pillow(path: Path, source: BinaryIO | None = None) -> Iterator[Image.Image]:
+    """``source`` (the file's bytes, read once) or else ``path``, opened by Pillow."""
     with _PillowSettings.active():
         try:
-            image = Image.open(path)
+            image = Image.open(source if source is not None else path)
         except UnidentifiedImageError:
             raise ImageError(path, "not a recognised image format") from None
         except PermissionError:
@@ -102,25 +110,59 @@ def _png_header(head: bytes) -> tuple[int, int] | None:
     return head[24], head[25]
 
 
+def _pillow_dpi(image: Image.Image, exif: Image.Exif) -> tuple[float, float] | None:
+    if _source_format(image) == "TIFF":
+        # Pillow reports a TIFF without resolution tags as 1 DPI (2.54 with a centimetre unit).
+        tags = getattr(image, "tag_v2", {})
+        if 282 not in tags or 283 not in tags or tags.get(296, 2) not in (2, 3):
+            return None
+        factor = 2.54 if tags.get(296, 2) == 3 else 1.0
+        try:
+            return _valid_dpi((float(tags[282]) * factor, float(tags[283]) * factor))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+    return _valid_dpi(image.info.get("dpi")) or _exif_dpi(exif)
+
+
+def _pillow_descriptive(image: Image.Image, png: PngAncillary | None) -> dict[str, object]:
+    """XMP, IPTC and comments as Pillow read them (PNG's come from the chunk walk)."""
+    if png is not None:
+        return {"xmp": png.xmp, "png_chunks": png.chunks}
+    xmp = image.info.get("xmp")
+    applist = getattr(image, "applist", [])
+    photoshop = b"".join(body for marker, body in applist if marker == "APP13")
+    comments = tuple(body for marker, body in applist if marker == "COM")
+    if not applist and isinstance(image.info.get("comment"), bytes):  # GIF's comment extension
+        comments = (image.info["comment"],)
+    return {"xmp": bytes(xmp) if isinstance(xmp, bytes | bytearray) and xmp else None,
+            "iptc": _photoshop_iptc(photoshop), "comments": comments}
+
+
 def _pillow_meta(
-    path: Path, image: Image.Image, max_pixels: int, head: bytes
+    path: Path, image: Image.Image, max_pixels: int, head: bytes, png: PngAncillary | None = None
 ) -> tuple[ImageMeta, int]:
+    """``png``: what the chunk walk of a PNG being decoded found (else the file is probed)."""
     width, height = image.size
     _check_pixels(path, width, height, max_pixels)
     source_format = _source_format(image)
     mode, bit_depth, has_alpha = _pillow_layout(path, image)
-    png = _png_header(head) if source_format == "PNG" else None
-    if png is not None and png[0] == 16:
+    header = _png_header(head) if source_format == "PNG" else None
+    if header is not None and header[0] == 16:
         bit_depth = 16
-        mode = "gray" if png[1] in (0, 4) else "rgb"
-        has_alpha = png[1] in (4, 6)
+        mode = "gray" if header[1] in (0, 4) else "rgb"
+        has_alpha = header[1] in (4, 6)
     if source_format == "PNG":
-        exif = _load_exif(image.info.get("exif") or _png_late_exif(path))
+        png = png if png is not None else _png_ancillary(path)
+        exif = _load_exif(image.info.get("exif") or png.exif)
     else:
+        png = None
         try:
             exif = image.getexif()
         except Exception:
             exif = Image.Exif()
+    deep = _deep_layout(image)
+    if deep is not None:
+        mode, bit_depth, has_alpha = deep
     orientation = _orientation_of(exif)
     if source_format == "TIFF":
         exif = _tiff_descriptive_exif(exif, drop_description=False)
@@ -131,11 +173,12 @@ def _pillow_meta(
         bit_depth=bit_depth,
         has_alpha=has_alpha,
         icc_profile=_icc_for_mode(image.info.get("icc_profile"), mode),
-        dpi=_valid_dpi(image.info.get("dpi")) or _exif_dpi(exif),
+        dpi=_oriented_dpi(_pillow_dpi(image, exif), orientation),
         exif=_serialise_exif(exif),
         source_format=source_format,
         width=width,
         height=height,
+        **_pillow_descriptive(image, png),  # type: ignore[arg-type]
     )
     return meta, orientation
 
@@ -169,9 +212,8 @@ def _pillow_pixels(path: Path, image: Image.Image) -> tuple[np.ndarray, np.ndarr
     return values, None
 
 
-def _png16_pixels(path: Path, gray: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    data = np.fromfile(path, dtype=np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+def _png16_pixels(path: Path, data: bytes, gray: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:
         raise ImageError(path, "truncated or corrupt PNG data")
     values = _unit_float(decoded, 65535.0 if decoded.dtype == np.uint16 else 255.0)
@@ -185,11 +227,144 @@ def _png16_pixels(path: Path, gray: bool) -> tuple[np.ndarray, np.ndarray | None
     return np.ascontiguousarray(color), alpha
 
 
-def _read_pillow(path: Path, max_pixels: int, head: bytes) -> DecodedImage:
-    with _open_pillow(path) as image:
-        meta, orientation = _pillow_meta(path, image, max_pixels, head)
-        if meta.source_format == "PNG" and meta.bit_depth == 16:
-            color, alpha = _png16_pixels(path, gray=meta.mode == "gray")
-        else:
-            color, alpha = _pillow_pixels(path, image)
+# --------------------------------------------------------------------------------------------
+# Formats Pillow reduces to 8 bits: 16-bit RGB PPM and JPEG 2000 deeper than 8 bits
+
+
+def _ppm_raster(image: Image.Image) -> tuple[int, int] | None:
+    """(offset, maxval) of a PPM whose samples are wider than a byte, else None."""
+    if _source_format(image) != "PPM" or image.mode != "RGB" or not image.tile:
+        return None
+    tile = image.tile[0]
+    maxval = tile.args[-1] if isinstance(tile.args, tuple) else 255
+    return (tile.offset, int(maxval)) if isinstance(maxval, int) and maxval > 255 else None
+
+
+# The codestream's SIZ marker follows the JP2 header boxes (an ICC profile, XML): well inside this.
+_JP2_HEADER_BYTES = 1 << 22
+
+
+def _jpeg2000_precision(data: bytes) -> tuple[int, int, bool] | None:
+    """(components, bits, signed) from a JPEG 2000 codestream's SIZ marker, or None."""
+    at = data.find(b"\xff\x4f\xff\x51")
+    if at < 0 or at + 48 > len(data):
+        return None
+    siz = data[at + 4 :]
+    components = struct.unpack(">H", siz[36:38])[0]
+    if components == 0 or len(siz) < 38 + 3 * components:
+        return None
+    depths = [siz[38 + 3 * i] for i in range(components)]
+    return components, max((d & 0x7F) + 1 for d in depths), any(d & 0x80 for d in depths)
+
+
+def _deep_layout(image: Image.Image) -> tuple[Mode, int, bool] | None:
+    """(mode, 16, has_alpha) where Pillow would decode samples deeper than 8 bits to 8 bits."""
+    if _ppm_raster(image) is not None:
+        return "rgb", 16, False
+    if _source_format(image) == "JPEG2000":
+        source = getattr(image, "fp", None)
+        if source is None:
+            return None
+        position = source.tell()
+        source.seek(0)
+        precision = _jpeg2000_precision(source.read(_JP2_HEADER_BYTES))
+        source.seek(position)
+        if precision is not None and precision[1] > 8:
+            components = precision[0]
+            return ("gray" if components <= 2 else "rgb"), 16, components in (2, 4)
+    return None
+
+
+def _ppm16_pixels(path: Path, data: bytes, image: Image.Image) -> np.ndarray:
+    raster = _ppm_raster(image)
+    assert raster is not None
+    offset, maxval = raster
+    width, height = image.size
+    count = width * height * 3
+    if image.tile[0].codec_name == "ppm_plain":
+        tokens = data[offset:].split()[:count]
+        if len(tokens) < count:
+            raise ImageError(path, "truncated PPM data")
+        values = np.array(tokens).astype(np.int64)
+    else:
+        if len(data) < offset + 2 * count:
+            raise ImageError(path, "truncated PPM data")
+        values = np.frombuffer(data, ">u2", count, offset)
+    if values.max(initial=0) > maxval:
+        raise ImageError(path, f"corrupt PPM data: a sample is above the maxval {maxval}")
+    return _unit_float(values.reshape(height, width, 3), float(maxval))
+
+
+def _jpeg2000_pixels(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    import imagecodecs
+
+    precision = _jpeg2000_precision(data)
+    assert precision is not None
+    if precision[2]:
+        raise ImageError(path, "signed JPEG 2000 samples are not supported")
+    try:
+        decoded = imagecodecs.jpeg2k_decode(data)
+    except Exception as exc:
+        raise _corrupt(path, "JPEG 2000", exc) from None
+    values = _unit_float(decoded, float(2 ** precision[1] - 1))
+    if values.ndim == 2:
+        values = values[..., None]
+    if values.shape[2] in (2, 4):
+        return np.ascontiguousarray(values[..., :-1]), np.ascontiguousarray(values[..., -1])
+    return values, None
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _load_tiff(path: Path, image: Image.Image) -> None:
+    """Load a TIFF through Pillow's libtiff, its messages kept for the reason, not printed."""
+    with libtiff_messages.captured() as messages:
+        try:
+            image.load()
+        except Exception as exc:
+            if messages.errors:
+                raise ImageError(path, f"cannot decode TIFF ({'; '.join(messages.errors)})") from None
+            raise _corrupt(path, "TIFF", exc) from None
+    if messages.errors:
+        raise ImageError(path, f"corrupt TIFF data ({'; '.join(messages.errors)})")
+
+
+def _pillow_image_pixels(path: Path, data: bytes, image: Image.Image,
+                         meta: ImageMeta) -> tuple[np.ndarray, np.ndarray | None]:
+    if meta.source_format == "PNG" and meta.bit_depth == 16:
+        return _png16_pixels(path, data, gray=meta.mode == "gray")
+    if _ppm_raster(image) is not None:
+        return _ppm16_pixels(path, data, image), None
+    if meta.source_format == "JPEG2000" and meta.bit_depth == 16:
+        return _jpeg2000_pixels(path, data)
+    if meta.source_format == "JPEG":
+        from upres.imageio.jpeg_check import check_jpeg_data
+
+        check_jpeg_data(path, data)
+    if meta.source_format == "TIFF":
+        _load_tiff(path, image)
+    return _pillow_pixels(path, image)
+
+
+def _read_pillow(path: Path, max_pixels: int, data: bytes,
+                 png: PngAncillary | None = None) -> DecodedImage:
+    """Decode the file's ``data`` (``png``: what `_check_png` found in it)."""
+    with _open_pillow(path, io.BytesIO(data)) as image:
+        meta, orientation = _pillow_meta(path, image, max_pixels, data[:32], png)
+        color, alpha = _pillow_image_pixels(path, data, image, meta)
     return _finish(color, alpha, meta, orientation)
+
+
+def _pillow_tiff_pixels(path: Path, data: bytes, frame: int,
+                        max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels of TIFF page ``frame`` through Pillow (for codecs tifffile does not have)."""
+    with _open_pillow(path, io.BytesIO(data)) as image:
+        try:
+            image.seek(frame)
+        except EOFError:
+            raise ImageError(path, f"cannot decode TIFF page {frame}") from None
+        _check_pixels(path, image.size[0], image.size[1], max_pixels)
+        _load_tiff(path, image)
+        return _pillow_pixels(path, image)

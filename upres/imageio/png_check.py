@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
-from upres.imageio.checks import _HASH_BLOCK, _PNG_MAGIC, ImageError, _check_pixels
+from upres.imageio.checks import _PNG_MAGIC, ImageError, _check_pixels
+from upres.imageio.metadata import PNG_KEPT_CHUNKS, PngAncillary, _png_collect
 
 # Samples per pixel by PNG colour type, and the Adam7 passes (x0, y0, dx, dy).
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -52,7 +51,7 @@ class _PngData:
         self.path, self.expected, self.size = path, expected, 0
         self._inflater = zlib.decompressobj()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         try:
             while data and self.size <= self.expected and not self._inflater.eof:
                 self.size += len(self._inflater.decompress(data, _INFLATE_STEP))
@@ -61,56 +60,54 @@ class _PngData:
             raise _bad_png(self.path, f"zlib: {exc}") from None
 
 
-def _png_chunk_body(path: Path, handle: Any, kind: bytes, length: int, data: _PngData | None) -> bytes:
-    """Read a critical chunk in blocks, checking its CRC; IDAT goes to ``data``, IHDR is returned."""
-    crc, body, left = zlib.crc32(kind), b"", length
-    inflate_error: ImageError | None = None
-    while left:
-        block = handle.read(min(left, _HASH_BLOCK))
-        left -= len(block)
-        crc = zlib.crc32(block, crc)
-        if kind == b"IHDR":
-            body += block
-        elif kind == b"IDAT" and data is not None and inflate_error is None:
+def _check_png(path: Path, data: bytes, max_pixels: int) -> PngAncillary:
+    """Walk a PNG's chunks before decoding it: the declared size (refused above ``max_pixels``
+    before anything is inflated), chunks cut off by the end of the file, every chunk's CRC and
+    whether the image data inflates to the full image. Pillow fills a short zlib stream with
+    black rows and ignores IDAT CRCs, so without this a damaged scan would silently become a
+    damaged output; a bad CRC in a chunk Pillow reads made it call the file "not a recognised
+    image format". Returns the ancillary chunks an output keeps (from anywhere in the file)."""
+    view = memoryview(data)
+    size, offset = len(data), len(_PNG_MAGIC)
+    image: _PngData | None = None
+    found: list[tuple[bytes, bytes]] = []
+    while offset + 8 <= size:
+        length, kind = struct.unpack(">I4s", view[offset : offset + 8])
+        body_start = offset + 8
+        name = repr(kind)[2:-1]
+        if body_start + length + 4 > size:
+            raise _bad_png(path, f"the {name} chunk ends past the end of the file")
+        if image is None and kind != b"IHDR":
+            raise _bad_png(path, "the first chunk is not IHDR")
+        body = view[body_start : body_start + length]
+        stored = struct.unpack(">I", view[body_start + length : body_start + length + 4])[0]
+        crc = zlib.crc32(body, zlib.crc32(kind))
+        offset = body_start + length + 4
+        if kind[0] & 0x20:  # ancillary
+            if crc != stored:
+                raise ImageError(path, f"corrupt PNG: bad CRC in {name} chunk")
+            if kind == b"eXIf" or kind in PNG_KEPT_CHUNKS:
+                found.append((bytes(kind), bytes(body)))
+            continue
+        inflate_error: ImageError | None = None
+        if kind == b"IDAT" and image is not None:
             try:
-                data.feed(block)
+                image.feed(body)
             except ImageError as exc:
                 inflate_error = exc  # a CRC mismatch, if there is one, is the better reason
-    if struct.unpack(">I", handle.read(4))[0] != crc:
-        raise _bad_png(path, f"CRC mismatch in the {repr(kind)[2:-1]} chunk")
-    if inflate_error is not None:
-        raise inflate_error
-    return body
-
-
-def _check_png(path: Path, max_pixels: int) -> None:
-    """Walk a PNG's chunks before decoding it: the declared size (refused above ``max_pixels``
-    before anything is inflated), chunks cut off by the end of the file, CRCs of critical chunks
-    (as libpng does) and whether the image data inflates to the full image. Pillow fills a short
-    zlib stream with black rows and ignores IDAT CRCs, so without this a damaged scan would
-    silently become a damaged output."""
-    data: _PngData | None = None
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(len(_PNG_MAGIC))
-        while (head := handle.read(8)) and len(head) == 8:
-            length, kind = struct.unpack(">I4s", head)
-            if handle.tell() + length + 4 > size:
-                # Checked first, so that chunk reads below never come up short.
-                raise _bad_png(path, f"the {repr(kind)[2:-1]} chunk ends past the end of the file")
-            if data is None and kind != b"IHDR":
-                raise _bad_png(path, "the first chunk is not IHDR")
-            if kind[0] & 0x20:  # ancillary chunk: Pillow checks the ones it reads
-                handle.seek(length + 4, os.SEEK_CUR)
-                continue
-            body = _png_chunk_body(path, handle, kind, length, data)
-            if kind == b"IHDR":
-                data = _PngData(path, _png_ihdr(path, body, max_pixels))
-            elif kind == b"IEND":
-                break
-    if len(head) not in (0, 8):
-        raise _bad_png(path, "the file ends inside a chunk header")
-    if data is None:
+        if crc != stored:
+            raise _bad_png(path, f"CRC mismatch in the {name} chunk")
+        if inflate_error is not None:
+            raise inflate_error
+        if kind == b"IHDR":
+            image = _PngData(path, _png_ihdr(path, bytes(body), max_pixels))
+        elif kind == b"IEND":
+            break
+    else:
+        if offset != size:
+            raise _bad_png(path, "the file ends inside a chunk header")
+    if image is None:
         raise _bad_png(path, "no IHDR chunk")
-    if data.size < data.expected:
-        raise _bad_png(path, f"the image data inflates to {data.size} of {data.expected} bytes")
+    if image.size < image.expected:
+        raise _bad_png(path, f"the image data inflates to {image.size} of {image.expected} bytes")
+    return _png_collect(found)

@@ -16,21 +16,23 @@ from upres.imageio.tiff_decode import (
     _region_from_segments,
     _tiff_color,
     _tiff_layout,
+    _tiff_page,
+    _tifffile_repairs,
 )
 
 
 def _tiff_region(path: Path, y0: int, y1: int, x0: int, x1: int) -> np.ndarray | None:
     """Region of a plain (gray/RGB, chunky, unrotated) TIFF without decoding the rest, or None
     when the layout needs the general decoder."""
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
+    with _tifffile_repairs(path), tifffile.TiffFile(path) as tif:
+        index, page = _tiff_page(path, tif)
         layout = _tiff_layout(path, page)
         if not _plain_tiff(page, layout):
             return None
         _check_bounds(path, y0, y1, x0, x1, int(page.imagelength), int(page.imagewidth))
-        _check_segments(path, page)
+        _check_segments(path, page, tif.filehandle.size)
         if page.is_contiguous and page.compression == tifffile.COMPRESSION.NONE:
-            mapped = tifffile.memmap(path, page=0, mode="r")
+            mapped = tifffile.memmap(path, page=index, mode="r")
             region = np.asarray(mapped[y0:y1, x0:x1]).reshape(y1 - y0, x1 - x0, -1)
             del mapped
         else:

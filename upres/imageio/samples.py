@@ -19,10 +19,24 @@ def _unit_float(array: np.ndarray, maxval: float) -> np.ndarray:
     return out
 
 
-def _checked_float(path: Path, array: np.ndarray) -> np.ndarray:
+def _check_float_range(path: Path, array: np.ndarray, what: str = "image") -> None:
+    """Float samples must be finite and in 0..1. Values outside it (HDR, scientific or
+    unnormalised data) would be clipped to white or black without a word, and upres does not
+    guess a tone mapping: the file is refused, with the range found and how to fix it."""
     if not np.isfinite(array).all():
-        raise ImageError(path, "floating-point image contains NaN or infinite values")
-    return np.clip(array.astype(np.float32), 0.0, 1.0)
+        raise ImageError(path, f"floating-point {what} contains NaN or infinite values")
+    if array.size == 0:
+        return
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise ImageError(path, f"floating-point samples range from {low:.6g} to {high:.6g}, outside "
+                               "0..1: rescale the image into 0..1 (or save it as 16-bit integers) "
+                               "before upscaling")
+
+
+def _checked_float(path: Path, array: np.ndarray) -> np.ndarray:
+    _check_float_range(path, array)
+    return array.astype(np.float32)
 
 
 def _to_rgb(color: np.ndarray) -> np.ndarray:

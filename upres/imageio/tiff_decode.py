@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import tifffile
@@ -21,18 +27,69 @@ from upres.imageio.metadata import (
     ImageMeta,
     Mode,
     _icc_for_mode,
+    _oriented_dpi,
     _serialise_exif,
     _tiff_descriptive_exif,
     _valid_dpi,
 )
-from upres.imageio.pillow_decode import _PillowSettings, _read_pillow
-from upres.imageio.samples import _finish, _unit_float
+from upres.imageio.pillow_decode import _pillow_tiff_pixels, _PillowSettings
+from upres.imageio.samples import _check_float_range, _finish, _unit_float
 
-# tifffile logs what it repairs in malformed files ("incorrect StripByteCounts count") at ERROR
-# level on stderr, naming no file; what cannot be read raises, and becomes the one-line ImageError
-# the user should see. An explicit logging configuration by the application still wins.
-if logging.getLogger("tifffile").level == logging.NOTSET:
-    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
+# tifffile repairs some damage and logs it ("incorrect StripByteCounts count") instead of
+# raising, naming no file. Those records are captured per thread while upres reads a file: the
+# ones that repaired the image data fail it, the rest (unreadable vendor tags and the like) are
+# dropped rather than printed on stderr beside upres's one line. An application that configured
+# the "tifffile" logger itself keeps its configuration; its records reach this handler too.
+_REPAIRS = ("missing data offset tag", "missing data ByteCounts tag", "missing ByteCounts tag",
+            "incorrect StripByteCounts count", "incorrect StripOffsets count",
+            "is missing required tags", "estimating ByteCounts", "invalid offset to first page")
+_tifffile_records = threading.local()
+
+
+class _RecordCapture(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        records = getattr(_tifffile_records, "records", None)
+        if records is not None:
+            records.append(record)
+
+
+_tifffile_logger = logging.getLogger("tifffile")
+if _tifffile_logger.level == logging.NOTSET and not _tifffile_logger.handlers:
+    _tifffile_logger.setLevel(logging.WARNING)
+    _tifffile_logger.propagate = False
+_tifffile_logger.addHandler(_RecordCapture())
+
+
+def _repair(records: list[logging.LogRecord]) -> str | None:
+    for record in records:
+        message = record.getMessage()
+        if any(repair in message for repair in _REPAIRS):
+            return re.sub(r"^(<[^>]*>\s*)+", "", message).strip()
+    return None
+
+
+@contextmanager
+def _tifffile_repairs(path: Path) -> Iterator[None]:
+    """Fail ``path`` if tifffile repaired its image data while the block read it (that reason
+    ahead of a library error that followed from the damage; upres's own checks, such as the
+    declared size against --max-pixels, keep theirs)."""
+    outer = getattr(_tifffile_records, "records", None)
+    records: list[logging.LogRecord] = []
+    _tifffile_records.records = records
+    try:
+        yield
+    except ImageError:
+        raise
+    except Exception:
+        if (repair := _repair(records)) is not None:
+            raise ImageError(path, f"corrupt TIFF: {repair}") from None
+        raise
+    finally:
+        _tifffile_records.records = outer
+        if outer is not None:
+            outer.extend(records)
+    if (repair := _repair(records)) is not None:
+        raise ImageError(path, f"corrupt TIFF: {repair}")
 
 
 _PHOTOMETRIC = tifffile.PHOTOMETRIC
@@ -81,6 +138,9 @@ def _tiff_dpi(page: Any) -> tuple[float, float] | None:
 def _tiff_layout(path: Path, page: Any) -> _TiffLayout:
     photometric = page.photometric
     color_samples = _COLOR_SAMPLES.get(photometric)
+    if photometric == _PHOTOMETRIC.YCBCR and page.compression == tifffile.COMPRESSION.JPEG:
+        # The JPEG codec converts YCbCr to RGB (as libtiff's JPEGCOLORMODE_RGB does).
+        photometric, color_samples = _PHOTOMETRIC.RGB, 3
     if color_samples is None:
         name = getattr(photometric, "name", photometric)
         raise ImageError(path, f"unsupported TIFF photometric interpretation {name}")
@@ -112,19 +172,65 @@ def _tiff_bit_depth(page: Any, layout: _TiffLayout) -> int:
     return 8 if page.dtype.kind in "bu" and page.bitspersample <= 8 else 16
 
 
-def _tiff_exif(path: Path, drop_description: bool) -> bytes | None:
+def _tiff_exif(source: Path | BinaryIO, index: int, drop_description: bool) -> bytes | None:
     # Pillow keeps EXIF value types intact (tifffile turns the EXIF IFD into a name dict).
     try:
-        with _PillowSettings.active(), Image.open(path) as image:
+        with _PillowSettings.active(), Image.open(source) as image:
+            image.seek(index)
             exif = image.getexif()
     except Exception:
         return None
     return _serialise_exif(_tiff_descriptive_exif(exif, drop_description))
 
 
+def _tag_bytes(tif: Any, page: Any, code: int) -> bytes | None:
+    """A tag's value as the bytes stored (IPTC is often typed LONG, XMP BYTE or UNDEFINED)."""
+    value = _tiff_tag(page, code)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value) or None
+    if isinstance(value, tuple | list | np.ndarray) and len(value):
+        try:
+            return np.asarray(value, dtype=f"{tif.byteorder}u4").tobytes()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
+
+
+# At most this many pages are looked at for the full-resolution one (a thumbnail first).
+_MAX_PAGES = 256
+_REDUCED, _MASK = 1, 4  # NewSubfileType bits
+
+
+def _is_full_resolution(page: Any) -> bool:
+    subfiletype = int(_tiff_tag(page, 254, 0) or 0)
+    old_subfiletype = int(_tiff_tag(page, 255, 1) or 1)  # SubfileType: 2 = reduced resolution
+    return not subfiletype & (_REDUCED | _MASK) and old_subfiletype != 2
+
+
+def _tiff_page(path: Path, tif: Any) -> tuple[int, Any]:
+    """(index, page) of the image a TIFF holds: its first page, unless that is a reduced-
+    resolution copy (NewSubfileType bit 0, a thumbnail some scanners write first), in which case
+    the largest full-resolution page."""
+    first = tif.pages.first
+    if _is_full_resolution(first):
+        return 0, first
+    best: tuple[int, Any] | None = None
+    for index, page in enumerate(islice(tif.pages, _MAX_PAGES)):
+        if not isinstance(page, tifffile.TiffPage) or not _is_full_resolution(page):
+            continue
+        if best is None or page.imagewidth * page.imagelength > best[1].imagewidth * best[1].imagelength:
+            best = (index, page)
+    if best is None:
+        raise ImageError(path, "TIFF holds only reduced-resolution (thumbnail) pages, no full-size "
+                               "image")
+    return best
+
+
 def _tiff_meta(
-    path: Path, tif: Any, page: Any, max_pixels: int
+    path: Path, tif: Any, page: Any, max_pixels: int, index: int = 0,
+    source: BinaryIO | None = None,
 ) -> tuple[ImageMeta, int, _TiffLayout]:
+    """``source``: the file's bytes being decoded (else ``path`` is opened for the EXIF)."""
     width, height = int(page.imagewidth), int(page.imagelength)
     _check_pixels(path, width, height, max_pixels)
     layout = _tiff_layout(path, page)
@@ -134,24 +240,35 @@ def _tiff_meta(
         width, height = height, width
     gray = layout.photometric in (_PHOTOMETRIC.MINISBLACK, _PHOTOMETRIC.MINISWHITE)
     mode: Mode = "gray" if gray else "rgb"
+    if source is not None:
+        source.seek(0)
     meta = ImageMeta(
         mode=mode,
         bit_depth=_tiff_bit_depth(page, layout),
         has_alpha=layout.alpha_index is not None,
         icc_profile=_icc_for_mode(page.iccprofile, mode),
-        dpi=_tiff_dpi(page),
-        exif=_tiff_exif(path, drop_description=bool(tif.is_shaped)),
+        dpi=_oriented_dpi(_tiff_dpi(page), orientation),
+        exif=_tiff_exif(source if source is not None else path, index,
+                        drop_description=bool(tif.is_shaped)),
         source_format="TIFF",
         width=width,
         height=height,
+        xmp=_tag_bytes(tif, page, 700),
+        iptc=_tag_bytes(tif, page, 33723),
     )
     return meta, orientation, layout
 
 
-def _check_segments(path: Path, page: Any) -> None:
-    size = path.stat().st_size
-    for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
-        if count and offset + count > size:
+def _check_segments(path: Path, page: Any, size: int) -> None:
+    """Every strip or tile holds data, inside the file's ``size`` bytes. tifffile decodes a
+    segment of 0 bytes as zeros: an image whose byte counts were lost would come out black."""
+    counts = page.databytecounts
+    unit = "tile" if page.is_tiled else "strip"
+    for index, (offset, count) in enumerate(zip(page.dataoffsets, counts, strict=False)):
+        if not count:
+            raise ImageError(path, f"corrupt TIFF: {unit} {index + 1} of {len(counts)} has no data "
+                                   "(byte count 0)")
+        if offset + count > size:
             raise ImageError(path, "truncated TIFF: image data extends past the end of the file")
 
 
@@ -168,9 +285,8 @@ def _tiff_color(
     path: Path, page: Any, layout: _TiffLayout, samples: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:
     if samples.dtype.kind == "f":
-        if not np.isfinite(samples).all():
-            raise ImageError(path, "floating-point TIFF contains NaN or infinite values")
-        values = np.clip(samples.astype(np.float32), 0.0, 1.0)
+        _check_float_range(path, samples, "TIFF")
+        values = samples.astype(np.float32)
     else:
         values = _unit_float(samples, layout.maxval)
     alpha = None
@@ -201,19 +317,22 @@ def _pillow_can_replace(page: Any) -> bool:
     return page.bitspersample <= 8 or page.samplesperpixel == 1
 
 
-def _read_tiff(path: Path, max_pixels: int) -> DecodedImage:
+def _read_tiff(path: Path, data: bytes, max_pixels: int) -> DecodedImage:
+    """Decode the TIFF file's ``data``."""
+    source = io.BytesIO(data)
     try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            meta, orientation, layout = _tiff_meta(path, tif, page, max_pixels)
-            _check_segments(path, page)
+        with _tifffile_repairs(path), tifffile.TiffFile(io.BytesIO(data)) as tif:
+            index, page = _tiff_page(path, tif)
+            meta, orientation, layout = _tiff_meta(path, tif, page, max_pixels, index, source)
+            _check_segments(path, page, len(data))
             try:
                 raw = page.asarray()
             except (KeyError, ValueError, NotImplementedError) as exc:
                 if not _pillow_can_replace(page):
                     raise ImageError(path, _tiff_codec_reason(page, exc)) from None
-                return _read_pillow(path, max_pixels, b"")
-            color, alpha = _tiff_color(path, page, layout, _samples_last(page, raw))
+                color, alpha = _pillow_fallback(path, data, index, max_pixels, page)
+            else:
+                color, alpha = _tiff_color(path, page, layout, _samples_last(page, raw))
     except ImageError:
         raise
     except tifffile.TiffFileError as exc:
@@ -223,17 +342,28 @@ def _read_tiff(path: Path, max_pixels: int) -> DecodedImage:
     return _finish(color, alpha, meta, orientation)
 
 
+def _pillow_fallback(path: Path, data: bytes, index: int, max_pixels: int,
+                     page: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels through Pillow (libtiff) for codecs tifffile lacks; metadata stays tifffile's."""
+    try:
+        return _pillow_tiff_pixels(path, data, index, max_pixels)
+    except ImageError as exc:
+        if exc.reason != "not a recognised image format":
+            raise
+    compression = getattr(page.compression, "name", page.compression)
+    raise ImageError(path, f"TIFF compression {compression} is not supported")
+
+
 def _tiff_codec_reason(page: Any, exc: BaseException) -> str:
     compression = getattr(page.compression, "name", page.compression)
-    if "imagecodecs" in str(exc):
-        return f"TIFF compression {compression} needs the optional 'imagecodecs' package"
-    return f"cannot decode TIFF ({exc})"
+    return f"cannot decode TIFF compression {compression} ({exc})"
 
 
 def _probe_tiff(path: Path, max_pixels: int) -> ImageMeta:
     try:
-        with tifffile.TiffFile(path) as tif:
-            return _tiff_meta(path, tif, tif.pages.first, max_pixels)[0]
+        with _tifffile_repairs(path), tifffile.TiffFile(path) as tif:
+            index, page = _tiff_page(path, tif)
+            return _tiff_meta(path, tif, page, max_pixels, index)[0]
     except ImageError:
         raise
     except Exception as exc:
@@ -253,8 +383,6 @@ def _region_from_segments(
         for col in range(x0 // chunk_w, (x1 - 1) // chunk_w + 1):
             index = row * across + col
             offset, count = page.dataoffsets[index], page.databytecounts[index]
-            if not count:
-                continue  # sparse segment: zeros
             handle.seek(offset)
             segment, indices, _ = page.decode(handle.read(count), index, jpegtables=page.jpegtables)
             segment = segment[0]  # (length, width, samples)

@@ -10,13 +10,25 @@ touches are decoded). Anything else is decoded whole by `read_image`. The values
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import tifffile
 
-from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, _check_file, _corrupt, _is_tiff
+from upres.imageio.checks import (
+    _HASH_BLOCK,
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    _corrupt,
+    _file_state,
+    _is_tiff,
+    _open_checked,
+    _os_error,
+    changed_error,
+)
 from upres.imageio.metadata import ImageMeta
 from upres.imageio.samples import _to_rgb
 from upres.imageio.tiff_decode import (
@@ -25,6 +37,8 @@ from upres.imageio.tiff_decode import (
     _region_from_segments,
     _tiff_color,
     _tiff_meta,
+    _tiff_page,
+    _tifffile_repairs,
     _TiffLayout,
 )
 
@@ -36,13 +50,44 @@ class TiffRows:
     """An open plain TIFF; `read(y0, y1)` decodes rows y0:y1 as float32 RGB in [0, 1]."""
 
     def __init__(self, path: Path, tif: Any, page: Any, meta: ImageMeta, layout: _TiffLayout,
-                 contiguous: bool) -> None:
+                 contiguous: bool, handle: BinaryIO, state: tuple[int, int]) -> None:
         self.path = path
         self.meta = meta
         self._tif = tif
         self._page = page
         self._layout = layout
         self._contiguous = contiguous
+        self._handle = handle  # the one descriptor every read (and the hash) goes through
+        self._state = state  # size and mtime when opened: the file must not change after
+        self._sha256: str | None = None
+
+    def _check_unchanged(self) -> None:
+        try:
+            state = _file_state(os.fstat(self._handle.fileno()))
+        except OSError as exc:
+            raise _os_error(self.path, exc) from None
+        if state != self._state:
+            raise changed_error(self.path)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the file, read through the descriptor the rows are read from (on first
+        use: planning a file never reads it whole). Every read after checks that its size and
+        modification time are still those it had when opened, so the rows decoded are of the
+        bytes hashed: a file rewritten meanwhile raises ImageError "changed while it was read"."""
+        if self._sha256 is None:
+            digest, offset, fd = hashlib.sha256(), 0, self._handle.fileno()
+            try:
+                while block := os.pread(fd, _HASH_BLOCK, offset):
+                    digest.update(block)
+                    offset += len(block)
+            except OSError as exc:
+                raise _os_error(self.path, exc) from None
+            self._check_unchanged()
+            if offset != self._state[0]:
+                raise changed_error(self.path)
+            self._sha256 = digest.hexdigest()
+        return self._sha256
 
     def _contiguous_rows(self, y0: int, y1: int) -> np.ndarray:
         page = self._page
@@ -64,6 +109,7 @@ class TiffRows:
                 samples = self._contiguous_rows(y0, y1)
             else:
                 samples = _region_from_segments(self._tif, self._page, y0, y1, 0, self.meta.width)
+            self._check_unchanged()
             color, _ = _tiff_color(self.path, self._page, self._layout, samples)
         except ImageError:
             raise
@@ -72,7 +118,10 @@ class TiffRows:
         return np.ascontiguousarray(_to_rgb(color))
 
     def close(self) -> None:
-        self._tif.close()
+        try:
+            self._tif.close()
+        finally:
+            self._handle.close()
 
     def __enter__(self) -> TiffRows:
         return self
@@ -81,8 +130,8 @@ class TiffRows:
         self.close()
 
 
-# Codecs tifffile decodes itself; others (LZW, JPEG, ...) need imagecodecs, and `read_image`
-# says so when it is missing.
+# The codecs whose strips are streamed; files in other codecs (LZW, ZSTD, JPEG, ...) are decoded
+# whole by `read_image`.
 _CODECS = (tifffile.COMPRESSION.NONE, tifffile.COMPRESSION.ADOBE_DEFLATE, tifffile.COMPRESSION.DEFLATE)
 
 
@@ -101,26 +150,45 @@ def open_tiff_rows(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> TiffRows
     be read on their own (decode it whole instead). Bad files raise `ImageError` as `read_image`
     would."""
     path = Path(path)
-    if not _is_tiff(_check_file(path)):
-        return None
+    handle = _open_checked(path)
     try:
-        tif = tifffile.TiffFile(path)
-    except tifffile.TiffFileError as exc:
-        raise ImageError(path, f"invalid or corrupt TIFF ({exc})") from None
-    except Exception as exc:
-        raise _corrupt(path, "TIFF", exc) from None
-    try:
-        page = tif.pages.first
-        meta, _, layout = _tiff_meta(path, tif, page, max_pixels)
-        qualifies, contiguous = _streamable(page, layout)
-        if qualifies:
-            _check_segments(path, page)
-            return TiffRows(path, tif, page, meta, layout, contiguous)
-    except ImageError:
-        tif.close()
+        state = _file_state(os.fstat(handle.fileno()))
+        if not _is_tiff(handle.read(4)):
+            handle.close()
+            return None
+        handle.seek(0)
+        rows = _open_rows(path, handle, state, max_pixels)
+    except BaseException:
+        handle.close()
         raise
-    except Exception as exc:
+    if rows is None:
+        handle.close()
+    return rows
+
+
+def _open_rows(path: Path, handle: BinaryIO, state: tuple[int, int],
+               max_pixels: int) -> TiffRows | None:
+    with _tifffile_repairs(path):
+        try:
+            tif = tifffile.TiffFile(handle, name=path.name)
+        except tifffile.TiffFileError as exc:
+            raise ImageError(path, f"invalid or corrupt TIFF ({exc})") from None
+        except ImageError:
+            raise
+        except Exception as exc:
+            raise _corrupt(path, "TIFF", exc) from None
+        try:
+            index, page = _tiff_page(path, tif)
+            meta, _, layout = _tiff_meta(path, tif, page, max_pixels, index, handle)
+            qualifies, contiguous = _streamable(page, layout)
+            if qualifies:
+                _check_segments(path, page, state[0])
+                return TiffRows(path, tif, page, meta, layout, contiguous, handle, state)
+        except ImageError:
+            tif.close()
+            raise
+        except Exception as exc:
+            tif.close()
+            raise _corrupt(path, "TIFF", exc) from None
         tif.close()
-        raise _corrupt(path, "TIFF", exc) from None
-    tif.close()
-    return None
+        return None
