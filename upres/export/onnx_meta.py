@@ -11,10 +11,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import onnx
 
-# ModelProto.metadata_props and StringStringEntryProto.key/value (onnx.proto field numbers).
-_METADATA_PROPS, _KEY, _VALUE = 14, 1, 2
+# ModelProto.graph, ModelProto.metadata_props and StringStringEntryProto.key/value (onnx.proto
+# field numbers).
+_GRAPH, _METADATA_PROPS, _KEY, _VALUE = 7, 14, 1, 2
 
 PREFIX = "upres."
+IO_DTYPES = ("float32", "float16")
+
+
+class ModelError(ValueError):
+    """A model file upres cannot run; the message names the file and the reason (a usage error)."""
 
 
 @dataclass(frozen=True)
@@ -128,16 +134,26 @@ def _fields(data: memoryview) -> Iterator[tuple[int, memoryview | None]]:
 def read_props(path: Path) -> dict[str, str]:
     """The model's metadata_props, read from the protobuf wire format: `upres run` needs these
     few strings, and importing onnx to get them cost ~0.1 s of every start."""
-    data = memoryview(Path(path).read_bytes())
+    try:
+        data = memoryview(Path(path).read_bytes())
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not data:
+        raise ModelError(f"{path}: not an ONNX model (empty file)")
     props: dict[str, str] = {}
+    graph = False
     try:
         for number, body in _fields(data):
+            graph = graph or (number == _GRAPH and body is not None)
             if number != _METADATA_PROPS or body is None:
                 continue
             entry = {n: bytes(v).decode("utf-8") for n, v in _fields(body) if v is not None}
             props[entry.get(_KEY, "")] = entry.get(_VALUE, "")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable ONNX model ({exc})") from None
+        raise ModelError(f"{path}: not an ONNX model ({exc})") from None
+    if not graph:
+        # Bytes that happen to parse as protobuf fields, but no ONNX model: it always has a graph.
+        raise ModelError(f"{path}: not an ONNX model (no graph in it)")
     return props
 
 
@@ -151,4 +167,30 @@ def write_props(model: onnx.ModelProto, props: dict[str, str]) -> None:
 
 
 def read_info(path: Path) -> ModelInfo | None:
-    return ModelInfo.from_props(read_props(path))
+    """The upres metadata of a model file (None for a foreign model); ModelError when the file is
+    no ONNX model or its metadata could not describe a model upres can run."""
+    props = read_props(path)
+    try:
+        info = ModelInfo.from_props(props)
+    except ValueError as exc:
+        raise ModelError(f"{path}: unreadable upres metadata ({exc})") from None
+    if info is not None:
+        check_info(info, path)
+    return info
+
+
+def check_info(info: ModelInfo, path: Path | str) -> None:
+    """Refuse values no tile model can have, before any image fails on them."""
+    if info.scale < 1:
+        raise ModelError(f"{path}: its metadata says scale {info.scale}; a model upscales x1 or more")
+    if info.receptive_field < 0:
+        raise ModelError(f"{path}: its metadata says receptive field {info.receptive_field}; "
+                         "it must be 0 or more")
+    if info.alignment < 1:
+        raise ModelError(f"{path}: its metadata says alignment {info.alignment}; it must be 1 or more")
+    if info.input_channels < 1 or info.output_channels < 1:
+        raise ModelError(f"{path}: its metadata says {info.input_channels} -> {info.output_channels} "
+                         "channels")
+    if info.io_dtype not in IO_DTYPES:
+        raise ModelError(f"{path}: its metadata says io_dtype {info.io_dtype}; upres runs "
+                         f"{'/'.join(IO_DTYPES)} image models")

@@ -85,6 +85,9 @@ def probe_alignment(run: RunFn, channels: int, scale: int, reach: int, max_shift
 def probe_scale(run: RunFn, channels: int, size: int = 16) -> int:
     """Output/input size ratio of an SR model (must be an integer, same on both axes)."""
     out = run(np.zeros((1, channels, size, size + 2), np.float32))
+    if out.ndim != 4:
+        raise ValueError(f"model maps a {size}x{size + 2} image to shape {tuple(out.shape)}: "
+                         "not an image (N, C, H, W)")
     sh, sw = out.shape[2] / size, out.shape[3] / (size + 2)
     if sh != sw or sh != int(sh) or sh < 1:
         raise ValueError(f"model maps {size}x{size + 2} to {out.shape[2]}x{out.shape[3]}: "

@@ -155,7 +155,7 @@ def _slug(text: str) -> str:
 
 
 def default_cache_root() -> Path:
-    from upres.runtime.catalog import cache_dir
+    from upres.runtime.cache import cache_dir
 
     return cache_dir() / "engines"
 
@@ -185,6 +185,9 @@ class EngineCache:
     def _read_manifest(self, manifest: Path) -> CachedEngine:
         try:
             data = json.loads(manifest.read_text())
+            if not isinstance(data, dict):
+                raise StaleEngine(f"{manifest.name}: unreadable manifest (a JSON "
+                                  f"{type(data).__name__}, not an object)")
             if data.get("format") != MANIFEST_FORMAT:
                 raise StaleEngine(f"{manifest.name}: manifest format {data.get('format')!r}, "
                                   f"this upres writes {MANIFEST_FORMAT}")
@@ -199,8 +202,8 @@ class EngineCache:
                 tensorrt_built=str(data["tensorrt_built"]))
         except StaleEngine:
             raise
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StaleEngine(f"{manifest.name}: unreadable manifest ({exc})") from None
+        except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+            raise StaleEngine(f"{manifest.name}: unreadable manifest ({type(exc).__name__}: {exc})") from None
 
     def check(self, key: EngineKey, model: str,
               tensorrt_runtime: str | None = None) -> tuple[CachedEngine | None, str]:
@@ -208,7 +211,7 @@ class EngineCache:
         With `tensorrt_runtime`, a version-compatible engine built by a later TensorRT than that
         one is stale (compatibility runs forward only)."""
         engine_path, manifest = self.paths(key, model)
-        if not manifest.exists():
+        if not manifest.is_file():
             return None, "not built yet"
         try:
             cached = self._read_manifest(manifest)
@@ -220,7 +223,11 @@ class EngineCache:
             return None, f"{manifest.name} was built for another key ({'; '.join(diff)})"
         if cached.engine_path != engine_path or not engine_path.is_file():
             return None, f"{engine_path.name} is missing"
-        if engine_path.stat().st_size != cached.engine_bytes:
+        try:
+            size = engine_path.stat().st_size
+        except OSError as exc:
+            return None, f"{engine_path.name}: {exc.strerror or exc}"
+        if size != cached.engine_bytes:
             return None, f"{engine_path.name}: size differs from its manifest (damaged)"
         if (tensorrt_runtime is not None
                 and version_tuple(cached.tensorrt_built) > version_tuple(tensorrt_runtime)):
@@ -231,7 +238,11 @@ class EngineCache:
     def entries(self) -> list[CachedEngine | tuple[Path, str]]:
         """Every manifest in the cache: a CachedEngine, or (path, why it is unreadable)."""
         found: list[CachedEngine | tuple[Path, str]] = []
-        for manifest in sorted(self.root.glob("*.json")):
+        try:
+            manifests = sorted(self.root.glob("*.json"))
+        except OSError:
+            return found  # no readable cache folder: no engines (a file there, or no permission)
+        for manifest in manifests:
             try:
                 found.append(self._read_manifest(manifest))
             except StaleEngine as exc:

@@ -2,29 +2,28 @@
 
 upres's own ONNX files carry that in their metadata; any other SR model (NCHW float RGB, dynamic
 H/W) is probed on first use with a few small runs, and the result is cached by the file's sha256.
+A file upres cannot run is refused here, with the reason, as a ModelError (a usage error), before
+any image could fail on it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from upres.export.onnx_meta import ModelInfo, file_sha256, read_info
+from upres.export.onnx_meta import ModelError, ModelInfo, check_info, file_sha256, read_info
 from upres.export.receptive_field import probe_receptive_field, probe_scale
-from upres.runtime.backends.onnxruntime_backend import OrtBackend
+from upres.runtime.backends.onnxruntime_backend import OrtBackend, ort_message
+from upres.runtime.cache import cache_dir, read_json, write_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_REFINE = "refine"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("UPRES_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    base = Path(root) if root else Path.home() / ".cache"
-    return base if os.environ.get("UPRES_CACHE_DIR") else base / "upres"
+# In the probe cache's file names: bump it when probing changes what it finds (2: the output
+# channels are measured), so an earlier probe's entry is probed again rather than trusted.
+PROBE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -61,28 +60,72 @@ def model_path(model: str | Path, precision: str = "fp32") -> Path:
 def resolve(model: str | Path, precision: str = "fp32") -> ModelRef:
     """A built-in name ("coarse-x4") or a path to any .onnx file."""
     path = model_path(model, precision)
+    info = read_info(path)  # first: a file that cannot be read is refused as a ModelError
     sha = file_sha256(path)
-    info = read_info(path)
     if info is not None:
         return ModelRef(path, info, sha, probed=False)
     return ModelRef(path, probe_foreign(path, sha), sha, probed=True)
 
 
+def probe_cache_path(sha: str) -> Path:
+    return cache_dir() / "probes" / f"{sha}.v{PROBE_FORMAT}.json"
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
+
+
+def _cached_probe(path: Path, sha: str) -> ModelInfo | None:
+    """The cached probe of this file, or None where the entry is missing, damaged or of another
+    format (then it is probed again and the entry overwritten)."""
+    data = read_json(path)
+    names = [f.name for f in fields(ModelInfo)]
+    if not isinstance(data, dict) or sorted(data) != sorted(names):
+        return None
+    for f in fields(ModelInfo):
+        value = data[f.name]
+        wanted = _FIELD_TYPES.get(str(f.type), f.type)
+        if isinstance(value, bool) or not isinstance(value, wanted):  # type: ignore[arg-type]
+            return None
+    info = ModelInfo(**{**data, "flops_per_pixel": float(data["flops_per_pixel"])})
+    if info.kind != "foreign" or info.weights_sha256 != sha:
+        return None
+    try:
+        check_info(info, path)
+    except ModelError:
+        return None
+    return info
+
+
 def probe_foreign(path: Path, sha: str) -> ModelInfo:
-    cached = cache_dir() / "probes" / f"{sha}.json"
-    if cached.exists():
-        return ModelInfo(**json.loads(cached.read_text()))
+    cached = probe_cache_path(sha)
+    info = _cached_probe(cached, sha)
+    if info is not None:
+        return info
     backend = OrtBackend(path, "ort-cpu")
-    shape = backend.session.get_inputs()[0].shape
-    channels = shape[1] if isinstance(shape[1], int) else 3
+    channels = backend.input_channels or 3
     if channels != 3:
-        raise ValueError(f"{path}: expects {channels} input channels; upres runs RGB (3) models")
+        raise ModelError(f"{path}: expects {channels} input channels; upres runs RGB (3) models")
+    out_channels: list[int] = []
 
     def run(x: np.ndarray) -> np.ndarray:
-        return backend.run(x)
+        try:
+            y = backend.run(x)
+        except Exception as exc:  # ORT's own exception types derive from Exception alone
+            raise ModelError(f"{path}: fails on a {x.shape[2]}x{x.shape[3]} test image "
+                             f"({ort_message(exc)})") from None
+        if y.ndim != 4:
+            raise ModelError(f"{path}: returns shape {tuple(y.shape)} for a {x.shape[2]}x{x.shape[3]} "
+                             "image, not an image (N, C, H, W); upres runs image-to-image models")
+        out_channels.append(int(y.shape[1]))
+        return y
 
-    scale = probe_scale(run, channels)
-    rf = probe_receptive_field(run, channels, scale, size=64, trials=2)
+    try:
+        scale = probe_scale(run, channels)
+        rf = probe_receptive_field(run, channels, scale, size=64, trials=2)
+    except ModelError:
+        raise
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from None
     # onnx only here, for a foreign model's first probe: it costs ~0.1 s of every start.
     import onnx
 
@@ -91,12 +134,19 @@ def probe_foreign(path: Path, sha: str) -> ModelInfo:
     proto = onnx.load(str(path))
     info = ModelInfo(
         name=path.stem, kind="foreign", scale=scale, receptive_field=rf,
+        output_channels=out_channels[0],
         parameters=parameter_count(proto), flops_per_pixel=round(flops_per_output_pixel(proto), 1),
         weights_sha256=sha,
         io_dtype="float16" if backend.input_dtype == np.float16 else "float32",
     )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(info), indent=2))
-    os.replace(tmp, cached)
+    write_atomic(cached, json.dumps(asdict(info), indent=2))
     return info
+
+
+def require_rgb(ref: ModelRef) -> ModelRef:
+    """``ref`` as the upscaling stage of a chain, which takes and gives RGB tiles."""
+    info = ref.info
+    if (info.input_channels, info.output_channels) != (3, 3):
+        raise ModelError(f"{ref.path}: maps {info.input_channels} -> {info.output_channels} "
+                         "channels; upres upscales with RGB models (3 -> 3)")
+    return ref

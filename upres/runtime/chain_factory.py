@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from upres.export.onnx_meta import ModelError
 from upres.runtime.backends import select
-from upres.runtime.backends.base import BackendChoice, BackendUnavailable
-from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, resolve
+from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
+from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, require_rgb, resolve
 from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
 
 SCALES = (2, 4)
@@ -78,21 +79,34 @@ def build_chain(
                           "deterministic mode runs no network", precision)
     if choice.name in select.GPU_PIPELINE:
         return _gpu_chain(choice, mode, scale, model, texture, precision, memory, streams)
-    coarse = resolve(model or f"coarse-x{scale}", precision)
+    coarse = require_rgb(resolve(model or f"coarse-x{scale}", precision))
     if scale is not None and coarse.info.scale != scale:
         raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
                          f"but --scale {scale} was asked for")
     s = coarse.info.scale
-    coarse_backend = select.create(choice.name, coarse.path, threads)
+    coarse_backend = _agrees(coarse, select.create(choice.name, coarse.path, threads))
     if mode == "faithful":
         chain: TileFn = FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
         return ChainSetup(chain, mode, s, choice.name, choice.reason, precision, {"coarse": coarse})
     refine = resolve(DEFAULT_REFINE, "fp32")
-    refine_backend = select.create(choice.name, refine.path, threads)
+    refine_backend = _agrees(refine, select.create(choice.name, refine.path, threads))
     chain = HybridChain(coarse_backend, refine_backend, s, coarse.info.receptive_field,
                         refine.info.receptive_field, texture)
     return ChainSetup(chain, mode, s, choice.name, choice.reason, precision,
                       {"coarse": coarse, "refine": refine})
+
+
+def _agrees(ref: ModelRef, backend: Backend) -> Backend:
+    """``backend`` once its graph's channel counts (where it states them) match ``ref``'s info:
+    metadata that misdescribes its graph would fail every image instead."""
+    for side, stated, described in (("input", getattr(backend, "input_channels", None),
+                                     ref.info.input_channels),
+                                    ("output", getattr(backend, "output_channels", None),
+                                     ref.info.output_channels)):
+        if stated is not None and stated != described:
+            raise ModelError(f"{ref.path}: its graph has {stated} {side} channels, its upres "
+                             f"metadata says {described}")
+    return backend
 
 
 def _gpu_chain(choice: BackendChoice, mode: str, scale: int | None, model: str | None,
@@ -103,7 +117,8 @@ def _gpu_chain(choice: BackendChoice, mode: str, scale: int | None, model: str |
         raise BackendUnavailable(why)
     # PyTorch runs the fp32 weights (in fp16 when asked); TensorRT builds from the ONNX graph of
     # the precision asked for (fp16/int8 graphs made by `upres calibrate`).
-    coarse = resolve(model or f"coarse-x{scale}", "fp32" if choice.name == "torch-cuda" else precision)
+    coarse = require_rgb(resolve(model or f"coarse-x{scale}",
+                                 "fp32" if choice.name == "torch-cuda" else precision))
     if scale is not None and coarse.info.scale != scale:
         raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
                          f"but --scale {scale} was asked for")

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Standard library only: the probe subprocess imports this module and must stay light.
+from upres.runtime.cache import cache_dir, read_json, write_atomic
+
 KIB = 1024
 MIB = 1024**2
 GIB = 1024**3
@@ -149,18 +152,36 @@ class MemoryModel:
                 "samples": [list(s) for s in self.samples], "session": self.session}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MemoryModel:
-        if data.get("version") != _CACHE_VERSION:
-            raise ValueError(f"memory model cache version {data.get('version')!r}")
-        samples = tuple((int(p), int(b)) for p, b in data["samples"])
-        return cls(float(data["base"]), float(data["per_pixel"]), samples,
-                   int(data.get("session", 0)))
+    def from_dict(cls, data: Any) -> MemoryModel:
+        """The model a cache entry holds; ValueError for anything this version did not write."""
+        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+            found = data.get("version") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"memory model cache version {found!r}")
+        try:
+            samples = tuple((_count(p), _count(b)) for p, b in data["samples"])
+            model = cls(_number(data["base"]), _number(data["per_pixel"]), samples,
+                        _count(data.get("session", 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"damaged memory model cache entry ({type(exc).__name__}: {exc})") from None
+        if not samples or model.per_pixel < 0:
+            raise ValueError("damaged memory model cache entry (no samples or a negative slope)")
+        return model
+
+
+def _number(value: Any) -> float:
+    # float() would take "12" or true; an entry holding those was not written by this code.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
 
 
 def memory_cache_path(sha256: str, backend: str = "ort-cpu", precision: str = "fp32") -> Path:
-    # Imported here so the probe subprocess, which imports this module, stays light.
-    from upres.runtime.catalog import cache_dir
-
     return cache_dir() / "memory" / f"{sha256}-{backend}-{precision}.json"
 
 
@@ -191,11 +212,12 @@ def measure_memory_model(
 ) -> MemoryModel:
     """Measured memory model of one ONNX file on one backend, cached by its sha256."""
     path = memory_cache_path(sha256, backend, precision)
-    if path.exists():
+    entry = read_json(path)
+    if entry is not None:
         try:
-            return MemoryModel.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError):
-            pass  # stale or damaged cache: measure again and overwrite it
+            return MemoryModel.from_dict(entry)
+        except ValueError:
+            pass  # stale or damaged: measured again below, and the entry overwritten
     samples = []
     session = 0
     for side in sides:
@@ -203,13 +225,5 @@ def measure_memory_model(
         samples.append((side * side, max(0, report["peak"] - report["rss_loaded"])))
         session = max(session, report.get("rss_loaded", 0) - report.get("rss_start", 0))
     model = MemoryModel.fit(samples, session)
-    _write_atomic(path, json.dumps(model.to_dict(), indent=2))
+    write_atomic(path, json.dumps(model.to_dict(), indent=2))  # not saved where it cannot be
     return model
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file + os.replace: a concurrent reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

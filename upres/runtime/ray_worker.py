@@ -28,14 +28,16 @@ class ChainSpec:
     mode: str
     scale: int
     model: str | None  # a built-in name, or an absolute path every node must see
-    texture: float
+    texture: float | None  # None: the chain has no refine stage (deterministic, faithful)
     backend: str
     precision: str
     threads: int
 
     def build(self) -> ChainSetup:
-        # No device memory target: a GPU pipeline worker plans for the GPU of its own node.
-        return build_chain(self.mode, self.scale, self.model, self.texture, self.backend,
+        # No device memory target: a GPU pipeline worker plans for the GPU of its own node. A
+        # chain without a refine stage ignores texture, so build_chain's default stands in.
+        texture = 0.5 if self.texture is None else self.texture
+        return build_chain(self.mode, self.scale, self.model, texture, self.backend,
                            self.precision, self.threads)
 
 
@@ -56,8 +58,9 @@ def chain_spec(setup: ChainSetup, threads: int) -> ChainSpec:
     # The driver's backend choice, not "auto": a node that picked another backend would write
     # other sidecars (and possibly other bytes) than its neighbours.
     backend = "ort-cpu" if setup.backend == "none" else setup.backend
+    texture = getattr(setup.chain, "texture", None)
     return ChainSpec(setup.mode, setup.scale, _portable_model(setup),
-                     float(getattr(setup.chain, "texture", 0.5)), backend, setup.precision, threads)
+                     None if texture is None else float(texture), backend, setup.precision, threads)
 
 
 def _differences(mine: dict[str, Any], theirs: dict[str, Any]) -> str:

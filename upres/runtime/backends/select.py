@@ -60,12 +60,19 @@ def choose(name: str) -> BackendChoice:
 
 
 def create(name: str, model: Path, threads: int = 0) -> Backend:
+    """One model on the named backend. Every way the backend itself can fail to start is a
+    BackendUnavailable naming the reason; a model it cannot run is a ModelError (both usage
+    errors, so callers catch those two and nothing else)."""
     if is_triton(name):
-        return TritonBackend(parse_target(name), model)
+        try:
+            target = parse_target(name)
+        except ValueError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        return TritonBackend(target, model)
     if name in GPU_PIPELINE:
         why = unavailable(name)
         if why:
             raise BackendUnavailable(why)
-        raise ValueError(f"{name} runs whole tile chains on the GPU pipeline "
-                         "(upres.runtime.chain_factory.build_chain), not single models")
+        raise BackendUnavailable(f"{name} runs whole tile chains on the GPU pipeline, not single "
+                                 "models; use --backend ort-trt, ort-cuda or ort-cpu for this step")
     return OrtBackend(model, name, threads)

@@ -80,8 +80,8 @@ class TritonBackend:
         self._error = InferenceServerException
         self.name = f"{SCHEME}://{target.address}"
         self.timeout_s = timeout_s
-        self.client = grpc.InferenceServerClient(url=target.address)
         try:
+            self.client = grpc.InferenceServerClient(url=target.address)
             live = self.client.is_server_live()
         except InferenceServerException as exc:
             live, why = False, str(exc)
@@ -91,12 +91,17 @@ class TritonBackend:
             raise BackendUnavailable(f"{self.name}: Triton server not reachable ({why})")
         sha = file_sha256(model)
         self.model = self._find(target, model, sha)
-        config = self.client.get_model_config(self.model, as_json=True)["config"]
-        meta = self.client.get_model_metadata(self.model, as_json=True)
-        self.max_batch = int(config.get("max_batch_size", 0))
-        self.input_name = meta["inputs"][0]["name"]
-        self.input_type = meta["inputs"][0]["datatype"]
-        self.output_name = meta["outputs"][0]["name"]
+        try:
+            config = self.client.get_model_config(self.model, as_json=True)["config"]
+            meta = self.client.get_model_metadata(self.model, as_json=True)
+            self.max_batch = int(config.get("max_batch_size", 0))
+            self.input_name = meta["inputs"][0]["name"]
+            self.input_type = meta["inputs"][0]["datatype"]
+            self.output_name = meta["outputs"][0]["name"]
+        except (InferenceServerException, LookupError, TypeError, ValueError) as exc:
+            # Unloaded between the lookup and here, or a config without the fields a tile needs.
+            raise BackendUnavailable(f"{self.name}/{self.model}: cannot read its config or "
+                                     f"metadata ({type(exc).__name__}: {exc})") from None
         if self.input_type not in _NUMPY:
             raise BackendUnavailable(f"{self.name}/{self.model}: input type {self.input_type}; "
                                      "tile models take FP32 or FP16")
