@@ -271,3 +271,52 @@ def test_progress_reports_regions_then_tiles(tmp_path: Path) -> None:
     assert report.failed == 0
     assert progress.events[:3] == [("regions", 2), ("region", 1), ("region", 1)]
     assert progress.events[3][0] == "tiles"
+
+
+def test_a_mask_over_almost_everything_fails_that_image_alone(tmp_path: Path) -> None:
+    """An all-white mask leaves nothing to fill from (the fill once painted the photo flat):
+    more than 98% masked, once grown, fails with one line; the batch goes on."""
+    for name in ("white.png", "most.png", "good.png"):
+        _photo(tmp_path / "in", name)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(np.full((90, 120), 255, np.uint8)).save(masks / "white.png")
+    most = np.full((90, 120), 255, np.uint8)
+    most[:1, :120] = 0  # 1% left before growing; the 2 px grow covers it too
+    Image.fromarray(most).save(masks / "most.png")
+    _mask(masks / "good.png")
+    out = tmp_path / "out"
+    code, text = _clean(str(tmp_path / "in"), "-o", str(out), "--mask", str(masks), "--texture", "0")
+    assert code == 1, text
+    failures = [line for line in text.splitlines() if line.startswith("failed:")]
+    assert len(failures) == 2, text
+    assert any("white.png: mask covers 100% of the image: nothing left to fill from" in line
+               for line in failures), failures
+    assert any("most.png: mask covers" in line for line in failures), failures
+    assert sorted(p.name for p in out.iterdir()) == ["good.png", "good.png.json"]
+    # Just under the limit still cleans: 97% masked, no growing.
+    Image.fromarray(np.where(np.arange(120) < 117, 255, 0).astype(np.uint8)[None].repeat(90, 0)
+                    ).save(masks / "most.png")
+    code, text = _clean(str(tmp_path / "in" / "most.png"), "-o", str(out), "--mask", str(masks),
+                        "--texture", "0", "--grow", "0")
+    assert code == 0, text
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_max_pixels_below_one_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    src = _photo(tmp_path / "in")
+    code, text = _clean(str(src), "-o", str(tmp_path / "out"), "--mask", str(_mask(tmp_path / "m.png")),
+                        "--max-pixels", value)
+    assert code == 2 and "--max-pixels must be a positive number" in text, text
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_on_an_input_or_a_saved_mask_is_refused(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    mask = _mask(tmp_path / "m.png")
+    out = tmp_path / "out"
+    for report in (src, mask, out / "a.png", out / "a.mask.png"):
+        code, text = _clean(str(src), "-o", str(out), "--mask", str(mask), "--save-mask",
+                            "--report", str(report))
+        assert code == 2 and "--report" in text, (report, text)
+    assert read_image(src).rgb.shape == (90, 120, 3)

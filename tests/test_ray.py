@@ -1,7 +1,10 @@
 """`upres run --ray` on a real local Ray cluster (2 CPUs, CPU backend, small images).
 
 One cluster serves the module (starting Ray costs ~15 s here); every test checks its outputs
-against a single-process run, byte for byte. Skipped when the ray extra is not installed.
+against a single-process run, byte for byte. Skipped when the ray extra is not installed (it is
+not in the test extra). Kills land where the run says it is, through upres.runtime.pause_points,
+never at a moment guessed by timing: the workers inherit the pause folder from the cluster's
+start.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'upres[ray]')")
 
 from upres.cli import app  # noqa: E402
+from upres.runtime import pause_points  # noqa: E402
 from upres.runtime.ray_batch import WorkerRequest, worker_slots  # noqa: E402
 from upres.runtime.sidecar import read_sidecar  # noqa: E402
 
@@ -93,10 +97,12 @@ def _start_ray(temp: Path) -> None:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Short: Ray's unix sockets live under the temp dir and their paths must fit in 107 bytes.
     temp = Path(tempfile.mkdtemp(prefix="upray", dir="/tmp"))
-    saved = os.environ.get("UPRES_CACHE_DIR")
+    saved = {name: os.environ.get(name) for name in ("UPRES_CACHE_DIR", pause_points.ENV)}
     # Workers inherit the environment of the cluster's start: the test session's cache, as in
-    # conftest, so memory probes are shared and nothing lands in the user's cache.
+    # conftest, so memory probes are shared and nothing lands in the user's cache; and the
+    # folder of the pause points, which nothing arms unless a test does.
     os.environ["UPRES_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "cache")
+    os.environ[pause_points.ENV] = str(tmp_path_factory.mktemp("pause"))
     try:
         _start_ray(temp)
         yield ray.get_runtime_context().gcs_address
@@ -108,10 +114,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         left = _alive(spawned)
         strays = [pid for pid in _proc_table() if str(temp) in _cmdline(pid)]
-        if saved is None:
-            os.environ.pop("UPRES_CACHE_DIR", None)
-        else:
-            os.environ["UPRES_CACHE_DIR"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes outlived the test: {[_cmdline(p) for p in left]}"
         assert not strays, f"Ray processes outlived the test: {[_cmdline(p) for p in strays]}"
@@ -188,54 +195,84 @@ def test_ray_batch_is_byte_identical_to_a_local_run(cluster: str, batch: tuple[P
     assert json.loads((tmp_path / "r2.json").read_text())["counts"]["skipped"] == 8
 
 
+@pytest.fixture
+def pause(cluster: str) -> Iterator[Path]:
+    """The cluster's pause folder, emptied around each test (its workers read it at each point)."""
+    folder = Path(os.environ[pause_points.ENV])
+
+    def empty() -> None:
+        for entry in folder.iterdir():
+            entry.unlink()
+
+    empty()
+    yield folder
+    (folder / "finished.go").touch()  # whatever a failed test left paused goes on
+    (folder / "before-rename.go").touch()
+    time.sleep(0.1)
+    empty()
+
+
+def _wait_paused(folder: Path, point: str, running: threading.Thread | subprocess.Popen,
+                 timeout: float = 180) -> int:
+    """The pid of the process paused at ``point``."""
+    marker = folder / f"{point}.paused"
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        ended = not running.is_alive() if isinstance(running, threading.Thread) else \
+            running.poll() is not None
+        assert not ended, f"the run ended before pausing at {point!r}"
+        assert time.monotonic() < deadline, f"nothing paused at {point!r} in {timeout:.0f} s"
+        time.sleep(0.01)
+    return int(marker.read_text())
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_image_is_retried(cluster: str, batch: tuple[Path, Path],
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, pause: Path) -> None:
+    """The first worker to have an output complete but not yet renamed stops there and is
+    SIGKILLed: its temporary file is left behind, Ray retries the image on a restarted worker
+    (the point is claimed once, so no second pause), and the driver sweeps the temporary file."""
     src, ref = batch
     out = tmp_path / "out"
-    killed: list[int] = []
-    done = threading.Event()
+    (pause / "before-rename").write_text("1")
+    outcome: dict[str, tuple[int, str]] = {}
 
-    def kill_one_busy_worker() -> None:
-        # SIGKILL a worker process while it is inside process(): mid-image, no chance to clean up.
-        while not done.is_set() and not killed:
-            for pid in _proc_table():
-                if _cmdline(pid).startswith(WORKER_TITLE) and not list(out.glob("*.json"))[3:]:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                    break
-            time.sleep(0.01)
+    def run() -> None:
+        outcome["run"] = _run(str(src), "-o", str(out), *ARGS, "--ray", cluster,
+                              "--report", str(tmp_path / "r.json"))
 
-    killer = threading.Thread(target=kill_one_busy_worker)
-    killer.start()
+    driver = threading.Thread(target=run)
+    driver.start()
     try:
-        code, text = _run(str(src), "-o", str(out), *ARGS, "--ray", cluster,
-                          "--report", str(tmp_path / "r.json"))
+        worker = _wait_paused(pause, "before-rename", driver)
+        assert _cmdline(worker).startswith(WORKER_TITLE), _cmdline(worker)  # inside process()
+        assert worker != os.getpid()
+        assert [p for p in out.iterdir() if p.name.startswith(".upres-")], "no temporary file"
+        os.kill(worker, signal.SIGKILL)
     finally:
-        done.set()
-        killer.join()
-    assert killed, "no worker was caught mid-image"
+        driver.join(timeout=600)
+    assert not driver.is_alive(), "the batch did not finish after the kill"
+    code, text = outcome["run"]
     assert code == 0, text
-    _assert_same_as_reference(out, ref)
+    _assert_same_as_reference(out, ref)  # no temporary file left either
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["done"] == 8
 
 
 @pytest.mark.slow
 def test_resume_after_the_driver_is_killed(cluster: str, batch: tuple[Path, Path],
-                                           tmp_path: Path) -> None:
+                                           tmp_path: Path, pause: Path) -> None:
+    """The driver stops after its first result and is SIGKILLed there: it had handed out only
+    two images per worker, so the batch cannot have finished, whatever the machine's speed."""
     src, ref = batch
     out = tmp_path / "out"
+    (pause / "finished").write_text("1")
     driver = subprocess.Popen([sys.executable, "-m", "upres", "run", str(src), "-o", str(out), *ARGS,
                                "--ray", cluster], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (out.is_dir() and list(out.glob("*.json"))):
-        assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-        assert time.monotonic() < deadline, "the driver finished no image in 120 s"
-        time.sleep(0.01)
+    assert _wait_paused(pause, "finished", driver) == driver.pid
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     finished = len(list(out.glob("*.json")))
-    assert finished < 8, "the batch finished before the driver was killed"
+    assert 1 <= finished <= 4, finished  # 2 workers x QUEUED_PER_WORKER images handed out
     for name in _listing(out):
         if name.endswith(".png") and not name.startswith("."):
             Image.open(out / name).load()  # whatever has a final name is a complete image

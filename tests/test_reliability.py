@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
+import select
 import signal
 import subprocess
 import sys
@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from upres.cli import app
 from upres.export.onnx_meta import file_sha256
 from upres.imageio import ImageError, read_image
+from upres.runtime import pause_points
 from upres.runtime.atomic import is_temp_name
 from upres.runtime.inputs import InputError, collect_jobs, output_suffix
 from upres.runtime.lock import LOCK_NAME, OutdirLock, OutdirLocked, read_holder
@@ -86,6 +87,23 @@ def _wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0
         time.sleep(0.01)
     process.kill()
     raise AssertionError("timed out waiting for the run")
+
+
+def _pause_env(folder: Path, point: str, after: int) -> dict[str, str]:
+    """The environment of a run that pauses at ``point`` the ``after``-th time it gets there
+    (upres.runtime.pause_points), so a test signals or kills it there and never by timing."""
+    folder.mkdir(parents=True)
+    (folder / point).write_text(str(after))
+    return {**os.environ, pause_points.ENV: str(folder)}
+
+
+def _wait_paused(folder: Path, point: str, process: subprocess.Popen) -> int:
+    """The pid paused at ``point``; fails if the run ended without getting there."""
+    marker = folder / f"{point}.paused"
+    if not _wait_for(marker.exists, process, timeout=180):
+        _, stderr = process.communicate(timeout=30)
+        raise AssertionError(f"the run ended before pausing at {point!r}: {stderr!r}")
+    return int(marker.read_text())
 
 
 # -- hostile inputs ------------------------------------------------------------------------------
@@ -207,33 +225,37 @@ def test_max_pixels_refuses_before_decoding(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_sigkill_mid_batch_then_resume_gives_identical_outputs(tmp_path: Path) -> None:
+    """Three SIGKILLs, each at a point the run reports it has reached (never a guessed moment):
+    after some images' results, and with an output's temporary file complete but not renamed."""
     src = tmp_path / "in"
     _photos(src, 24)
     clean = tmp_path / "clean"
     code, text = _run_in_process(str(src), "-o", str(clean), *FAITHFUL)
     assert code == 0, text
     out = tmp_path / "out"
-    rng = random.Random(7)
-    dead_pid = None
     left_behind = []  # images still to do after each kill
-    for _ in range(3):
+    temps_after_kill = []
+    for k, (point, new_images) in enumerate([("finished", 3), ("before-rename", 2), ("finished", 4)]):
         finished_before = len(list(out.glob("*.json"))) if out.exists() else 0
-        target = finished_before + rng.randint(1, 3)
+        # "finished" counts every result (the skipped ones first); "before-rename" every atomic
+        # write (an output, then its sidecar): 2n + 1 is the output of the (n + 1)-th new image.
+        after = finished_before + new_images if point == "finished" else 2 * new_images + 1
+        pause = tmp_path / f"pause{k}"
         proc = subprocess.Popen(_upres(str(src), "-o", str(out), *FAITHFUL),
+                                env=_pause_env(pause, point, after),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_for(lambda t=target: out.exists() and len(list(out.glob("*.json"))) >= t, proc)
-        time.sleep(rng.uniform(0.0, 0.05))
+        assert _wait_paused(pause, point, proc) == proc.pid
         proc.kill()
         proc.wait(timeout=30)
-        dead_pid = proc.pid
         # Whatever is under a final name is complete: atomic rename, sidecar written after.
         for name in _images(out):
             Image.open(out / name).load()
         left_behind.append(24 - len(list(out.glob("*.json"))))
-    assert min(left_behind) > 0, left_behind  # every kill landed mid-batch
-    # A temp file a killed writer could have left mid-encode is swept by the next run.
-    assert dead_pid is not None
-    (out / f".img000.png.{dead_pid}.0badf00d.tmp.png").write_bytes(b"half an image")
+        temps_after_kill.append(len(_temps(out)))
+        assert len(list(out.glob("*.json"))) >= finished_before + new_images
+    assert min(left_behind) > 0, left_behind  # every kill landed mid-batch, by construction
+    # The writer killed before its rename left its temporary file; the next run sweeps it.
+    assert temps_after_kill[1] >= 1, temps_after_kill
     code, text = _run_in_process(str(src), "-o", str(out), *FAITHFUL)  # --resume is the default
     assert code == 0, text
     assert _images(out) == _images(clean)
@@ -241,21 +263,141 @@ def test_sigkill_mid_batch_then_resume_gives_identical_outputs(tmp_path: Path) -
     _assert_sidecars_match(out)
 
 
-def test_sigterm_stops_after_the_current_image_with_a_summary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_stops_after_the_current_image_with_a_summary(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM, and SIGHUP (the terminal closed), sent while the run is paused after its third
+    image: the image in hand is finished, then the summary, the report and exit code 1."""
     src, out = tmp_path / "in", tmp_path / "out"
-    _photos(src, 40, (96, 80))
+    _photos(src, 12, (96, 80))
     report = tmp_path / "report.json"
+    pause = tmp_path / "pause"
     proc = subprocess.Popen(_upres(str(src), "-o", str(out), *FAITHFUL, "--report", str(report)),
+                            env=_pause_env(pause, "finished", 3),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: out.exists() and any(out.glob("*.json")), proc)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    _wait_paused(pause, "finished", proc)
+    proc.send_signal(sig)
+    time.sleep(0.2)  # the handler runs in the paused thread: either order gives the same result
+    (pause / "finished.go").touch()
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr
     assert "interrupted:" in stderr and "again to resume" in stderr
+    assert "Traceback" not in stderr
     summary = json.loads(report.read_text())
     assert summary["interrupted"] is True and summary["not_started"] > 0
     finished = _images(out)
-    assert 0 < len(finished) == summary["counts"]["done"] < 40
+    assert 3 <= len(finished) == summary["counts"]["done"] < 12
+    _assert_sidecars_match(out)
+    assert _temps(out) == [] and not (out / LOCK_NAME).exists()
+
+
+def test_closed_terminal_finishes_the_image_and_writes_the_report(tmp_path: Path) -> None:
+    """A real hang-up: the run's terminal (a pty, with the progress bar on it) is closed while the
+    run is paused. The kernel sends SIGHUP and writes to the terminal fail from then on: the run
+    still finishes the image in hand, writes its report and exits 1, leaving no temp file."""
+    import fcntl
+    import pty
+    import termios
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _photos(src, 8, (96, 80))
+    report = tmp_path / "report.json"
+    pause = tmp_path / "pause"
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([sys.executable, "-m", "upres", "run", str(src), "-o", str(out), *FAITHFUL,
+                             "--report", str(report)], env=_pause_env(pause, "finished", 2),
+                            stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_terminal)
+    os.close(slave)
+    marker = pause / "finished.paused"
+    deadline = time.monotonic() + 180
+    try:
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not pause"
+            # Read what the progress bar writes, so that it never blocks on a full pty.
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 65536)
+    finally:
+        os.close(master)  # the terminal goes away: SIGHUP
+    time.sleep(0.2)
+    (pause / "finished.go").touch()
+    assert proc.wait(timeout=120) == 1
+    summary = json.loads(report.read_text())
+    assert summary["interrupted"] is True and 2 <= summary["counts"]["done"] < 8
+    assert len(_images(out)) == summary["counts"]["done"]
+    _assert_sidecars_match(out)
+    assert _temps(out) == [] and not (out / LOCK_NAME).exists()
+
+
+_INTERRUPT_AT = """
+import os
+import signal
+import sys
+import time
+
+AT, HOW = sys.argv[1], sys.argv[2]
+
+
+class CtrlC:
+    # A Ctrl-C landing while the module AT is being imported: a real SIGINT, through whatever
+    # handler is installed then. "swallowed": as a C extension's init does, the KeyboardInterrupt
+    # becomes an ImportError.
+    def find_spec(self, name, path=None, target=None):
+        if name != AT:
+            return None
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            if HOW == "swallowed":
+                raise ImportError("initialization failed") from None
+            raise
+        raise AssertionError("SIGINT did not interrupt")
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["upres", *sys.argv[3:]]
+from upres.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("module,how,command", [
+    ("rich.console", "raised", "run"),  # while upres.cli itself starts (typer and rich)
+    ("upres.cleaning.command", "raised", "clean"),  # while the command is built, outside typer
+    ("upres.batch", "raised", "run"),  # inside the command: typer made it a silent exit 130
+    ("numpy", "swallowed", "run"),  # inside the command, turned into an ImportError
+])
+def test_ctrl_c_anywhere_in_start_up_is_one_line_and_exit_130(tmp_path: Path, module: str, how: str,
+                                                             command: str) -> None:
+    src = _photos(tmp_path / "in", 1)[0]
+    args = [command, str(src), "-o", str(tmp_path / "out")]
+    if command == "clean":
+        args += ["--mask", str(src)]
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT, module, how, *args],
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_second_ctrl_c_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    _photos(src, 8, (96, 80))
+    pause = tmp_path / "pause"
+    proc = subprocess.Popen(_upres(str(src), "-o", str(out), *FAITHFUL),
+                            env=_pause_env(pause, "finished", 2),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_paused(pause, "finished", proc)
+    proc.send_signal(signal.SIGINT)  # finish the current image ...
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # ... no: stop now
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "interrupted" and "Traceback" not in stderr, stderr
+    for name in _images(out):
+        Image.open(out / name).load()
     _assert_sidecars_match(out)
     assert _temps(out) == [] and not (out / LOCK_NAME).exists()
 
@@ -478,7 +620,8 @@ def test_outputs_never_escape_outdir(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # OUTDIR inside an input folder: its outputs (and temp files) are never taken as inputs.
     nested_out = src / "upscaled"
     assert _run_in_process(str(src), "-o", str(nested_out), *FAST)[0] == 0
-    (src / "sub" / ".img000.png.1.0badf00d.tmp.png").write_bytes(b"")
+    (src / "sub" / ".img000.png.1.0badf00d.tmp.png").write_bytes(b"")  # an earlier version's
+    (src / "sub" / ".upres-000000010badf00d.tmp.png").write_bytes(b"")
     jobs = collect_jobs([str(src)], nested_out)
     assert [j.source for j in jobs] == [photo]
     # A symlinked input is read through the link; the output is named after the link, in OUTDIR.

@@ -198,6 +198,11 @@ def test_compression_changes_size_not_pixels(tmp_path: Path, fmt: str) -> None:
         pixels[level] = np.asarray(Image.open(out / name))
         record = json.loads((out / f"{name}.json").read_text())
         assert record["settings"]["compression"] == level
+        library = {"png": {"fast": "isal 1", "default": "isal 2", "small": "zlib-ng 6"},
+                   "tiff": {"fast": "libdeflate 1", "default": "libdeflate 3",
+                            "small": "libdeflate 8"}}[fmt][level]
+        assert record["output"]["encoder"].startswith(library)
+        assert set(record["metadata"]) == {"kept", "dropped"}
     assert np.array_equal(pixels["fast"], pixels["default"])
     assert np.array_equal(pixels["fast"], pixels["small"])
     assert sizes["small"] <= sizes["default"] <= sizes["fast"]
@@ -236,3 +241,150 @@ def test_every_command_has_working_help() -> None:
     for name in names:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
+
+
+# -- usage errors and what a script reads ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_max_pixels_below_one_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    src = _small(tmp_path)
+    code, text = _run(str(src), "-o", str(tmp_path / "o"), "--max-pixels", value)
+    assert code == 2, text
+    assert f"--max-pixels must be a positive number of pixels, got {value}" in text
+    assert not (tmp_path / "o").exists()
+    assert "positive" in runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+
+
+def test_report_where_the_batch_reads_or_writes_is_refused(tmp_path: Path) -> None:
+    src = _small(tmp_path)
+    before = src.read_bytes()
+    out = tmp_path / "o"
+    for report in (src, out / "a.png", out / "a.png.json", out / "a.tif", out / ".upres.lock", tmp_path):
+        code, text = _run(str(src), "-o", str(out), "--report", str(report))
+        assert code == 2 and "--report" in text, (report, text)
+    assert src.read_bytes() == before  # the input was not replaced by JSON
+    assert not out.exists() or not any(out.iterdir())
+    # Anywhere else, OUTDIR included, is fine.
+    code, text = _run(str(src), "-o", str(out), "--report", str(out / "report.json"))
+    assert code == 0, text
+    assert json.loads((out / "report.json").read_text())["counts"]["done"] == 1
+
+
+def test_long_file_names_work_and_temp_names_are_short(tmp_path: Path) -> None:
+    """A 240-byte name (the filesystem takes 255): its output, its sidecar (+5 bytes) and the
+    report are written; the temporary names beside them are of bounded length."""
+    name = "s" * 236 + ".png"
+    src = _small(tmp_path, name)
+    out = tmp_path / "o"
+    report = tmp_path / ("r" * 235 + ".json")
+    code, text = _run(str(src), "-o", str(out), "--mode", "deterministic", "--scale", "2",
+                      "--report", str(report))
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == [name, name + ".json"]
+    assert json.loads(report.read_text())["counts"]["done"] == 1
+    from upres.runtime.atomic import atomic_output
+
+    with atomic_output(out / ("t" * 250 + ".json")) as tmp:
+        assert len(tmp.name) <= 36 and tmp.parent == out
+        tmp.write_text("{}")
+
+
+def test_inputs_named_like_temp_files_are_never_swept(tmp_path: Path) -> None:
+    """Only upres's own temporaries are removed at the start of a run: not an input of the
+    batch, whatever its name, nor a name an earlier version used."""
+    out = tmp_path / "o"
+    out.mkdir()
+    dead = 0x7FFFFFFE  # above any pid_max
+    legacy = _small(out, f".a.png.{dead}.0badf00d.tmp.png")
+    current = _small(out, f".upres-{dead:08x}0badf00d.tmp.png")
+    stale = out / f".upres-{dead:08x}12345678.tmp.png"
+    stale.write_bytes(b"half an image")
+    args = (str(legacy), str(current), "-o", str(out), "--mode", "deterministic", "--scale", "2",
+            "--format", "tiff", "--report", str(tmp_path / "r.json"))
+    code, text = _run(*args)
+    assert code == 0, text
+    assert legacy.is_file() and current.is_file() and not stale.exists()
+    outputs = [legacy.with_suffix(".tif"), current.with_suffix(".tif")]
+    assert all(p.is_file() for p in outputs)
+    # An output named like a temporary is the batch's own: kept, and skipped by the next run.
+    assert _run(*args)[0] == 0
+    assert all(p.is_file() for p in outputs)
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["skipped"] == 2
+
+
+def test_error_lines_stay_whole_at_any_terminal_width(tmp_path: Path) -> None:
+    """Every error, failure and summary line is one physical line: a script greps for it."""
+    deep = tmp_path / ("a-long-folder-name-" * 6) / "and-another-long-folder"
+    deep.mkdir(parents=True)
+    (deep / "broken-scan-with-a-long-name.png").write_bytes(b"not an image")
+    good = _small(deep, "fine.png")
+    env = {**os.environ, "COLUMNS": "40"}
+    proc = subprocess.run([sys.executable, "-m", "upres", "run", str(deep), "-o", str(tmp_path / "o"),
+                           "--mode", "deterministic", "--scale", "2"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    failed = [line for line in proc.stderr.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 1 and str(deep / "broken-scan-with-a-long-name.png") in failed[0], proc.stderr
+    summary = [line for line in proc.stdout.splitlines() if line.startswith("1 done")]
+    assert len(summary) == 1 and "backend" in summary[0], proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "upres", "run", str(good.with_name("missing.png")),
+                           "-o", str(tmp_path / "o")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error:"), proc.stderr
+    assert str(good.with_name("missing.png")) in errors[0]
+
+
+# -- what a folder or a glob yields -----------------------------------------------------------------
+
+
+def test_a_folder_yields_every_format_that_decodes_by_name(tmp_path: Path) -> None:
+    from PIL import Image as PillowImage
+
+    from upres.runtime.inputs import INPUT_SUFFIXES
+
+    PillowImage.init()
+    opened = {ext for ext, fmt in PillowImage.registered_extensions().items() if fmt in PillowImage.OPEN}
+    assert opened >= INPUT_SUFFIXES  # nothing is taken from a folder that upres cannot decode
+    src = tmp_path / "in"
+    src.mkdir()
+    with PillowImage.open(SAMPLE) as im:
+        rgb = im.convert("RGB").crop((0, 0, 40, 32))
+    for i, suffix in enumerate((".avif", ".jp2", ".jfif", ".ppm", ".pgm", ".j2k", ".tga", ".qoi")):
+        rgb.save(src / f"s{i}{suffix}")
+    (src / "notes.txt").write_text("not an image")
+    report = tmp_path / "r.json"
+    code, text = _run(str(src), "-o", str(tmp_path / "o"), "--mode", "deterministic", "--scale", "2",
+                      "--report", str(report))
+    assert code == 0, text
+    assert json.loads(report.read_text())["counts"] == {"done": 8, "skipped": 0, "failed": 0}
+    assert (tmp_path / "o" / "s2.jpg").is_file()  # a JFIF is a JPEG: --format same keeps it
+
+
+def test_rerun_of_a_shell_glob_that_now_matches_outdir_skips_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`upres run * -o upscaled` from inside the scans folder, twice: the second time the shell
+    passes `upscaled` too; it is skipped with a note, and the finished images are skipped."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("a.png", "b.png"):
+        _small(scans, name)
+    monkeypatch.chdir(scans)
+    fast = ("--mode", "deterministic", "--scale", "2")
+    assert _run(*sorted(os.listdir(".")), "-o", "upscaled", *fast)[0] == 0
+    star = sorted(os.listdir("."))
+    assert star == ["a.png", "b.png", "upscaled"]
+    result = runner.invoke(app, ["run", *star, "-o", "upscaled", *fast, "--report", "../r.json"])
+    assert result.exit_code == 0, result.output
+    assert "note: skipped upscaled" in result.output
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["skipped"] == 2
+    # A recursive glob (quoted, so upres expands it) reaches the outputs themselves: skipped too.
+    code, text = _run("**/*.png", "-o", "upscaled", *fast, "--report", "../r.json")
+    assert code == 0, text
+    assert json.loads((tmp_path / "r.json").read_text())["counts"] == {"done": 0, "skipped": 2,
+                                                                      "failed": 0}
+    # OUTDIR alone: nothing to do, a usage error.
+    code, text = _run("upscaled", "-o", "upscaled", *fast)
+    assert code == 2 and "choose another --output folder" in text, text

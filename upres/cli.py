@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+
+def _interrupted() -> SystemExit:
+    """Ctrl-C: one line and exit code 130 (128 + SIGINT, as shells report it), no traceback."""
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed or gone with its terminal
+        pass
+    return SystemExit(130)
+
+
+try:  # the heaviest part of start-up: the likeliest moment for a Ctrl-C to land
+    import typer
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+except KeyboardInterrupt:
+    raise _interrupted() from None
 
 HELP = "Reproducible, tiled super-resolution for archival photos."
 err = Console(stderr=True)
@@ -22,7 +37,8 @@ USAGE_ERROR = 2
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    # soft_wrap: one line however long, so a log keeps it whole (a terminal wraps it itself).
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -159,11 +175,12 @@ def inspect(model: Annotated[str, typer.Argument(help="model name or path to .on
     """Show a model's scale, receptive field, size and cost (probing foreign models once)."""
     from dataclasses import asdict
 
+    from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.catalog import resolve
 
     try:
         ref = resolve(model)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, BackendUnavailable) as exc:  # ModelError is a ValueError
         raise fail(str(exc)) from None
     table = Table(title=str(ref.path), show_header=False)
     for key, value in asdict(ref.info).items():
@@ -233,6 +250,12 @@ def _halo_option(value: str) -> int | None:
     return int(value)
 
 
+def _blend_option(value: str) -> str:
+    if value not in ("auto", "crop", "feather"):
+        raise fail(f"--blend must be auto, crop or feather, got {value!r}")
+    return value
+
+
 ScaleOpt = Annotated[int, typer.Option("--scale", help="2 or 4")]
 ModeOpt = Annotated[str | None, typer.Option(
     "--mode", help="deterministic | faithful | hybrid (default: hybrid; faithful with --model)")]
@@ -294,6 +317,17 @@ def memory_option(value: str | None) -> int:
         raise fail(str(exc)) from None
 
 
+def max_pixels_option(value: int | None) -> int:
+    from upres.imageio import DEFAULT_MAX_PIXELS
+
+    if value is None:
+        return DEFAULT_MAX_PIXELS
+    # 0 or less would refuse every image (or, as 0 once did, silently mean the default).
+    if value < 1:
+        raise fail(f"--max-pixels must be a positive number of pixels, got {value}")
+    return value
+
+
 @command()
 def run(
     inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
@@ -316,7 +350,8 @@ def run(
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels",
                                                    help="refuse inputs with more pixels, read from the "
-                                                   "header before decoding (default 178956970)")] = None,
+                                                   "header before decoding: a positive number "
+                                                   "(default 178956970)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="if another upres run is using OUTDIR, "
                                        "wait for it instead of exiting with code 2")] = False,
@@ -325,25 +360,28 @@ def run(
         help="run the batch as Ray workers: 'local' starts Ray on this machine; 'auto' or "
         "HOST:PORT joins a running cluster (needs the ray extra)")] = None,
 ) -> None:
-    """Upscale images (the main job). Exit code 1 if any image failed, 2 on usage errors."""
+    """Upscale images (the main job). Exit code 1 if any image failed or a signal stopped the
+    batch after its current image, 2 on usage errors, 130 when a Ctrl-C stopped it at once."""
     from upres.batch import RunOptions
-    from upres.imageio import DEFAULT_MAX_PIXELS
-    from upres.runtime.inputs import InputError, collect_jobs
-    from upres.runtime.run_report import run_batch_cli
+    from upres.runtime.inputs import InputError, collect_jobs, report_conflict
+    from upres.runtime.run_report import print_note, run_batch_cli
 
     try:
-        jobs = collect_jobs(inputs, outdir, fmt)
+        jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
     except InputError as exc:
         raise fail(str(exc)) from None
     if not jobs:
         raise fail("no input images found")
+    if report is not None and (conflict := report_conflict(report, jobs)):
+        raise fail(conflict)
+    limit = max_pixels_option(max_pixels)
     if blend not in ("auto", "crop", "feather"):
         raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
     deflate = compression_option(compression)
     setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
     opts = RunOptions(memory=memory_option(memory), tile=_tile_option(tile), halo=_halo_option(halo),
                       blend=blend, fmt=fmt, resume=resume, compression=deflate,
-                      max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
+                      max_pixels=limit, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -382,6 +420,7 @@ def plan(
     from upres.imageio import ImageError
     from upres.runtime.planner import PlanError, describe
 
+    blend = _blend_option(blend)
     setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
     runner = BatchRunner(setup, RunOptions(memory=memory_option(memory), tile=_tile_option(tile),
                                            halo=_halo_option(halo), blend=blend, threads=threads))
@@ -411,9 +450,35 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'upres.cli' has no attribute {name!r}")
 
 
+_SIGINT_SEEN = False
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    # Python's own behaviour, remembered: a C extension interrupted while it initialises turns
+    # the KeyboardInterrupt into an ImportError ("initialization failed"), which is no less a
+    # Ctrl-C. A batch replaces this handler with its StopFlag while it runs.
+    global _SIGINT_SEEN
+    _SIGINT_SEEN = True
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """The `upres` entry point: with a command name first, only that command is built."""
-    first = sys.argv[1] if len(sys.argv) > 1 else None
-    known = {*_COMMANDS, *_TOOL_COMMANDS, *_TOOL_APPS}
-    cli = build_app(first if first in known else None)
-    sys.exit(cli(prog_name="upres"))
+    """The `upres` entry point: with a command name first, only that command is built. A Ctrl-C
+    anywhere ends it with the one line "interrupted" and exit code 130, never a traceback."""
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        first = sys.argv[1] if len(sys.argv) > 1 else None
+        known = {*_COMMANDS, *_TOOL_COMMANDS, *_TOOL_APPS}
+        cli = build_app(first if first in known else None)
+        sys.exit(cli(prog_name="upres"))
+    except KeyboardInterrupt:  # outside a command: while building the app (its imports)
+        raise _interrupted() from None
+    except SystemExit as exc:
+        # 130: typer's silent exit for a KeyboardInterrupt inside a command.
+        if exc.code == 130 or (_SIGINT_SEEN and exc.code not in (0, None)):
+            raise _interrupted() from None
+        raise
+    except BaseException:
+        if _SIGINT_SEEN:
+            raise _interrupted() from None
+        raise

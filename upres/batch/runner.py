@@ -29,15 +29,18 @@ from upres.imageio import (
     DecodedImage,
     Encoding,
     ImageError,
+    ImageMeta,
     TiffRows,
+    decoded_sha256,
     display_path,
     input_sha256,
+    metadata_record,
     probe_image,
     write_samples,
 )
 from upres.runtime.atomic import cleanup_stale_temps
 from upres.runtime.chain_factory import ChainSetup
-from upres.runtime.inputs import Job, format_of
+from upres.runtime.inputs import Job, format_of, written_paths
 from upres.runtime.planner import DEPTH, Plan
 from upres.runtime.sidecar import is_finished, write_sidecar
 from upres.runtime.upscale import iter_strips
@@ -88,7 +91,16 @@ class BatchRunner(BatchPlanner):
 
     def _output_for(self, job: Job, plan: Plan) -> Path:
         # Outputs too large for memory are streamed, and only TIFF can be written in strips.
-        return job.output.with_suffix(".tif") if plan.streaming else job.output
+        if not plan.streaming:
+            return job.output
+        if job.stream_clash:
+            # Refused by name, not by what is on disk: the same image fails in every run, and
+            # the other image's output is never overwritten nor taken for this one's on resume.
+            raise ImageError(job.source, f"its output is too large for --memory to hold, so it would "
+                                         f"be streamed as {display_path(job.streamed)}, but "
+                                         f"{job.stream_clash}; run it into another output folder, "
+                                         "or raise --memory")
+        return job.streamed
 
     def process(self, job: Job, image: DecodedImage | TiffRows, input_sha: str,
                 writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
@@ -113,7 +125,7 @@ class BatchRunner(BatchPlanner):
                 for pixels in self._upscale(job, image, plan):
                     write_streamed_strip(tiff, pixels, meta)
             result.seconds = time.monotonic() - t0
-            self._finish(job, output, input_sha, result, extra)
+            self._finish(job, output, input_sha, result, meta, extra)
             return result, None
         fmt = format_of(output.suffix)
         canvas = SampleCanvas(output, meta, s, fmt)
@@ -125,15 +137,18 @@ class BatchRunner(BatchPlanner):
         def encode() -> None:
             write_samples(output, samples, meta, s, fmt, self.encoding)
             result.seconds = infer_seconds
-            self._finish(job, output, input_sha, result, extra)
+            self._finish(job, output, input_sha, result, meta, extra)
 
         return result, writer.submit(encode)
 
     def _finish(self, job: Job, output: Path, input_sha: str, result: ImageResult,
-                extra: dict[str, Any] | None = None) -> None:
+                meta: ImageMeta, extra: dict[str, Any] | None = None) -> None:
+        """The sidecar: what made this output, what of the source's metadata it kept, how."""
         record = {
             "input": {"path": str(job.source), "sha256": input_sha},
-            "output": {"path": output.name, "sha256": file_sha256(output)},
+            "output": {"path": output.name, "sha256": file_sha256(output),
+                       "encoder": self.encoding.label(format_of(output.suffix))},
+            "metadata": metadata_record(meta, format_of(output.suffix)),
             "settings": self.settings,
             "backend_reason": self.setup.backend_reason,
             "plan": result.plan,
@@ -159,9 +174,28 @@ class BatchRunner(BatchPlanner):
                     if is_finished(out, out.with_name(out.name + ".json"), sha, self.settings):
                         return Loaded(sha, None)
             image, plan = self.open_planned(job.source)
-            return Loaded(sha, image, "", plan)
+            # The sidecar vouches for the bytes decoded: a file rewritten since it was hashed fails.
+            return Loaded(decoded_sha256(job.source, image, sha), image, "", plan)
         except Exception as exc:  # the reader thread must hand every failure back as one line
             return Loaded("", None, failure_message(job, exc))
+
+    def _load_job(self, job: Job) -> Loaded:
+        """`_load`, except that an image whose streamed name belongs to another job (see
+        ``Job.stream_clash``) counts as finished only under its own name: `_load` also looks at
+        the .tif name, where it finds the other job's output, finished with this input's hash
+        when the two files are identical."""
+        loaded = self._load(job)
+        if not self._took_anothers_output(job, loaded):
+            return loaded
+        try:
+            image, plan = self.open_planned(job.source)
+            return Loaded(decoded_sha256(job.source, image, loaded.sha), image, "", plan)
+        except Exception as exc:  # the reader thread must hand every failure back as one line
+            return Loaded("", None, failure_message(job, exc))
+
+    def _took_anothers_output(self, job: Job, loaded: Loaded) -> bool:
+        return (loaded.image is None and not loaded.error and bool(job.stream_clash)
+                and not is_finished(job.output, job.sidecar, loaded.sha, self.settings))
 
     def _load_ahead(self, loaded: Any, following: Job, plan: Plan | None = None) -> bool:
         """Whether the next image may decode while this one runs: only when this image's plan
@@ -183,7 +217,7 @@ class BatchRunner(BatchPlanner):
 
     def run(self, jobs: list[Job], on_error: Callable[[str], None]) -> BatchReport:
         """Process ``jobs`` in order; a failed image is reported through ``on_error`` and the batch
-        goes on. SIGINT/SIGTERM (main thread only) stop it after the current image.
+        goes on. SIGINT/SIGTERM/SIGHUP (main thread only) stop it after the current image.
 
         Callers that share an output folder with other processes should hold its
         :class:`~upres.runtime.lock.OutdirLock` (``upres run`` does).
@@ -192,7 +226,7 @@ class BatchRunner(BatchPlanner):
         self.remove_stale_temps(jobs)
         pending: list[tuple[ImageResult, Future[None]]] = []
         with StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
-            loading = reader.submit(self._load, jobs[0]) if jobs else None
+            loading = reader.submit(self._load_job, jobs[0]) if jobs else None
             for i, job in enumerate(jobs):
                 assert loading is not None
                 loaded: Loaded | None = loading.result()
@@ -203,7 +237,7 @@ class BatchRunner(BatchPlanner):
                 ahead = (following is not None and not stop.stopped
                          and self._load_ahead(loaded.image, following, loaded.plan))
                 if ahead:
-                    loading = reader.submit(self._load, following)
+                    loading = reader.submit(self._load_job, following)
                 result, future = self._one(job, loaded, writer, on_error)
                 loaded = None  # this image's pixels are freed before the next is decoded
                 report.results.append(result)
@@ -221,7 +255,7 @@ class BatchRunner(BatchPlanner):
                     loading.cancel()  # the next image was being decoded ahead: not needed now
                     break
                 if following is not None and not ahead:
-                    loading = reader.submit(self._load, following)
+                    loading = reader.submit(self._load_job, following)
             self._drain(pending, on_error, keep=0)
         return report
 
@@ -229,7 +263,7 @@ class BatchRunner(BatchPlanner):
         """One image start to finish (hash, resume check, decode, upscale, encode, sidecar) in the
         calling thread: the unit of work of a fleet worker, with the same failure rules as
         :meth:`run`. The caller owns stale-temp cleanup and the OUTDIR lock."""
-        loaded = self._load(job)
+        loaded = self._load_job(job)
         with ThreadPoolExecutor(1) as writer:
             result, future = self._one(job, loaded, writer, on_error)
             if future is None:
@@ -257,13 +291,16 @@ class BatchRunner(BatchPlanner):
                 image.close()  # its rows are all read (a streamed output is written by now)
 
     def remove_stale_temps(self, jobs: list[Job]) -> None:
-        """Temporary files of writers that were killed (SIGKILL, power loss) before renaming."""
+        """Temporary files of writers that were killed (SIGKILL, power loss) before renaming: in
+        the batch's output folders only, and never one of its inputs or outputs, whatever their
+        names."""
         folders = {job.output.parent for job in jobs}
+        keep = [job.source for job in jobs] + written_paths(jobs)
         for folder in sorted(folders):
             # A folder we cannot clean surfaces as a per-image write error instead.
             with contextlib.suppress(OSError):
                 if folder.is_dir():
-                    cleanup_stale_temps(folder)
+                    cleanup_stale_temps(folder, keep=keep)
 
     def _drain(self, pending: list[tuple[ImageResult, Future[None]]],
                on_error: Callable[[str], None], keep: int) -> list[tuple[ImageResult, Future[None]]]:

@@ -42,8 +42,9 @@ def _lossless_same(jobs: list[Job]) -> list[Job]:
 def clean_command(
     inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
     outdir: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
-    mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove) for every input, "
-                                      "a folder of masks matched by name, or auto (detect)")],
+    mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove; at most 98% of "
+                                      "the image, once grown) for every input, a folder of masks "
+                                      "matched by name, or auto (detect)")],
     grow: Annotated[str, typer.Option("--grow", help="pixels to grow the mask by; auto: 2 for "
                                       "user masks, from the stroke width for detected ones")] = "auto",
     feather: Annotated[int, typer.Option("--feather", help="pixels of soft edge inside the mask")] = 2,
@@ -74,25 +75,27 @@ def clean_command(
     resume: Annotated[bool, typer.Option("--resume/--overwrite",
                                          help="skip outputs whose sidecar matches")] = True,
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
-    max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="refuse larger inputs "
-                                                   "(default 178956970)")] = None,
+    max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="refuse larger inputs: a "
+                                                   "positive number (default 178956970)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="wait for another run using OUTDIR")] = False,
 ) -> None:
     """Remove text, stamps and blemishes inside a mask; pixels outside it stay bit-identical.
+    An image whose grown mask covers more than 98% of it fails (nothing left to fill from).
     Exit code 1 if any image failed, 2 on usage errors."""
     # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
     from upres.batch import BatchReport, Progress, RunOptions
     from upres.cleaning.mask_source import MaskOptionError, MaskSource
+    from upres.cleaning.masks import saved_mask_path
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
-    from upres.cli import err, fail, memory_option, out, setup_chain
-    from upres.imageio import DEFAULT_MAX_PIXELS, display_path
+    from upres.cli import err, fail, max_pixels_option, memory_option, out, setup_chain
+    from upres.imageio import display_path
     from upres.runtime.backends import select
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import ChainSetup
-    from upres.runtime.inputs import InputError, collect_jobs
-    from upres.runtime.run_report import run_batch_cli
+    from upres.runtime.inputs import InputError, collect_jobs, mark_stream_clashes, report_conflict
+    from upres.runtime.run_report import print_note, run_batch_cli
 
     if fill_model is not None and fill != "learned":
         raise fail("--fill-model applies with --fill learned")
@@ -101,14 +104,21 @@ def clean_command(
     try:
         settings = CleanSettings(feather=feather, fill=fill, texture=texture, grain=grain, blend=blend)
         masks = MaskOptions(MaskSource.parse(mask), _grow_option(grow), save_mask)
-        jobs = collect_jobs(inputs, outdir, fmt)
+        jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
         if fmt == "same":
-            jobs = _lossless_same(jobs)
+            jobs = mark_stream_clashes(_lossless_same(jobs))
         choice = select.choose(backend)
     except (MaskOptionError, InputError, ValueError) as exc:
         raise fail(str(exc)) from None
     if not jobs:
         raise fail("no input images found")
+    masks_written = [saved_mask_path(job.output) for job in jobs] if save_mask else []
+    if report is not None and (conflict := report_conflict(report, jobs, masks_written)):
+        raise fail(conflict)
+    if report is not None and masks.source.kind == "file" and masks.source.path is not None \
+            and report.resolve() == masks.source.path.resolve():
+        raise fail(f"--report {display_path(report)} is the --mask file; give another file name")
+    limit = max_pixels_option(max_pixels)
     if save_mask and (clash := saved_mask_clashes(jobs)):
         job, output = clash[0]
         raise fail(f"{display_path(job.source)} would be written to {display_path(output)}, where "
@@ -140,7 +150,7 @@ def clean_command(
             raise fail(f"--fill learned: {exc}") from None
         fill_sha = fill_ref.sha256
     opts = RunOptions(memory=memory_option(memory), fmt=fmt, resume=resume,
-                      max_pixels=max_pixels or DEFAULT_MAX_PIXELS, threads=threads,
+                      max_pixels=limit, threads=threads,
                       lock_wait=float("inf") if wait else 0.0)
     cleaner = Cleaner(settings, texture_stage, fill_stage, workers=threads)
     try:

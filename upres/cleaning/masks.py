@@ -24,6 +24,9 @@ SAVED_MASK_SUFFIX = ".mask.png"
 # Enclosed keep-areas up to this many pixels are closed (the inside of an "o" or "8" in a date
 # stamp): a speck of original pixels inside a fill reads as a blemish of its own.
 MIN_HOLE_AREA = 64
+# The most of an image a final (grown) mask may cover: the fill needs pixels around the mask to
+# take its colours from, and a mask over everything (an all-white file) leaves none.
+MAX_MASKED = 0.98
 
 
 class MaskError(ImageError):

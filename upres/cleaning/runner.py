@@ -9,6 +9,7 @@ sidecar exactly as `upres run` does (atomic writes, BigTIFF streaming, same erro
 from __future__ import annotations
 
 import contextlib
+import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,9 @@ import numpy as np
 
 from upres.batch import BatchRunner, ImageResult, Loaded, Progress, RunOptions, failure_message
 from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
-from upres.cleaning.masks import final_mask, mask_sha256, saved_mask_path, write_mask
+from upres.cleaning.masks import MAX_MASKED, final_mask, mask_sha256, saved_mask_path, write_mask
 from upres.cleaning.pipeline import Cleaner, seed_of
-from upres.imageio import DecodedImage, ImageMeta, input_sha256, read_image
+from upres.imageio import DecodedImage, ImageError, ImageMeta, decoded_sha256, input_sha256, read_image
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.planner import Plan
@@ -89,6 +90,7 @@ class CleanRunner(BatchRunner):
             if self.opts.resume and self._finished(job, sha, settings):
                 return Loaded(sha, None)
             image = read_image(job.source, self.opts.max_pixels)
+            sha = decoded_sha256(job.source, image, sha)  # fails a file rewritten since it was hashed
             raw, stroke = self.masks.source.load(located, image, self.opts.max_pixels)
             return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke))
         except Exception as exc:  # the reader thread hands every failure back as one line
@@ -97,8 +99,12 @@ class CleanRunner(BatchRunner):
     def _finished(self, job: Job, sha: str, settings: dict[str, Any]) -> bool:
         if self.masks.save and not saved_mask_path(job.output).is_file():
             return False
-        return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings)
-                   for out in (job.output, job.output.with_suffix(".tif")))
+        # A streamed name that belongs to another job (Job.stream_clash) is never this one's.
+        names = (job.output,) if job.stream_clash else (job.output, job.streamed)
+        return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings) for out in names)
+
+    def _took_anothers_output(self, job: Job, loaded: Loaded) -> bool:
+        return False  # _finished looks only at this job's own names
 
     def grow_for(self, loaded: _Loaded) -> int:
         if self.masks.grow is not None:
@@ -110,8 +116,15 @@ class CleanRunner(BatchRunner):
                 plan: Plan | None = None) -> tuple[ImageResult, Future[None] | None]:
         grow = self.grow_for(loaded)
         mask = final_mask(loaded.raw_mask, grow)
+        pixels = int(mask.sum())
+        if pixels > MAX_MASKED * mask.size:
+            # The fill takes its colours from around the mask: with (almost) nothing left it
+            # paints a flat guess over the whole photo.
+            raise ImageError(job.source, f"mask covers {_percent(pixels / mask.size)} of the image: "
+                                         f"nothing left to fill from (at most {MAX_MASKED:.0%} may "
+                                         "be masked)")
         record: dict[str, Any] = {**loaded.mask_record, "grow": grow, "sha256": mask_sha256(mask),
-                                  "pixels": int(mask.sum())}
+                                  "pixels": pixels}
         if loaded.stroke_width is not None:
             record["stroke_width"] = round(loaded.stroke_width, 3)
         saved = saved_mask_path(job.output)
@@ -139,6 +152,11 @@ class CleanRunner(BatchRunner):
                 output.with_name(output.name + ".json").unlink(missing_ok=True)
                 raise
         return result, encoding
+
+
+def _percent(fraction: float) -> str:
+    # Rounded down: 99.96% masked is not "100%", which says nothing at all is left.
+    return "100%" if fraction >= 1 else f"{math.floor(fraction * 1000) / 10:g}%"
 
 
 def saved_mask_clashes(jobs: list[Job]) -> list[tuple[Job, Path]]:

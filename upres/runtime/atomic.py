@@ -1,8 +1,11 @@
 """Atomic file output: a file appears under its final name complete or not at all.
 
 Writers get a temporary path in the destination folder (same filesystem, so the final
-``os.replace`` is atomic). The temporary name keeps the final suffix because encoders such
-as Pillow and OpenCV pick the container format from it.
+``os.replace`` is atomic). The temporary name is short and of bounded length,
+``.upres-<pid><random>.tmp`` plus the final suffix when that is short: any final name the
+filesystem accepts (up to 255 bytes) can be written, and a stale temporary can be told apart
+from a user's file without trusting the final name. The suffix is kept because encoders such as
+Pillow and OpenCV pick the container format from it when none is given.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from upres.runtime import pause_points
 
 __all__ = [
     "atomic_output",
@@ -20,26 +25,30 @@ __all__ = [
     "atomic_write_text",
     "cleanup_stale_temps",
     "is_temp_name",
-    "temp_target",
+    "remove_temps",
 ]
 
-# .{name}.{pid}.{random}.tmp{suffix}, e.g. ".scan.png.4242.1f2e3d4c.tmp.png"
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.tmp(?:\.[^./]+)?$")
+# .upres-{pid:08x}{random:08x}.tmp[.suffix], e.g. ".upres-0000109a1f2e3d4c.tmp.png": 27 bytes,
+# 36 at most. The writer's pid tells a crashed writer's file from a live one's.
+_TEMP_RE = re.compile(r"^\.upres-(?P<pid>[0-9a-f]{8})[0-9a-f]{8}\.tmp(?:\.[A-Za-z0-9]{1,8})?$")
+# The names earlier versions used (.{name}.{pid}.{random}.tmp{suffix}): never removed any more (a
+# user's file can look like one), only left out of folder walks.
+_LEGACY_TEMP_RE = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp(?:\.[^./]+)?$")
+_SUFFIX_RE = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 
 
 def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    suffix = path.suffix if _SUFFIX_RE.match(path.suffix) else ""
+    while True:
+        tmp = path.with_name(f".upres-{os.getpid() & 0xFFFFFFFF:08x}{secrets.token_hex(4)}.tmp{suffix}")
+        if not tmp.exists() and not tmp.is_symlink():
+            return tmp
 
 
 def is_temp_name(name: str) -> bool:
-    """True when ``name`` looks like a temporary file made by :func:`atomic_output`."""
-    return _TEMP_RE.match(name) is not None
-
-
-def temp_target(name: str) -> str | None:
-    """The final file name a temporary named ``name`` was written for, or None if it is not one."""
-    match = _TEMP_RE.match(name)
-    return match["name"] if match else None
+    """True when ``name`` looks like a temporary file of :func:`atomic_output` (or of an earlier
+    version); such files are never taken as inputs by a folder walk."""
+    return _TEMP_RE.match(name) is not None or _LEGACY_TEMP_RE.match(name) is not None
 
 
 def _fsync_file(path: Path) -> None:
@@ -77,6 +86,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
         if not tmp.is_file():
             raise FileNotFoundError(f"atomic_output: nothing was written to {tmp}")
         _fsync_file(tmp)
+        pause_points.reached("before-rename")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -110,20 +120,63 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cleanup_stale_temps(folder: Path) -> list[Path]:
-    """Remove temporaries left in ``folder`` by crashed writers; return the removed paths.
+class _Kept:
+    """Resolved paths to keep, resolved only once a temporary-looking name turns up (rare): a
+    batch passes all its inputs, and resolving each costs a system call per path part."""
 
-    Only files matching the :func:`atomic_output` naming pattern whose writer process is no
-    longer running are removed, so concurrent writers in the same folder are not disturbed.
-    """
-    removed: list[Path] = []
-    for entry in Path(folder).glob(".*.tmp*"):
-        match = _TEMP_RE.match(entry.name)
-        if match is None or not entry.is_file() or _pid_alive(int(match["pid"])):
-            continue
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self._paths = paths
+        self._resolved: set[Path] | None = None
+
+    def __contains__(self, path: Path) -> bool:
+        if self._resolved is None:
+            self._resolved = {_resolved(Path(p)) for p in self._paths}
+        return _resolved(path) in self._resolved
+
+
+def _ours(entry: Path, keep: _Kept) -> re.Match[str] | None:
+    """The name match of a temporary we made, or None for anything else: another name, not a
+    plain file (a symlink is never followed), or one of ``keep`` (the batch's inputs)."""
+    match = _TEMP_RE.match(entry.name)
+    if match is None or entry.is_symlink() or not entry.is_file() or entry in keep:
+        return None
+    return match
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _unlink_all(entries: Iterable[Path]) -> list[Path]:
+    removed = []
+    for entry in entries:
         try:
             entry.unlink()
         except FileNotFoundError:
             continue
         removed.append(entry)
     return sorted(removed)
+
+
+def cleanup_stale_temps(folder: Path, keep: Iterable[Path] = ()) -> list[Path]:
+    """Remove temporaries left in ``folder`` by crashed writers; return the removed paths.
+
+    Only files named as :func:`atomic_output` names them, whose writer process is no longer
+    running, and that are none of ``keep`` (a batch passes its inputs, which may be named
+    anything) are removed, so concurrent writers in the same folder are not disturbed.
+    """
+    kept = _Kept(keep)
+    return _unlink_all(entry for entry in Path(folder).glob(".upres-*.tmp*")
+                       if (m := _ours(entry, kept)) is not None and not _pid_alive(int(m["pid"], 16)))
+
+
+def remove_temps(folder: Path, keep: Iterable[Path] = ()) -> list[Path]:
+    """Remove every temporary of :func:`atomic_output` in ``folder`` but ``keep``, live writer or
+    not: for a caller that knows no writer of its own is left (a Ray driver whose workers ran on
+    other machines, where a pid means nothing)."""
+    kept = _Kept(keep)
+    return _unlink_all(entry for entry in Path(folder).glob(".upres-*.tmp*")
+                       if _ours(entry, kept) is not None)

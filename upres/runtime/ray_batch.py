@@ -16,13 +16,12 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from upres.batch import BatchReport, BatchRunner, ImageResult, Progress, RunOptions, StopFlag
-from upres.runtime.atomic import temp_target
+from upres.runtime.atomic import remove_temps
 from upres.runtime.chain_factory import ChainSetup
-from upres.runtime.inputs import Job
+from upres.runtime.inputs import Job, written_paths
 from upres.runtime.memory import format_size
 from upres.runtime.ray_worker import GPU_BACKENDS, ImageWorker, chain_spec
 
@@ -74,24 +73,18 @@ def worker_slots(nodes: list[dict[str, Any]], request: WorkerRequest) -> int:
 
 def _remote_job(job: Job) -> Job:
     # Workers do not share the driver's working directory: send absolute paths.
-    return Job(job.source.absolute(), job.output.absolute(),
-               job.outdir.absolute() if job.outdir is not None else None)
+    return replace(job, source=job.source.absolute(), output=job.output.absolute(),
+                   outdir=job.outdir.absolute() if job.outdir is not None else None)
 
 
 def _remove_attempt_temps(jobs: list[Job]) -> None:
     """Temporary files of attempts whose worker died. Called when every task has returned and
     the OUTDIR lock is still held, so no live writer can own one; unlike the pid check of
     ``cleanup_stale_temps`` this holds when the writer ran on another node."""
-    names: dict[Path, set[str]] = {}
-    for job in jobs:
-        for out in (job.output, job.output.with_suffix(".tif")):
-            names.setdefault(out.parent, set()).update({out.name, out.name + ".json"})
-    for folder, finals in names.items():
-        if not folder.is_dir():
-            continue
-        for entry in folder.glob(".*.tmp*"):
-            if temp_target(entry.name) in finals:
-                entry.unlink(missing_ok=True)
+    keep = [job.source for job in jobs] + written_paths(jobs)  # whatever their names
+    for folder in sorted({job.output.parent for job in jobs}):
+        if folder.is_dir():
+            remove_temps(folder, keep=keep)
 
 
 def _lost(job: Job, exc: BaseException, died: bool) -> ImageResult:

@@ -22,6 +22,7 @@ from upres import __version__
 from upres.batch import BatchReport, BatchRunner, ImageResult, RunOptions
 from upres.batch import Progress as BatchProgress
 from upres.imageio import display_path
+from upres.runtime import pause_points
 from upres.runtime.atomic import atomic_write_text
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
@@ -84,6 +85,10 @@ def _line(label: str, style: str, message: str) -> Text:
     return Text.assemble((label, style), " ", message)
 
 
+def print_note(err: Console, message: str) -> None:
+    err.print(_line("note:", "yellow", message), highlight=False, soft_wrap=True)
+
+
 def run_batch_cli(jobs: list[Job], setup: ChainSetup, opts: RunOptions, report: Path | None,
                   quiet: bool, out: Console, err: Console, batch: BatchFn | None = None) -> int:
     """Run the batch under OUTDIR's lock; exit code 0, 1 (an image failed or the run was
@@ -106,20 +111,21 @@ def run_batch_cli(jobs: list[Job], setup: ChainSetup, opts: RunOptions, report: 
             f"cannot lock {display_path(folder)}: {exc.strerror or exc}"
         err.print(_line("error:", "red", message), highlight=False, soft_wrap=True)
         return USAGE_ERROR
+    report_error = ""
     try:
         result = _run(jobs, setup, opts, quiet, err, batch or _local_batch)
+        if report:
+            # Still under the lock: no other run's sweep of OUTDIR can meet its temporary file.
+            try:
+                _write_report(report, result, setup, opts)
+            except OSError as exc:
+                report_error = f"cannot write the report {display_path(report)}: {exc.strerror or exc}"
     finally:
         lock.release()
     _summarise(result, len(jobs), setup, quiet, out, err)
-    code = 1 if result.failed or result.interrupted else 0
-    if report:
-        try:
-            _write_report(report, result, setup, opts)
-        except OSError as exc:
-            err.print(_line("error:", "red", f"cannot write the report {display_path(report)}: "
-                                             f"{exc.strerror or exc}"), highlight=False, soft_wrap=True)
-            code = 1
-    return code
+    if report_error:
+        err.print(_line("error:", "red", report_error), highlight=False, soft_wrap=True)
+    return 1 if result.failed or result.interrupted or report_error else 0
 
 
 def _write_report(path: Path, result: BatchReport, setup: ChainSetup, opts: RunOptions) -> None:
@@ -135,17 +141,32 @@ def _local_batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress:
     return BatchRunner(setup, opts, progress).run(jobs, on_error)
 
 
+def _pausable(progress: BatchProgress) -> BatchProgress:
+    """``progress``, with the test-only pause point "finished" after each image's result (see
+    upres.runtime.pause_points): the one place both the local and the Ray batch pass through."""
+    if not os.environ.get(pause_points.ENV):
+        return progress
+    finished = progress.image_finished
+
+    def image_finished(result: ImageResult) -> None:
+        finished(result)
+        pause_points.reached("finished")
+
+    progress.image_finished = image_finished  # type: ignore[method-assign]
+    return progress
+
+
 def _run(jobs: list[Job], setup: ChainSetup, opts: RunOptions, quiet: bool,
          err: Console, batch: BatchFn) -> BatchReport:
     def on_error(message: str) -> None:
         err.print(_line("failed:", "red", message), highlight=False, soft_wrap=True)
 
     if quiet:
-        return batch(jobs, setup, opts, BatchProgress(), on_error)
+        return batch(jobs, setup, opts, _pausable(BatchProgress()), on_error)
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        return batch(jobs, setup, opts, _Bar(bar, len(jobs)), on_error)
+        return batch(jobs, setup, opts, _pausable(_Bar(bar, len(jobs))), on_error)
 
 
 def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, out: Console,
@@ -161,9 +182,10 @@ def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, 
     if not quiet:
         out.print(f"{counts['done']} done, {counts['skipped']} skipped (already finished), "
                   f"{counts['failed']} failed; backend {setup.backend} ({setup.backend_reason})"
-                  + ("; interrupted" if result.interrupted else ""), highlight=False)
+                  + ("; interrupted" if result.interrupted else ""), highlight=False, soft_wrap=True)
         m = setup.device_memory()
         if m is not None:
             out.print(f"device memory: peak {format_size(m['peak_allocated'])} allocated by upres "
                       f"(plan {format_size(m['planned'])}, target {format_size(m['target'])}); "
-                      f"{format_size(m['peak_driver'])} in use as the driver saw it", highlight=False)
+                      f"{format_size(m['peak_driver'])} in use as the driver saw it", highlight=False,
+                      soft_wrap=True)
