@@ -136,34 +136,42 @@ def test_foreign_model_is_probed_and_tiles_exactly(tmp_path: Path) -> None:
     assert np.abs(x - y).max() <= 1
 
 
-def test_run_does_not_import_torch(tmp_path: Path) -> None:
+def _modules_after_run(tmp_path: Path, *options: str, entry: str = "main") -> set[str]:
+    """sys.modules after one `upres run` in a fresh interpreter, started through the `upres`
+    entry point (``main``) or the full typer ``app``."""
     src = _small(tmp_path)
+    out = tmp_path / f"o-{entry}"
     code = (
-        "import sys; from upres.cli import app\n"
-        "try:\n    app(['run', sys.argv[1], '-o', sys.argv[2], '--quiet'])\n"
+        "import json, sys\n"
+        f"from upres.cli import {entry}\n"
+        "args = ['run', sys.argv[1], '-o', sys.argv[2], '--quiet', *sys.argv[3:]]\n"
+        "try:\n"
+        "    if '" + entry + "' == 'main':\n"
+        "        sys.argv = ['upres', *args]\n"
+        "        main()\n"
+        "    else:\n"
+        "        app(args)\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o")], check=True)
+    done = subprocess.run([sys.executable, "-c", code, str(src), str(out), *options], check=True,
+                          capture_output=True, text=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_run_does_not_import_torch(tmp_path: Path) -> None:
+    assert "torch" not in _modules_after_run(tmp_path, entry="app")  # hybrid: both networks
 
 
 def test_run_path_imports_only_what_it_uses(tmp_path: Path) -> None:
     """The start-up of `upres run` (the `upres` entry point, as a user starts it) loads neither
     onnx, the calibration or export code, nor the other commands' modules."""
-    src = _small(tmp_path)
-    code = (
-        "import sys; sys.argv = ['upres', 'run', sys.argv[1], '-o', sys.argv[2], '--quiet',\n"
-        "                        '--mode', 'faithful']\n"
-        "from upres.cli import main\n"
-        "try:\n    main()\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "unwanted = [m for m in sys.modules if m in ('onnx', 'torch', 'ml_dtypes', 'pydantic')\n"
-        "            or m.startswith(('upres.calibration', 'upres.export.onnx_export',\n"
-        "                             'upres.export.graph_stats', 'upres.bench', 'upres.serving',\n"
-        "                             'upres.cleaning', 'upres.gpu', 'upres.models'))]\n"
-        "assert not unwanted, unwanted\n"
-    )
-    subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o")], check=True)
+    loaded = _modules_after_run(tmp_path, "--mode", "faithful")
+    unwanted = [m for m in loaded if m in ("onnx", "torch", "ml_dtypes", "pydantic")
+                or m.startswith(("upres.calibration", "upres.export.onnx_export",
+                                 "upres.export.graph_stats", "upres.bench", "upres.serving",
+                                 "upres.cleaning", "upres.gpu", "upres.models"))]
+    assert not unwanted, unwanted
 
 
 def test_a_users_model_runs_alone_unless_hybrid_is_asked_for(tmp_path: Path) -> None:
