@@ -106,7 +106,7 @@ def test_run_streams_the_input_only_when_it_must_and_writes_the_same_pixels(
             while runner._whole_fits(meta):  # the largest target the decoded image misses
                 target -= 1 << 20
                 runner.opts = dataclasses.replace(runner.opts, memory=target)
-        opened = runner.open_input(src)
+        opened = runner.open_planned(src)[0]
         assert isinstance(opened, TiffRows) == (name == "streamed")
         assert runner.plan_file(src)[1].streamed_input == (name == "streamed")  # `upres plan`
         if isinstance(opened, TiffRows):

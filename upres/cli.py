@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 
 def _interrupted() -> SystemExit:
@@ -28,6 +28,9 @@ try:  # the heaviest part of start-up: the likeliest moment for a Ctrl-C to land
     from rich.table import Table
 except KeyboardInterrupt:
     raise _interrupted() from None
+
+if TYPE_CHECKING:  # upres.imageio is imported by the commands that use it, not at start-up
+    from upres.imageio import Compression
 
 HELP = "Reproducible, tiled super-resolution for archival photos."
 err = Console(stderr=True)
@@ -274,7 +277,7 @@ CompressionOpt = Annotated[str, typer.Option(
     "--compression", help="PNG/TIFF: fast | default | small (same pixels; size vs speed)")]
 
 
-def compression_option(value: str):  # -> Compression (imported lazily with upres.imageio)
+def compression_option(value: str) -> Compression:
     from upres.imageio import Compression
 
     try:

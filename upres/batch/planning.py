@@ -105,9 +105,6 @@ class BatchPlanner:
         image = read_image(path, self.opts.max_pixels)
         return image, self.plan_meta(image.meta)
 
-    def open_input(self, path: Path) -> DecodedImage | TiffRows:
-        return self.open_planned(path)[0]
-
     def plan_file(self, path: Path) -> tuple[ImageMeta, Plan]:
         """What `upres run` would do with this file, from its header alone."""
         rows = open_tiff_rows(path, self.opts.max_pixels)

@@ -170,7 +170,7 @@ class BatchRunner(BatchPlanner):
             # Hashing refuses FIFOs, devices, folders and empty files before reading a byte.
             sha = input_sha256(job.source)
             if self.opts.resume:
-                for out in (job.output, job.output.with_suffix(".tif")):
+                for out in job.own_outputs:
                     if is_finished(out, out.with_name(out.name + ".json"), sha, self.settings):
                         return Loaded(sha, None)
             image, plan = self.open_planned(job.source)
@@ -178,24 +178,6 @@ class BatchRunner(BatchPlanner):
             return Loaded(decoded_sha256(job.source, image, sha), image, "", plan)
         except Exception as exc:  # the reader thread must hand every failure back as one line
             return Loaded("", None, failure_message(job, exc))
-
-    def _load_job(self, job: Job) -> Loaded:
-        """`_load`, except that an image whose streamed name belongs to another job (see
-        ``Job.stream_clash``) counts as finished only under its own name: `_load` also looks at
-        the .tif name, where it finds the other job's output, finished with this input's hash
-        when the two files are identical."""
-        loaded = self._load(job)
-        if not self._took_anothers_output(job, loaded):
-            return loaded
-        try:
-            image, plan = self.open_planned(job.source)
-            return Loaded(decoded_sha256(job.source, image, loaded.sha), image, "", plan)
-        except Exception as exc:  # the reader thread must hand every failure back as one line
-            return Loaded("", None, failure_message(job, exc))
-
-    def _took_anothers_output(self, job: Job, loaded: Loaded) -> bool:
-        return (loaded.image is None and not loaded.error and bool(job.stream_clash)
-                and not is_finished(job.output, job.sidecar, loaded.sha, self.settings))
 
     def _load_ahead(self, loaded: Any, following: Job, plan: Plan | None = None) -> bool:
         """Whether the next image may decode while this one runs: only when this image's plan
@@ -226,7 +208,7 @@ class BatchRunner(BatchPlanner):
         self.remove_stale_temps(jobs)
         pending: list[tuple[ImageResult, Future[None]]] = []
         with StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
-            loading = reader.submit(self._load_job, jobs[0]) if jobs else None
+            loading = reader.submit(self._load, jobs[0]) if jobs else None
             for i, job in enumerate(jobs):
                 assert loading is not None
                 loaded: Loaded | None = loading.result()
@@ -237,7 +219,7 @@ class BatchRunner(BatchPlanner):
                 ahead = (following is not None and not stop.stopped
                          and self._load_ahead(loaded.image, following, loaded.plan))
                 if ahead:
-                    loading = reader.submit(self._load_job, following)
+                    loading = reader.submit(self._load, following)
                 result, future = self._one(job, loaded, writer, on_error)
                 loaded = None  # this image's pixels are freed before the next is decoded
                 report.results.append(result)
@@ -255,7 +237,7 @@ class BatchRunner(BatchPlanner):
                     loading.cancel()  # the next image was being decoded ahead: not needed now
                     break
                 if following is not None and not ahead:
-                    loading = reader.submit(self._load_job, following)
+                    loading = reader.submit(self._load, following)
             self._drain(pending, on_error, keep=0)
         return report
 
@@ -263,7 +245,7 @@ class BatchRunner(BatchPlanner):
         """One image start to finish (hash, resume check, decode, upscale, encode, sidecar) in the
         calling thread: the unit of work of a fleet worker, with the same failure rules as
         :meth:`run`. The caller owns stale-temp cleanup and the OUTDIR lock."""
-        loaded = self._load_job(job)
+        loaded = self._load(job)
         with ThreadPoolExecutor(1) as writer:
             result, future = self._one(job, loaded, writer, on_error)
             if future is None:

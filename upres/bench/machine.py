@@ -7,6 +7,8 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from upres.imageio.compression import available_cores
+
 # SIMD features that decide which MLAS / oneDNN kernels run (VNNI is what makes INT8 pay).
 SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
               "amx_int8", "amx_bf16")
@@ -16,10 +18,7 @@ PACKAGES = ("numpy", "onnxruntime", "torch", "opencv-python-headless",
 
 def cores() -> int:
     """Cores this process may run on (a container's CPU set, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 def _cpuinfo() -> tuple[str, set[str]]:

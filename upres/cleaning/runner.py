@@ -99,12 +99,8 @@ class CleanRunner(BatchRunner):
     def _finished(self, job: Job, sha: str, settings: dict[str, Any]) -> bool:
         if self.masks.save and not saved_mask_path(job.output).is_file():
             return False
-        # A streamed name that belongs to another job (Job.stream_clash) is never this one's.
-        names = (job.output,) if job.stream_clash else (job.output, job.streamed)
-        return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings) for out in names)
-
-    def _took_anothers_output(self, job: Job, loaded: Loaded) -> bool:
-        return False  # _finished looks only at this job's own names
+        return any(is_finished(out, out.with_name(out.name + ".json"), sha, settings)
+                   for out in job.own_outputs)
 
     def grow_for(self, loaded: _Loaded) -> int:
         if self.masks.grow is not None:

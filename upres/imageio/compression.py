@@ -21,7 +21,7 @@ import enum
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
@@ -225,13 +225,3 @@ def encoder_pool(threads: int = 0) -> ThreadPoolExecutor:
                                       initializer=lower_thread_priority)
             _pools[workers] = pool
         return pool
-
-
-def map_in_pool(pool: Executor | None, fn: Callable[[int], None], count: int) -> None:
-    """Run ``fn(0..count-1)`` on ``pool`` (in this thread without one); re-raises the first error."""
-    if pool is None or count <= 1:
-        for index in range(count):
-            fn(index)
-        return
-    for _ in pool.map(fn, range(count)):
-        pass

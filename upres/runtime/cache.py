@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+from upres.runtime.atomic import atomic_write_bytes
 
 _warned: set[str] = set()
 
@@ -61,28 +62,20 @@ def _make_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
 
 
-def _replace(tmp: Path, path: Path) -> None:
-    try:
-        os.replace(tmp, path)
-    except IsADirectoryError:
-        if not _inside_cache(path):
-            raise
-        shutil.rmtree(path, ignore_errors=True)  # a folder where an entry goes
-        os.replace(tmp, path)
-
-
 def write_atomic(path: Path, data: bytes | str) -> bool:
-    """Store one entry; False (after one warning) when the cache cannot take it."""
+    """Store one entry (temp file + rename, as every writer); False (after one warning) when the
+    cache cannot take it."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         _make_folder(path.parent)
         try:
-            tmp.write_bytes(payload)
-            _replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+            atomic_write_bytes(path, payload)
+        except IsADirectoryError:
+            if not _inside_cache(path):
+                raise
+            shutil.rmtree(path, ignore_errors=True)  # a folder where an entry goes
+            atomic_write_bytes(path, payload)
     except OSError as exc:
         warn_unwritable(path.parent, exc)
         return False

@@ -46,6 +46,12 @@ class Job:
         """Where the output goes when it is too large for memory and streamed as BigTIFF."""
         return self.output.with_suffix(STREAMED_SUFFIX)
 
+    @property
+    def own_outputs(self) -> tuple[Path, ...]:
+        """The names this job's finished output may have (resume looks only there): its output,
+        and its streamed name unless that belongs to another job (``stream_clash``)."""
+        return (self.output,) if self.stream_clash else (self.output, self.streamed)
+
 
 class InputError(ValueError):
     """A usage problem with the INPUT arguments (exit code 2)."""
