@@ -4,7 +4,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from upres.models.data import Degradations, PatchSampler
+from upres.kernels.scan_recipe import ScanRecipe
+from upres.models.data import PatchSampler
 from upres.models.train import TrainConfig, load_model, train
 
 
@@ -26,7 +27,7 @@ def test_patch_sampler_is_deterministic_and_aligned(tmp_path: Path, photo: np.nd
     # LR patch is (close to) the bicubic downscale of its HR patch.
     down = torch.nn.functional.avg_pool2d(torch.from_numpy(hr1), 4).numpy()
     assert np.abs(down - lr1).mean() < 0.03
-    noisy = PatchSampler([folder], 4, 16, 3, Degradations(noise_sigma=10.0)).batch(5, 4)[0]
+    noisy = PatchSampler([folder], 4, 16, 3, ScanRecipe(clean_prob=0.0)).batch(5, 4)[0]
     assert np.abs(noisy - lr1).mean() > 0.005
 
 

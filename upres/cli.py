@@ -94,7 +94,7 @@ def build_app(only: str | None = None) -> typer.Typer:
 
 @command()
 def train(
-    model: Annotated[str, typer.Argument(help="coarse-x2, coarse-x4, refine, overlay-detect or fill")],
+    model: Annotated[str, typer.Argument(help="coarse-x2|4, restore-x2|4, refine, overlay-detect or fill")],
     data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
     steps: int = 10000,
@@ -105,7 +105,7 @@ def train(
     threads: int = 0,
     stop_after: Annotated[int, typer.Option(help="checkpoint and stop at this step")] = 0,
     coarse: Annotated[list[Path] | None, typer.Option(help="refine: coarse weights")] = None,
-    degrade: Annotated[bool, typer.Option(help="archival degradations (noise, blur, JPEG)")] = False,
+    degrade: Annotated[bool, typer.Option(help="LR by the scan degradation recipe (restore-x*)")] = False,
     texture_weight: Annotated[float, typer.Option(help="refine: texture terms vs fidelity")] = 0.1,
     freq_weight: Annotated[float, typer.Option(help="refine: FFT-magnitude term")] = 1.0,
     grad_weight: Annotated[float, typer.Option(help="refine: gradient L1 term")] = 1.0,
@@ -118,7 +118,7 @@ def train(
     """Train a network from folders of HR training images (resumes from --out)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from upres.models.data import Degradations
+    from upres.kernels.scan_recipe import ScanRecipe
     from upres.models.losses import RefineLossSchedule
     from upres.models.registry import SPECS
     from upres.models.train import TrainConfig
@@ -134,7 +134,7 @@ def train(
     cfg = TrainConfig(
         model=model, data=tuple(data), out=out_dir, steps=steps, batch=batch, lr_patch=patch,
         learning_rate=learning_rate, seed=seed, threads=threads, stop_after=stop_after,
-        degradations=Degradations(8.0, 1.5, 40) if degrade else Degradations(),
+        recipe=ScanRecipe() if degrade else None,
         refine_schedule=RefineLossSchedule(
             texture_weight=texture_weight, freq_weight=freq_weight, grad_weight=grad_weight,
             freq_warmup=freq_warmup, cond_noise=cond_noise, spectrum_window=spectrum_window,

@@ -1,15 +1,14 @@
-"""Training patches: HR crops and their LR made by the evaluation's bicubic, plus augmentations."""
+"""Training patches: HR crops and their LR, by the evaluation's bicubic or the scan recipe."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from upres.kernels.resize import bicubic_down, mod_crop
+from upres.kernels.scan_recipe import ScanRecipe, degrade_patch
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 
@@ -26,36 +25,6 @@ def load_rgb_u8(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-@dataclass(frozen=True)
-class Degradations:
-    """Optional archival degradations applied to LR patches (off for the shipped fidelity model)."""
-
-    noise_sigma: float = 0.0  # max Gaussian noise sigma, in 0..255 levels
-    blur_sigma: float = 0.0  # max Gaussian blur sigma, in LR pixels
-    jpeg_quality_min: int = 0  # 0 = no JPEG; else quality drawn from [min, 95]
-
-    @property
-    def active(self) -> bool:
-        return self.noise_sigma > 0 or self.blur_sigma > 0 or self.jpeg_quality_min > 0
-
-    def apply(self, lr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        out = lr
-        if self.blur_sigma > 0:
-            sigma = rng.uniform(0.0, self.blur_sigma)
-            if sigma > 0.2:
-                out = cv2.GaussianBlur(out, (0, 0), sigma)
-        if self.noise_sigma > 0:
-            sigma = rng.uniform(0.0, self.noise_sigma)
-            noisy = out.astype(np.float32) + rng.normal(0.0, sigma, out.shape).astype(np.float32)
-            out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-        if self.jpeg_quality_min > 0:
-            q = int(rng.integers(self.jpeg_quality_min, 96))
-            ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
-            if ok:
-                out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-        return np.ascontiguousarray(out)
-
-
 class PatchSampler:
     """Deterministic random LR/HR patch batches: batch k depends only on (seed, k)."""
 
@@ -65,12 +34,12 @@ class PatchSampler:
         scale: int,
         lr_patch: int,
         seed: int = 0,
-        degradations: Degradations | None = None,
+        recipe: ScanRecipe | None = None,
     ) -> None:
         self.scale = scale
         self.lr_patch = lr_patch
         self.seed = seed
-        self.degradations = degradations or Degradations()
+        self.recipe = recipe
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         for path in [f for folder in folders for f in list_images(folder)]:
             hr = mod_crop(load_rgb_u8(path), scale)
@@ -95,8 +64,10 @@ class PatchSampler:
             hr_p = hr[y * s : (y + p) * s, x * s : (x + p) * s]
             k = int(rng.integers(0, 8))
             lr_p, hr_p = _dihedral(lr_p, k), _dihedral(hr_p, k)
-            if self.degradations.active:
-                lr_p = self.degradations.apply(lr_p, rng)
+            if self.recipe is not None:
+                # The HR crop is degraded and downscaled by the recipe (blur comes before the
+                # downscale); the plain bicubic LR above is its clean case.
+                lr_p = degrade_patch(np.ascontiguousarray(hr_p), s, rng, self.recipe)
             lrs.append(lr_p)
             hrs.append(hr_p)
         return _to_nchw(lrs), _to_nchw(hrs)

@@ -22,6 +22,11 @@ class ModelSpec:
     detect: DetectorConfig | None = None
     fill: FillConfig | None = None
 
+    def same_network(self, other: ModelSpec) -> bool:
+        """Whether `other`'s weights fit this network (a restoration model starts from a clean one)."""
+        return (self.kind, self.coarse, self.refine, self.detect, self.fill) == (
+            other.kind, other.coarse, other.refine, other.detect, other.fill)
+
     def build(self) -> nn.Module:
         if self.kind == "coarse":
             assert self.coarse is not None
@@ -39,6 +44,10 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     "coarse-x2": ModelSpec("coarse-x2", "coarse", 2, coarse=CoarseConfig(scale=2)),
     "coarse-x4": ModelSpec("coarse-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
+    # Restoration models: the coarse networks fine-tuned on the scan recipe, so the two can be
+    # interpolated weight by weight (`--denoise` between 0 and 1).
+    "restore-x2": ModelSpec("restore-x2", "coarse", 2, coarse=CoarseConfig(scale=2)),
+    "restore-x4": ModelSpec("restore-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
     "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig()),
     "overlay-detect": ModelSpec("overlay-detect", "detect", 1, detect=DetectorConfig()),
     "fill": ModelSpec("fill", "fill", 1, fill=FillConfig()),

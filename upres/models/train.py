@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from upres.kernels.scan_recipe import ScanRecipe
 from upres.models import edge_ops
-from upres.models.data import Degradations, PatchSampler
+from upres.models.data import PatchSampler
 from upres.models.detect_data import OverlaySampler
 from upres.models.detector import detection_loss
 from upres.models.fill_data import FillSampler
@@ -41,7 +42,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     threads: int = 0  # 0 = torch default
     stop_after: int = 0  # > 0: checkpoint and stop at this step (the LR schedule still spans `steps`)
-    degradations: Degradations = field(default_factory=Degradations)
+    recipe: ScanRecipe | None = None  # degrade LR by the scan recipe (restoration models)
     refine_schedule: RefineLossSchedule = field(default_factory=RefineLossSchedule)
     coarse_weights: tuple[Path, ...] = ()  # refine: frozen coarse models (one per scale)
     init_weights: Path | None = None  # start (not resume) from these weights: fine-tuning
@@ -76,7 +77,7 @@ def load_model(path: Path) -> torch.nn.Module:
 class _CoarseTask:
     def __init__(self, cfg: TrainConfig) -> None:
         self.sampler = PatchSampler(
-            list(cfg.data), spec(cfg.model).scale, cfg.lr_patch, cfg.seed, cfg.degradations
+            list(cfg.data), spec(cfg.model).scale, cfg.lr_patch, cfg.seed, cfg.recipe
         )
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
@@ -97,7 +98,7 @@ class _RefineTask:
             # Same HR patch size for every scale: output-space patches.
             lr_patch = max(8, cfg.lr_patch * 4 // scale)
             self.samplers.append(
-                PatchSampler(list(cfg.data), scale, lr_patch, cfg.seed, cfg.degradations)
+                PatchSampler(list(cfg.data), scale, lr_patch, cfg.seed, cfg.recipe)
             )
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
@@ -171,7 +172,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         start, log = blob["step"], blob["log"]
     elif cfg.init_weights is not None:
         kind, state = load_state(cfg.init_weights)
-        if kind != cfg.model:
+        if not spec(kind).same_network(spec(cfg.model)):
             raise ValueError(f"{cfg.init_weights} holds {kind}, not {cfg.model}")
         model.load_state_dict(state)
     t0 = time.monotonic()
@@ -213,7 +214,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         "data": [p.name for p in cfg.data],  # folder names: where they live is local
         "train_seconds": log[-1]["seconds"] if log else 0.0,
         "final_loss": log[-1]["loss"] if log else None,
-        "degradations": asdict(cfg.degradations),
+        "scan_recipe": asdict(cfg.recipe) if cfg.recipe else None,
         "refine_schedule": asdict(cfg.refine_schedule),
         "parameters": sum(p.numel() for p in model.parameters()),
         "init_weights": cfg.init_weights.name if cfg.init_weights else None,
