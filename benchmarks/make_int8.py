@@ -12,6 +12,7 @@ scores are added to the JSON report. BSD100 is never read.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -27,10 +28,19 @@ TRAIN_SETS = ("T91", "BSD200")
 TEST_SETS = ("Set5", "Set14")
 
 
+def _exclude_for(name: str) -> list[str] | str:
+    """A restoration model keeps the nodes its clean twin keeps in float, so the two INT8 graphs
+    have the same tensors and can be interpolated (--denoise); the others choose for themselves."""
+    if not name.startswith("restore-"):
+        return "auto"
+    twin = builtin_path(name.replace("restore-", "coarse-"), "int8").with_suffix(".json")
+    return list(json.loads(twin.read_text())["excluded_nodes"])
+
+
 def make(name: str, datasets: Path, samples: int, method: str, seed: int, max_loss_db: float) -> bool:
     src, out = builtin_path(name, "fp32"), builtin_path(name, "int8")
     report = calibrate_int8(src, [datasets / s for s in TRAIN_SETS], out, samples=samples, method=method,
-                            exclude="auto", max_loss_db=max_loss_db, seed=seed)
+                            exclude=_exclude_for(name), max_loss_db=max_loss_db, seed=seed)
     info = read_info(src)
     scale = info.scale if info else _scale(name)
     report.evaluation = score_test_sets({"fp32": src, "int8": out}, scale, [datasets / n for n in TEST_SETS])
@@ -62,7 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--models", nargs="+", default=["coarse-x2", "coarse-x4"])
+    parser.add_argument("--models", nargs="+", default=["coarse-x2", "coarse-x4", "restore-x2", "restore-x4"])
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
     parser.add_argument("--seed", type=int, default=0)

@@ -207,34 +207,44 @@ def evaluate(
     texture: float = 0.5,
     model: Annotated[str | None, typer.Option(help="model name or .onnx path")] = None,
     precision: str = "fp32",
+    denoise: DenoiseOpt = "auto",
+    degrade: Annotated[str, typer.Option(
+        "--degrade", help="clean | noise | jpeg | blur-noise-jpeg | grain | scan: damage done to "
+        "the LR, reproducibly (docs/RESTORATION.md)")] = "clean",
     threads: int = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
 ) -> None:
-    """PSNR/SSIM (Y, BT.601, shave=scale) against bicubic on a test folder."""
-    from upres.evaluate import evaluate_folder, summary
+    """PSNR/SSIM (Y, BT.601, shave=scale) against bicubic on a test folder, clean or degraded."""
+    from upres.degraded_eval import DEGRADATIONS, bicubic, chain_upscale, evaluate_degraded, summary
     from upres.runtime.chain_factory import build_chain
 
     if not data.is_dir():
         raise fail(f"--data {data}: not a folder")
+    if degrade not in DEGRADATIONS:
+        raise fail(f"--degrade must be one of {', '.join(DEGRADATIONS)}, got {degrade!r}")
     try:
-        setup = build_chain(mode, scale, model, texture, "ort-cpu", precision, threads)
+        setup = build_chain(mode, scale, model, texture, "ort-cpu", precision, threads,
+                            denoise=denoise_option(denoise))
     except (ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    scores = evaluate_folder(data, scale, setup.chain)
-    table = Table(title=f"{data.name} x{scale} {mode}")
-    for col in ("image", "PSNR", "SSIM", "bicubic PSNR", "bicubic SSIM"):
+    scores = evaluate_degraded(data, scale, degrade, chain_upscale(setup))
+    base = evaluate_degraded(data, scale, degrade, bicubic(scale))
+    table = Table(title=f"{data.name} x{scale} {mode}, {degrade} input, denoise {setup.denoise}")
+    for col in ("image", "PSNR", "SSIM", "bicubic PSNR", "bicubic SSIM", "denoise"):
         table.add_column(col)
-    for s in scores:
-        table.add_row(s.name, f"{s.psnr:.2f}", f"{s.ssim:.4f}", f"{s.bicubic_psnr:.2f}",
-                      f"{s.bicubic_ssim:.4f}")
-    total = summary(scores)
-    table.add_row("mean", f"{total['psnr']:.2f}", f"{total['ssim']:.4f}",
-                  f"{total['bicubic_psnr']:.2f}", f"{total['bicubic_ssim']:.4f}")
+    for s, b in zip(scores, base, strict=True):
+        table.add_row(s.name, f"{s.psnr:.2f}", f"{s.ssim:.4f}", f"{b.psnr:.2f}", f"{b.ssim:.4f}",
+                      f"{s.strength:.1f}" if s.strength is not None else "")
+    total, bic = summary(scores), summary(base)
+    table.add_row("mean", f"{total['psnr']:.2f}", f"{total['ssim']:.4f}", f"{bic['psnr']:.2f}",
+                  f"{bic['ssim']:.4f}", f"{total.get('strength', 0.0):.2f}")
     out.print(table)
     if json_out:
-        json_out.write_text(json.dumps({"data": str(data), "scale": scale, "mode": mode,
-                                        "texture": texture, "summary": total,
-                                        "images": [s.__dict__ for s in scores]}, indent=2))
+        record = {"data": str(data), "scale": scale, "mode": mode, "texture": texture,
+                  "degrade": degrade, "denoise": str(setup.denoise),
+                  "summary": {**total, "bicubic_psnr": bic["psnr"], "bicubic_ssim": bic["ssim"]},
+                  "images": [s.__dict__ for s in scores]}
+        json_out.write_text(json.dumps(record, indent=2))
 
 
 def _tile_option(value: str) -> int | None:
@@ -273,6 +283,9 @@ TileOpt = Annotated[str, typer.Option("--tile", help="auto | N | 0 (whole image)
 HaloOpt = Annotated[str, typer.Option("--halo", help="auto | N (input pixels)")]
 BlendOpt = Annotated[str, typer.Option("--blend", help="auto | crop | feather")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="inference threads (0 = all cores)")]
+DenoiseOpt = Annotated[str, typer.Option(
+    "--denoise", help="auto (measured per image) | 0 (clean models) .. 1 (restoration models): "
+    "how much noise, grain and JPEG damage to remove")]
 CompressionOpt = Annotated[str, typer.Option(
     "--compression", help="PNG/TIFF: fast | default | small (same pixels; size vs speed)")]
 
@@ -294,8 +307,17 @@ def default_mode(mode: str | None, model: str | None) -> str:
     return "faithful" if model is not None else "hybrid"
 
 
+def denoise_option(value: str):
+    from upres.runtime.denoise import DenoiseSetting
+
+    try:
+        return DenoiseSetting.parse(value)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
 def setup_chain(mode: str | None, scale: int, model: str | None, texture: float, backend: str,
-                precision: str, threads: int, memory: str | None = None):
+                precision: str, threads: int, memory: str | None = None, denoise: str = "0"):
     from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import build_chain
     from upres.runtime.planner import PlanError
@@ -306,7 +328,7 @@ def setup_chain(mode: str | None, scale: int, model: str | None, texture: float,
     device_memory = memory_option(memory) if memory else None
     try:
         return build_chain(default_mode(mode, model), scale, model, texture, backend, precision,
-                           threads, device_memory)
+                           threads, device_memory, denoise=denoise_option(denoise))
     except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:
         raise fail(str(exc)) from None
 
@@ -339,6 +361,7 @@ def run(
     mode: ModeOpt = None,
     texture: TextureOpt = 0.5,
     model: ModelOpt = None,
+    denoise: DenoiseOpt = "auto",
     backend: BackendOpt = "auto",
     precision: PrecisionOpt = "fp32",
     memory: MemoryOpt = None,
@@ -381,7 +404,7 @@ def run(
     if blend not in ("auto", "crop", "feather"):
         raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
     deflate = compression_option(compression)
-    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
+    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory, denoise)
     opts = RunOptions(memory=memory_option(memory), tile=_tile_option(tile), halo=_halo_option(halo),
                       blend=blend, fmt=fmt, resume=resume, compression=deflate,
                       max_pixels=limit, threads=threads,
@@ -409,6 +432,7 @@ def plan(
     mode: ModeOpt = None,
     texture: TextureOpt = 0.5,
     model: ModelOpt = None,
+    denoise: DenoiseOpt = "auto",
     backend: BackendOpt = "auto",
     precision: PrecisionOpt = "fp32",
     memory: MemoryOpt = None,
@@ -424,19 +448,22 @@ def plan(
     from upres.runtime.planner import PlanError, describe
 
     blend = _blend_option(blend)
-    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
+    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory, denoise)
     runner = BatchRunner(setup, RunOptions(memory=memory_option(memory), tile=_tile_option(tile),
                                            halo=_halo_option(halo), blend=blend, threads=threads))
     try:
         meta, result = runner.plan_file(image)
+        choice = runner.denoise_file(image) if setup.denoise.auto else runner.denoise_for(None)
     except (ImageError, PlanError) as exc:
         raise fail(str(exc), 1) from None
     if json_out:
-        out.print_json(json.dumps({**setup.describe(), "plan": result.to_dict()}))
+        out.print_json(json.dumps({**setup.describe(), "plan": result.to_dict(),
+                                   "denoise": choice.to_record()}))
     else:
         out.print(f"{image}: {meta.width}x{meta.height} -> {meta.width * setup.scale}x"
                   f"{meta.height * setup.scale}, {setup.mode}, backend {setup.backend} "
                   f"({setup.backend_reason})", highlight=False)
+        out.print(f"denoise {choice.describe()}", highlight=False)
         out.print(describe(result), highlight=False)
 
 

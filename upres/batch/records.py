@@ -23,6 +23,7 @@ def settings_record(setup: ChainSetup, opts: RunOptions) -> dict[str, Any]:
         "texture": getattr(chain, "texture", None),
         "backend": setup.backend,
         "precision": setup.precision,
+        "denoise": str(setup.denoise),
         "models": {k: m.sha256 for k, m in setup.models.items()},
         "tile": opts.tile,
         "halo": opts.halo,

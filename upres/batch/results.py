@@ -34,6 +34,7 @@ class ImageResult:
     seconds: float = 0.0
     megapixels_out: float = 0.0
     plan: dict[str, Any] = field(default_factory=dict)
+    denoise: dict[str, Any] | None = None  # the strength used and (auto) what it was chosen from
 
 
 @dataclass

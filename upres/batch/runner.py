@@ -40,6 +40,7 @@ from upres.imageio import (
 )
 from upres.runtime.atomic import cleanup_stale_temps
 from upres.runtime.chain_factory import ChainSetup
+from upres.runtime.denoise import DenoiseChoice, choose
 from upres.runtime.inputs import Job, format_of, written_paths
 from upres.runtime.planner import DEPTH, Plan
 from upres.runtime.sidecar import is_finished, write_sidecar
@@ -50,12 +51,17 @@ _PLAN_RECORDS = 256  # distinct plan records shared between images (a bound for 
 
 class Loaded(NamedTuple):
     """What the reader thread hands over: the input's hash, the image (None when it is finished
-    already or failed), the one-line error of a failure, and the image's plan."""
+    already or failed), the one-line error of a failure, the image's plan and denoise strength."""
 
     sha: str
     image: Any  # DecodedImage | TiffRows, or what a subclass's loader makes
     error: str = ""
     plan: Plan | None = None
+    denoise: DenoiseChoice | None = None
+
+
+# auto denoise measures a streamed TIFF on this many rows from its middle (never all of it).
+_MEASURE_ROWS = 512
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -72,10 +78,32 @@ class BatchRunner(BatchPlanner):
         self._plan_records: dict[str, dict[str, Any]] = {}
 
     # -- one image ----------------------------------------------------------------------------
-    def _upscale(self, job: Job, image: DecodedImage | TiffRows, plan: Plan) -> Iterator[np.ndarray]:
+    def denoise_for(self, image: DecodedImage | TiffRows | None) -> DenoiseChoice:
+        """The denoise strength of this image (auto: measured on its pixels)."""
+        setting = self.setup.denoise
+        if not setting.auto or image is None:
+            return choose(setting, None)
+        if isinstance(image, TiffRows):
+            h = image.meta.height
+            y0 = max(0, h // 2 - _MEASURE_ROWS // 2)
+            return choose(setting, image.read(y0, min(h, y0 + _MEASURE_ROWS)))
+        return choose(setting, image.rgb)
+
+    def denoise_file(self, path: Path) -> DenoiseChoice:
+        """The strength `upres run` would pick for this file (decodes it)."""
+        image, _ = self.open_planned(path)
+        try:
+            return self.denoise_for(image)
+        finally:
+            if isinstance(image, TiffRows):
+                image.close()
+
+    def _upscale(self, job: Job, image: DecodedImage | TiffRows, plan: Plan,
+                 denoise: DenoiseChoice) -> Iterator[np.ndarray]:
         read = reader_for(image)
         self.progress.image_started(job, len(plan.grid.tiles))
-        for strip in iter_strips(read, plan.grid, self.setup.chain, plan.blend,
+        chain = self.setup.chain_for(denoise.strength)
+        for strip in iter_strips(read, plan.grid, chain, plan.blend,
                                  on_tile=self.progress.tile_done):
             yield strip.pixels
 
@@ -104,13 +132,16 @@ class BatchRunner(BatchPlanner):
 
     def process(self, job: Job, image: DecodedImage | TiffRows, input_sha: str,
                 writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
-                plan: Plan | None = None) -> tuple[ImageResult, Future[None] | None]:
+                plan: Plan | None = None, denoise: DenoiseChoice | None = None,
+                ) -> tuple[ImageResult, Future[None] | None]:
         """Upscale and write one image; ``extra`` entries are added to (or replace those of) its
-        sidecar record, for a caller that did more to the image (`upres clean`). ``plan``: the
-        one made when it was loaded (made here if not given)."""
+        sidecar record, for a caller that did more to the image (`upres clean`). ``plan`` and
+        ``denoise``: those chosen when it was loaded (chosen here if not given)."""
         t0 = time.monotonic()
         meta = image.meta
         plan = plan or self.plan_for(image)
+        denoise = denoise or self.denoise_for(image)
+        extra = {"denoise": denoise.to_record(), **(extra or {})}
         output = self._output_for(job, plan)
         # collect_jobs checked this; checked again because a folder inside OUTDIR may have been
         # replaced by a symlink since, and mkdir would follow it.
@@ -119,17 +150,18 @@ class BatchRunner(BatchPlanner):
         output.parent.mkdir(parents=True, exist_ok=True)
         s = self.setup.scale
         result = ImageResult(str(job.source), str(output), "done", plan=self._plan_record(plan),
-                             megapixels_out=meta.height * meta.width * s * s / 1e6)
+                             megapixels_out=meta.height * meta.width * s * s / 1e6,
+                             denoise=denoise.to_record())
         if plan.streaming:
             with streamed_tiff(output, meta, s, self.opts.compression) as tiff:
-                for pixels in self._upscale(job, image, plan):
+                for pixels in self._upscale(job, image, plan, denoise):
                     write_streamed_strip(tiff, pixels, meta)
             result.seconds = time.monotonic() - t0
             self._finish(job, output, input_sha, result, meta, extra)
             return result, None
         fmt = format_of(output.suffix)
         canvas = SampleCanvas(output, meta, s, fmt)
-        for pixels in self._upscale(job, image, plan):
+        for pixels in self._upscale(job, image, plan, denoise):
             canvas.add(pixels)
         samples = canvas.complete()
         infer_seconds = time.monotonic() - t0
@@ -175,7 +207,8 @@ class BatchRunner(BatchPlanner):
                         return Loaded(sha, None)
             image, plan = self.open_planned(job.source)
             # The sidecar vouches for the bytes decoded: a file rewritten since it was hashed fails.
-            return Loaded(decoded_sha256(job.source, image, sha), image, "", plan)
+            return Loaded(decoded_sha256(job.source, image, sha), image, "", plan,
+                          self.denoise_for(image))
         except Exception as exc:  # the reader thread must hand every failure back as one line
             return Loaded("", None, failure_message(job, exc))
 
@@ -263,7 +296,8 @@ class BatchRunner(BatchPlanner):
         if image is None:
             return ImageResult(str(job.source), str(job.output), "skipped"), None
         try:
-            return self.process(job, image, loaded.sha, writer, plan=loaded.plan)
+            return self.process(job, image, loaded.sha, writer, plan=loaded.plan,
+                                denoise=loaded.denoise)
         except Exception as exc:  # one image's failure, whatever it is, must not end the batch
             message = failure_message(job, exc)
             on_error(message)

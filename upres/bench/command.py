@@ -23,7 +23,8 @@ def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 
                repeats: int | None = None, only: list[str] | None = None,
                plot: Path | None = None, peak_size: int | None = None,
                in_process: bool = False, console: Console | None = None,
-               err: Console | None = None, files: bool = False, large: bool = True) -> int:
+               err: Console | None = None, files: bool = False, large: bool = True,
+               denoise: str = "auto") -> int:
     """Run the bench, print the tables, write JSON/plot; 0 ok, 1 a contender failed, 2 usage."""
     out = console or Console()
     err = err or Console(stderr=True)
@@ -53,8 +54,15 @@ def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 
             # Not fatal: the contenders / quality columns that need it are skipped with a reason.
             err.print(f"[yellow]warning:[/yellow] {label} {folder}: not a folder")
     cfg = BenchConfig.full() if full else BenchConfig.quick()
+    from upres.runtime.denoise import DenoiseSetting
+
+    try:
+        DenoiseSetting.parse(denoise)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return USAGE_ERROR
     overrides: dict[str, object] = {"threads": threads, "isolate": not in_process,
-                                    "only": tuple(only or ())}
+                                    "only": tuple(only or ()), "denoise": denoise}
     if peers is not None:
         overrides["peers"] = peers
     if datasets is not None:
@@ -114,8 +122,11 @@ def bench_command(
                                         "the naive loop and bare compute (a few minutes)")] = False,
     large: Annotated[bool, typer.Option("--large/--no-large", help="--files: also one 48 MP "
                                         "output")] = True,
+    denoise: Annotated[str, typer.Option("--denoise", help="upres contenders: auto | 0..1 (--files "
+                                         "runs 0: the naive loop's model)")] = "auto",
 ) -> None:
     """Benchmark upres against the PyTorch eager loop, OpenCV dnn_superres and the GEMM peak
     (--files: file to file, against the naive loop a user would write)."""
     raise typer.Exit(bench_main(full, json_out, threads, peers, datasets, size, repeats, only,
-                                plot, peak_size, in_process, files=files, large=large))
+                                plot, peak_size, in_process, files=files, large=large,
+                                denoise=denoise))

@@ -65,6 +65,7 @@ class BenchContext:
     threads: int
     peers: str | None = None  # folder with FSRCNN_x4.pb / ESPCN_x4.pb, None = not given
     memory: int | None = None  # --tile auto memory target (None = upres's default)
+    denoise: str = "auto"  # upres contenders' --denoise
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +96,7 @@ def build(spec: ContenderSpec, ctx: BenchContext) -> BaseContender:
     if spec.kind == "upres":
         from upres.bench.upres_contender import UpresContender
 
-        return UpresContender(threads=ctx.threads, memory=ctx.memory, **spec.params)
+        return UpresContender(threads=ctx.threads, memory=ctx.memory, denoise=ctx.denoise, **spec.params)
     if spec.kind == "eager":
         from upres.bench.eager import EagerContender
 

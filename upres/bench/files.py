@@ -5,7 +5,8 @@ encode and writing. So every contender here is a separate `subprocess` timed wal
 start to exit, with an empty output folder each time:
 
 - the naive loop a user would write (upres.bench.naive_loop), FP32 and INT8;
-- `upres run DIR -o OUT --scale 4 --mode faithful`, FP32 and INT8;
+- `upres run DIR -o OUT --scale 4 --mode faithful --denoise 0`, FP32 and INT8 (the naive loop's
+  model: its outputs are compared);
 - bare compute (upres.bench.file_compute): only `session.run` over the decoded images, the floor
   no file pipeline can go under;
 - one large image (one 48 MP output): `upres run` against bare compute on it;
@@ -388,7 +389,7 @@ def build_workload(cfg: FileBenchConfig, root: Path) -> Workload:
 
 def upres_argv(inputs: Path, out: Path, precision: str, threads: int) -> tuple[str, ...]:
     argv = [sys.executable, "-m", "upres", "run", str(inputs), "-o", str(out), "--scale", str(SCALE),
-            "--mode", "faithful", "--overwrite", "-q", "--threads", str(threads)]
+            "--mode", "faithful", "--denoise", "0", "--overwrite", "-q", "--threads", str(threads)]
     return tuple(argv + (["--precision", precision] if precision != "fp32" else []))
 
 

@@ -60,6 +60,7 @@ class BenchConfig:
     isolate: bool = True  # one process per contender (peak RSS is then its own)
     only: tuple[str, ...] = ()  # keep contenders whose name or key contains one of these
     memory: int | None = None  # --tile auto memory target; None = upres's default
+    denoise: str = "auto"  # the upres contenders' --denoise
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchConfig:
@@ -235,7 +236,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None,
     info = machine.describe()
     load_before = machine.load_average()
     busy0, own0 = machine.cpu_busy_seconds(), machine.own_cpu_seconds()
-    ctx = BenchContext(threads, str(cfg.peers) if cfg.peers else None, cfg.memory)
+    ctx = BenchContext(threads, str(cfg.peers) if cfg.peers else None, cfg.memory, cfg.denoise)
     work = Workload(cfg.image_size, cfg.image_count, cfg.warmup, cfg.seam_size,
                     str(cfg.datasets) if cfg.datasets else None, cfg.sets)
     chosen = _select(specs if specs is not None else contender_specs(cfg), cfg, ctx)

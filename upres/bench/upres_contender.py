@@ -17,6 +17,7 @@ from upres.runtime.tiling import TileGrid, plan_grid
 if TYPE_CHECKING:
     from upres.batch import BatchRunner
     from upres.runtime.chain_factory import ChainSetup
+    from upres.runtime.stages import TileFn as TileChainLike
 
 
 class UpresContender(BaseContender):
@@ -24,8 +25,9 @@ class UpresContender(BaseContender):
 
     def __init__(self, threads: int, memory: int | None = None, mode: str = "faithful",
                  precision: str = "fp32", tile: str | int = "auto", texture: float = 0.5,
-                 model: str | None = None) -> None:
+                 model: str | None = None, denoise: str = "auto") -> None:
         self.threads = threads
+        self.denoise = denoise
         self.memory = memory
         self.mode = mode
         self.precision = precision
@@ -52,10 +54,12 @@ class UpresContender(BaseContender):
     def load(self) -> None:
         from upres.batch import BatchRunner, RunOptions
         from upres.runtime.chain_factory import build_chain
+        from upres.runtime.denoise import DenoiseSetting
         from upres.runtime.memory import default_memory_target
 
         self.setup = build_chain(self.mode, SCALE, self.model, self.texture, "ort-cpu",
-                                 self.precision, self.threads)
+                                 self.precision, self.threads,
+                                 denoise=DenoiseSetting.parse(self.denoise))
         if self.tile == "auto":
             memory = self.memory or default_memory_target()
             self.runner = BatchRunner(self.setup, RunOptions(memory=memory, threads=self.threads))
@@ -82,7 +86,13 @@ class UpresContender(BaseContender):
         assert self.setup is not None, "load() first"
         grid, blend = self._grid(*img.shape[:2])
         x = img.astype(np.float32) / 255.0
-        return to_u8(upscale_array(x, grid, self.setup.chain, blend))
+        return to_u8(upscale_array(x, grid, self._chain(img), blend))
+
+    def _chain(self, img: np.ndarray) -> TileChainLike:
+        from upres.runtime.denoise import choose
+
+        assert self.setup is not None, "load() first"
+        return self.setup.chain_for(choose(self.setup.denoise, img).strength)
 
     def upscale_whole(self, img: np.ndarray) -> np.ndarray | None:
         from upres.runtime.upscale import upscale_array
@@ -91,7 +101,7 @@ class UpresContender(BaseContender):
         if self.tile == 0:
             return None  # already the whole-image result: no seams by construction
         x = img.astype(np.float32) / 255.0
-        return to_u8(upscale_array(x, plan_grid(*img.shape[:2], 0, 0), self.setup.chain))
+        return to_u8(upscale_array(x, plan_grid(*img.shape[:2], 0, 0), self._chain(img)))
 
     def tiles(self, height: int, width: int) -> int:
         return 0 if self.tile == 0 else len(self._grid(height, width)[0].tiles)
@@ -99,8 +109,9 @@ class UpresContender(BaseContender):
     def flops_per_pixel(self) -> float | None:
         if self.setup is None:
             return None
-        # The ONNX metadata counts FLOPs per *output* pixel for each stage; hybrid runs both.
-        total = sum(ref.info.flops_per_pixel for ref in self.setup.models.values())
+        # The ONNX metadata counts FLOPs per *output* pixel for each stage; hybrid runs both (a
+        # restoration twin replaces the coarse model's weights, not adds to its work).
+        total = sum(ref.info.flops_per_pixel for role, ref in self.setup.models.items() if role != "restore")
         return total or None
 
     def describe(self) -> str:

@@ -66,6 +66,8 @@ def clean_command(
                                              "faithful | hybrid")] = None,
     model: Annotated[str | None, typer.Option("--model", help="with --then-upscale: built-in "
                                               "name or PATH.onnx")] = None,
+    denoise: Annotated[str, typer.Option("--denoise", help="with --then-upscale: auto | 0..1 (as "
+                                         "`upres run`)")] = "auto",
     backend: Annotated[str, typer.Option("--backend", help="auto | ort-cpu | ort-cuda | ort-trt")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8 (upscale)")] = "fp32",
     memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")] = None,
@@ -124,7 +126,8 @@ def clean_command(
         raise fail(f"{display_path(job.source)} would be written to {display_path(output)}, where "
                    "--save-mask puts the mask of another image; run it into another output folder")
     if then_upscale:
-        setup = setup_chain(mode, scale or 4, model, texture, backend, precision, threads)
+        setup = setup_chain(mode, scale or 4, model, texture, backend, precision, threads,
+                            denoise=denoise)
     else:
         setup = unscaled_setup(choice.name, choice.reason)
     texture_stage, refine_sha = None, None

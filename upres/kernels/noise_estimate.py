@@ -47,17 +47,17 @@ def luma(image: np.ndarray) -> np.ndarray:
     return img
 
 
-def _crops(gray: np.ndarray) -> list[np.ndarray]:
+def _crops(gray: np.ndarray, grid: int = 8) -> list[np.ndarray]:
     """Up to five crops of _CROP px (centre and four quadrants' centres) of a large image; the
-    image itself when it is small. Crop origins stay on the 8 px grid (blockiness phases)."""
+    image itself when it is small. Crop origins stay on the ``grid`` (blockiness phases)."""
     h, w = gray.shape
     if h * w <= 4 * _CROP * _CROP:
         return [gray]
     size = min(_CROP, h, w)
     out = []
     for fy, fx in ((0.5, 0.5), (0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75)):
-        y = int(min(h - size, max(0, fy * h - size / 2))) // 8 * 8
-        x = int(min(w - size, max(0, fx * w - size / 2))) // 8 * 8
+        y = int(min(h - size, max(0, fy * h - size / 2))) // grid * grid
+        x = int(min(w - size, max(0, fx * w - size / 2))) // grid * grid
         out.append(gray[y : y + size, x : x + size])
     return out
 
@@ -86,30 +86,33 @@ def noise_sigma(image: np.ndarray) -> float:
     return float(np.percentile(sigmas, _PERCENTILE)) / _PERCENTILE_BIAS
 
 
-def _phase_excess(steps: np.ndarray) -> float:
-    """Excess of the strongest of 8 phases of ``steps`` (rows x steps) over the second strongest.
+def _phase_excess(steps: np.ndarray, period: int) -> float:
+    """Excess of the strongest of ``period`` phases of ``steps`` (rows x steps) over the second.
 
     Each step is taken relative to its neighbours' (two each side): a block edge stands out in
     smooth areas, where JPEG's steps show, and detail (high everywhere) cancels out. Against the
     second phase, not the median, so a period of 2 or 4 (a downscaled JPEG) is not counted.
     """
-    if steps.shape[1] < 24:
+    if steps.shape[1] < 3 * period:
         return 0.0
     pad = np.pad(steps, ((0, 0), (2, 2)), mode="edge")
     around = (pad[:, :-4] + pad[:, 1:-3] + pad[:, 3:-1] + pad[:, 4:]) * 0.25
     relative = steps / (around + 1.0)
-    n = relative.shape[1] // 8 * 8
-    phases = np.sort(relative[:, :n].reshape(relative.shape[0], -1, 8).mean(axis=(0, 1)))
+    n = relative.shape[1] // period * period
+    phases = np.sort(relative[:, :n].reshape(relative.shape[0], -1, period).mean(axis=(0, 1)))
     return max(0.0, float(phases[-1] - phases[-2]) / max(float(phases[-2]), 1e-3))
 
 
-def blockiness(image: np.ndarray) -> float:
-    """JPEG blockiness: 0 for an image never block-coded, about 0.1-0.5 at JPEG quality 90-40."""
+def blockiness(image: np.ndarray, period: int = 8) -> float:
+    """JPEG blockiness: 0 for an image never block-coded, about 0.05-0.7 at JPEG quality 90-40.
+
+    ``period``: the block size in this image's pixels (8 x scale for an upscaled JPEG).
+    """
     values = []
-    for gray in _crops(luma(image)):
-        if min(gray.shape) < 32:
+    for gray in _crops(luma(image), period):
+        if min(gray.shape) < 4 * period:
             continue
         across = np.abs(np.diff(gray, axis=1))  # column steps
         down = np.abs(np.diff(gray, axis=0)).T
-        values.append(0.5 * (_phase_excess(across) + _phase_excess(down)))
+        values.append(0.5 * (_phase_excess(across, period) + _phase_excess(down, period)))
     return float(np.mean(values)) if values else 0.0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from upres.export.onnx_meta import ModelError
+from upres.export.onnx_meta import ModelError, file_sha256
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
-from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, require_rgb, resolve
+from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, builtin_path, require_rgb, resolve
+from upres.runtime.denoise import OFF, DenoiseSetting, texture_at
+from upres.runtime.interpolate import interpolated_path
 from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
 
 SCALES = (2, 4)
@@ -24,6 +28,24 @@ class ChainSetup:
     precision: str
     models: dict[str, ModelRef] = field(default_factory=dict)
     device: dict[str, object] | None = None  # GPU backends: the device memory plan
+    denoise: DenoiseSetting = OFF
+    # auto denoise: the chain at another strength, built on first use (None: `chain` serves all).
+    variants: Callable[[float], TileFn] | None = None
+    keep_variants: int = 11  # GPU pipelines hold device memory each: one at a time there
+    _built: dict[float, TileFn] = field(default_factory=dict, compare=False, repr=False)
+
+    def chain_for(self, strength: float) -> TileFn:
+        """The tile chain for an image upscaled at this denoise strength."""
+        if self.variants is None or strength == self.denoise.strength:
+            return self.chain
+        if strength not in self._built:
+            while self._built and len(self._built) >= self.keep_variants:
+                old = self._built.pop(next(iter(self._built)))
+                close = getattr(old, "close", None)
+                if close is not None:
+                    close()
+            self._built[strength] = self.variants(strength)
+        return self._built[strength]
 
     def describe(self) -> dict[str, object]:
         return {
@@ -32,6 +54,7 @@ class ChainSetup:
             "backend": self.backend,
             "backend_reason": self.backend_reason,
             "precision": self.precision,
+            "denoise": str(self.denoise),
             "halo_required": self.chain.halo,
             "models": {k: {"path": str(m.path), "sha256": m.sha256, "name": m.info.name,
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
@@ -56,9 +79,12 @@ def build_chain(
     threads: int = 0,
     memory: int | None = None,
     streams: int = 3,
+    denoise: DenoiseSetting | None = None,
 ) -> ChainSetup:
     """memory/streams: the device memory target (hard; None = most of what is free) and the CUDA
-    streams of the GPU pipeline backends (trt, torch-cuda); the CPU backends ignore them."""
+    streams of the GPU pipeline backends (trt, torch-cuda); the CPU backends ignore them.
+    denoise: a fixed strength toward the restoration model, or auto (per image, through
+    ChainSetup.chain_for); None = 0, the clean models alone."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if precision not in PRECISIONS:
@@ -77,23 +103,69 @@ def build_chain(
             raise ValueError(f"--scale must be one of {SCALES}, got {scale}")
         return ChainSetup(DeterministicChain(scale), mode, scale, "none",
                           "deterministic mode runs no network", precision)
-    if choice.name in select.GPU_PIPELINE:
-        return _gpu_chain(choice, mode, scale, model, texture, precision, memory, streams)
-    coarse = require_rgb(resolve(model or f"coarse-x{scale}", precision))
+    gpu = choice.name in select.GPU_PIPELINE
+    if gpu:
+        why = select.unavailable(choice.name)
+        if why:
+            raise BackendUnavailable(why)
+    # PyTorch runs the fp32 weights (in fp16 when asked); TensorRT and onnxruntime run the ONNX
+    # graph of the precision asked for (fp16/int8 graphs made by `upres calibrate`).
+    graphs = "fp32" if choice.name == "torch-cuda" else precision
+    coarse = require_rgb(resolve(model or f"coarse-x{scale}", graphs))
     if scale is not None and coarse.info.scale != scale:
         raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
                          f"but --scale {scale} was asked for")
     s = coarse.info.scale
-    coarse_backend = _agrees(coarse, select.create(choice.name, coarse.path, threads))
-    if mode == "faithful":
-        chain: TileFn = FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
-        return ChainSetup(chain, mode, s, choice.name, choice.reason, precision, {"coarse": coarse})
-    refine = resolve(DEFAULT_REFINE, "fp32")
-    refine_backend = _agrees(refine, select.create(choice.name, refine.path, threads))
-    chain = HybridChain(coarse_backend, refine_backend, s, coarse.info.receptive_field,
-                        refine.info.receptive_field, texture)
-    return ChainSetup(chain, mode, s, choice.name, choice.reason, precision,
-                      {"coarse": coarse, "refine": refine})
+    denoise = denoise or OFF
+    restore = _restore_for(coarse, model, s, graphs, denoise)
+    refine = resolve(DEFAULT_REFINE, "fp32") if mode == "hybrid" else None
+    models = {"coarse": coarse} | ({"refine": refine} if refine is not None else {})
+    models |= {"restore": restore} if restore is not None else {}
+
+    def coarse_at(strength: float) -> ModelRef:
+        if strength == 0.0 or restore is None:
+            return coarse
+        path = interpolated_path(coarse.path, coarse.sha256, restore.path, restore.sha256, strength)
+        return ModelRef(path, coarse.info, file_sha256(path), probed=False)
+
+    def chain_at(strength: float) -> TileFn:
+        texture_here = texture_at(texture, strength)
+        if gpu:
+            from upres.gpu.open_chain import open_gpu_chain
+
+            return open_gpu_chain(choice.name, coarse_at(strength), refine, texture_here, precision,
+                                  memory, streams)
+        return _cpu_chain(choice.name, coarse_at(strength), refine, texture_here, threads)
+
+    chain = chain_at(denoise.strength)
+    return ChainSetup(chain, mode, s, choice.name, choice.reason, precision, models,
+                      chain.plan.to_dict() if gpu else None,  # type: ignore[attr-defined]
+                      denoise, chain_at if denoise.auto and restore is not None else None,
+                      1 if gpu else 11)
+
+
+def _restore_for(coarse: ModelRef, model: str | None, scale: int, precision: str,
+                 denoise: DenoiseSetting) -> ModelRef | None:
+    """The restoration twin of the built-in coarse model, where denoise can use it."""
+    if not denoise.auto and denoise.strength == 0.0:
+        return None
+    if model is not None and Path(model).resolve() != builtin_path(f"coarse-x{scale}", precision).resolve():
+        if denoise.auto:
+            return None  # a model of the user's runs as given
+        raise ValueError("--denoise applies to the built-in models; --model runs its model as given "
+                         "(use --denoise 0 or auto)")
+    return resolve(f"restore-x{scale}", precision)
+
+
+def _cpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture: float,
+               threads: int) -> TileFn:
+    s = coarse.info.scale
+    coarse_backend = _agrees(coarse, select.create(backend, coarse.path, threads))
+    if refine is None:
+        return FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
+    refine_backend = _agrees(refine, select.create(backend, refine.path, threads))
+    return HybridChain(coarse_backend, refine_backend, s, coarse.info.receptive_field,
+                       refine.info.receptive_field, texture)
 
 
 def _agrees(ref: ModelRef, backend: Backend) -> Backend:
@@ -107,25 +179,3 @@ def _agrees(ref: ModelRef, backend: Backend) -> Backend:
             raise ModelError(f"{ref.path}: its graph has {stated} {side} channels, its upres "
                              f"metadata says {described}")
     return backend
-
-
-def _gpu_chain(choice: BackendChoice, mode: str, scale: int | None, model: str | None,
-               texture: float, precision: str, memory: int | None, streams: int) -> ChainSetup:
-    """The whole chain on the CUDA-stream pipeline (upres.gpu): models, kernels, memory plan."""
-    why = select.unavailable(choice.name)
-    if why:
-        raise BackendUnavailable(why)
-    # PyTorch runs the fp32 weights (in fp16 when asked); TensorRT builds from the ONNX graph of
-    # the precision asked for (fp16/int8 graphs made by `upres calibrate`).
-    coarse = require_rgb(resolve(model or f"coarse-x{scale}",
-                                 "fp32" if choice.name == "torch-cuda" else precision))
-    if scale is not None and coarse.info.scale != scale:
-        raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
-                         f"but --scale {scale} was asked for")
-    refine = resolve(DEFAULT_REFINE, "fp32") if mode == "hybrid" else None
-    from upres.gpu.open_chain import open_gpu_chain
-
-    chain = open_gpu_chain(choice.name, coarse, refine, texture, precision, memory, streams)
-    models = {"coarse": coarse} | ({"refine": refine} if refine is not None else {})
-    return ChainSetup(chain, mode, coarse.info.scale, choice.name, choice.reason, precision, models,
-                      chain.plan.to_dict())
