@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from upres.gpu.kernel_launch import CudaKernels
 from upres.gpu.memory import DevicePool
 from upres.gpu.pipeline import TilePipeline
 from upres.gpu.planning import DevicePlan
-from upres.kernels.cuda.launch import CudaKernels
 from upres.kernels.edges import SOBEL_RADIUS
 
 

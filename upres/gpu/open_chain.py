@@ -71,12 +71,12 @@ def open_gpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, text
     if missing:
         raise BackendUnavailable(f"{backend}: {missing}")
     device = init_device(0)
-    from upres.kernels.cuda.compile import nvrtc_missing
+    from upres.gpu.kernel_compile import nvrtc_missing
 
     no_nvrtc = nvrtc_missing()
     if no_nvrtc:
         raise BackendUnavailable(f"{backend}: the GPU kernels need NVRTC: {no_nvrtc}")
-    from upres.kernels.cuda.launch import CudaKernels
+    from upres.gpu.kernel_launch import CudaKernels
 
     if backend not in ("torch-cuda", "trt"):
         raise ValueError(f"{backend} is not a GPU pipeline backend")

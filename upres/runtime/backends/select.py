@@ -17,7 +17,7 @@ GPU_PIPELINE = ("trt", "torch-cuda")
 def unavailable(name: str) -> str | None:
     """Why a GPU pipeline backend cannot run here, or None. Imports torch only for torch-cuda."""
     from upres.gpu.cuda import gpu_missing
-    from upres.kernels.cuda.compile import nvrtc_missing
+    from upres.gpu.kernel_compile import nvrtc_missing
 
     if name == "trt":
         from upres.gpu.trt_builder import tensorrt_missing

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from upres.gpu.cuda import CudaError, cuda_call, nvrtc
 
-SOURCE_DIR = Path(__file__).resolve().parent
+# The .cu sources ship as package data of upres.kernels.cuda (image ops live in kernels/).
+SOURCE_DIR = Path(__file__).resolve().parent.parent / "kernels" / "cuda"
 
 # Kernel file -> the extern "C" entry points it defines (checked after every compile).
 KERNELS: dict[str, tuple[str, ...]] = {
