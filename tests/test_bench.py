@@ -25,7 +25,7 @@ from upres.bench.opencv_contenders import BicubicContender
 from upres.bench.peak import measure_peak
 from upres.bench.quality import seam_error, set_psnr
 from upres.bench.runner import BenchConfig, BenchResult, contender_specs, run_bench
-from upres.export.onnx_meta import read_info
+from upres.core.model import read_info
 from upres.runtime.catalog import builtin_path
 
 TINY = {"threads": 1, "image_size": 40, "image_count": 2, "passes": 2, "warmup": 1,

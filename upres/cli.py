@@ -178,7 +178,7 @@ def inspect(model: Annotated[str, typer.Argument(help="model name or path to .on
     """Show a model's scale, receptive field, size and cost (probing foreign models once)."""
     from dataclasses import asdict
 
-    from upres.runtime.backends.base import BackendUnavailable
+    from upres.core.errors import BackendUnavailable
     from upres.runtime.catalog import resolve
 
     try:
@@ -296,7 +296,7 @@ def default_mode(mode: str | None, model: str | None) -> str:
 
 def setup_chain(mode: str | None, scale: int, model: str | None, texture: float, backend: str,
                 precision: str, threads: int, memory: str | None = None):
-    from upres.runtime.backends.base import BackendUnavailable
+    from upres.core.errors import BackendUnavailable
     from upres.runtime.chain_factory import build_chain
     from upres.runtime.planner import PlanError
 
@@ -312,7 +312,8 @@ def setup_chain(mode: str | None, scale: int, model: str | None, texture: float,
 
 
 def memory_option(value: str | None) -> int:
-    from upres.runtime.memory import default_memory_target, parse_size
+    from upres.core.sizes import parse_size
+    from upres.runtime.memory import default_memory_target
 
     try:
         return parse_size(value) if value else default_memory_target()

@@ -90,9 +90,9 @@ def clean_command(
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
     from upres.cli import err, fail, max_pixels_option, memory_option, out, setup_chain
+    from upres.core.errors import BackendUnavailable
     from upres.imageio import display_path
     from upres.runtime.backends import select
-    from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import ChainSetup
     from upres.runtime.inputs import InputError, collect_jobs, mark_stream_clashes, report_conflict
     from upres.runtime.run_report import print_note, run_batch_cli

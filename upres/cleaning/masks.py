@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from upres.core.atomic import atomic_write_bytes
 from upres.imageio import DEFAULT_MAX_PIXELS, ImageError, display_path, probe_image, read_image
-from upres.runtime.atomic import atomic_write_bytes
 from upres.runtime.inputs import INPUT_SUFFIXES
 
 # Saved masks are named "<stem>.mask.png"; "<stem>_mask.*" is the other common convention.

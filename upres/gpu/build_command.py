@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from upres.core.sizes import format_size, parse_size
 from upres.gpu.engine_cache import CachedEngine, EngineCache, Profile
-from upres.runtime.memory import format_size, parse_size
 
 _out = Console()
 _err = Console(stderr=True)
@@ -86,8 +86,8 @@ def build_command(
         return
     if model is None:
         raise _fail("give an ONNX MODEL to build, or --list")
+    from upres.core.errors import BackendUnavailable
     from upres.gpu.trt_builder import BuildOptions, build_engine
-    from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.catalog import model_path
 
     try:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from upres.core.errors import BackendUnavailable
+from upres.core.model import ModelRef
 from upres.gpu.chain import GpuChain, assemble, chain_halo
 from upres.gpu.cuda import gpu_missing, init_device, mem_get_info
 from upres.gpu.planning import DEFAULT_STREAMS, DevicePlan, plan_device
-from upres.runtime.backends.base import BackendUnavailable
-from upres.runtime.catalog import ModelRef
 
 DEFAULT_TARGET_FRACTION = 0.9  # of the device memory free at start, when --memory is not given
 DEFAULT_TRT_SIDE = 512  # engine profile built on first use when none is cached

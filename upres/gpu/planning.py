@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from upres.core.sizes import format_size
 from upres.gpu.buffers import LaneLayout
 from upres.gpu.memory import align_up
-from upres.runtime.memory import format_size
 from upres.runtime.planner import PlanError
 
 TILE_STEP = 16

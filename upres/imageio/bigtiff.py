@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from upres.core.atomic import atomic_output
+from upres.core.errors import ImageError
 from upres.imageio.carry import Carried, carry
-from upres.imageio.checks import ImageError
 from upres.imageio.compression import Compression
 from upres.imageio.encode import _tiff_options
 from upres.imageio.metadata import ImageMeta, Mode
-from upres.runtime.atomic import atomic_output
 
 
 class _Abort(Exception):

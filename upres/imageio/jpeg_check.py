@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from upres.imageio.checks import ImageError
+from upres.core.errors import ImageError
 
 # libjpeg's warnings about the entropy-coded data (jerror.h: JWRN_HIT_MARKER, JWRN_HUFF_BAD_CODE,
 # JWRN_ARITH_BAD_CODE, JWRN_EXTRANEOUS_DATA, JWRN_MUST_RESYNC, JWRN_JPEG_EOF,

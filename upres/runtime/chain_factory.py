@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from upres.export.onnx_meta import ModelError
+from upres.core.errors import BackendUnavailable, ModelError
+from upres.core.model import ModelRef
 from upres.runtime.backends import select
-from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
-from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, require_rgb, resolve
+from upres.runtime.backends.base import Backend, BackendChoice
+from upres.runtime.catalog import DEFAULT_REFINE, require_rgb, resolve
 from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
 
 SCALES = (2, 4)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from upres.batch import BatchReport, BatchRunner, ImageResult, Progress, RunOptions, StopFlag
-from upres.runtime.atomic import remove_temps
+from upres.core.atomic import remove_temps
+from upres.core.sizes import format_size
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job, written_paths
-from upres.runtime.memory import format_size
 from upres.runtime.ray_worker import GPU_BACKENDS, ImageWorker, chain_spec
 
 LOCAL = "local"  # `--ray` without an address: start a Ray instance on this machine

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
+from upres.core.errors import BackendUnavailable
+from upres.runtime.backends.base import Backend, BackendChoice
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, available_providers
 from upres.runtime.backends.triton_backend import TritonBackend, is_triton, parse_target
 
