@@ -19,9 +19,10 @@ import numpy as np
 
 from upres.batch import BatchRunner, ImageResult, Loaded, Progress, RunOptions, failure_message
 from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
-from upres.cleaning.masks import MAX_MASKED, final_mask, mask_sha256, saved_mask_path, write_mask
+from upres.cleaning.masks import MAX_MASKED, mask_sha256, saved_mask_path, write_mask
 from upres.cleaning.pipeline import Cleaner, seed_of
 from upres.imageio import DecodedImage, ImageError, ImageMeta, decoded_sha256, input_sha256, read_image
+from upres.kernels.masks import final_mask
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.planner import Plan
