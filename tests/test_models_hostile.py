@@ -281,8 +281,8 @@ class _GpuFaithfulChain:
 def test_ray_spec_carries_a_faithful_chains_texture_as_none() -> None:
     from upres.batch import RunOptions
     from upres.batch.records import settings_record
+    from upres.fleet.ray_worker import chain_spec
     from upres.runtime.chain_factory import build_chain
-    from upres.runtime.ray_worker import chain_spec
 
     cpu = build_chain("faithful", 2, backend="ort-cpu")
     gpu = replace(cpu, chain=_GpuFaithfulChain())

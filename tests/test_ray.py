@@ -34,7 +34,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 
 from upres.cli import app  # noqa: E402
 from upres.core import pause_points  # noqa: E402
-from upres.runtime.ray_batch import WorkerRequest, worker_slots  # noqa: E402
+from upres.fleet.ray_batch import WorkerRequest, worker_slots  # noqa: E402
 from upres.runtime.sidecar import read_sidecar  # noqa: E402
 
 runner = CliRunner()

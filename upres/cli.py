@@ -393,7 +393,7 @@ def run(
         raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
     batch = None
     if ray is not None:
-        from upres.runtime.ray_batch import RayBatchError, connect
+        from upres.fleet.ray_batch import RayBatchError, connect
 
         try:
             batch = connect(ray, setup, opts)

@@ -63,6 +63,32 @@ def _trt_steps(coarse: ModelRef, refine: ModelRef | None, precision: str,
     return steps
 
 
+def pipeline_unavailable(name: str) -> str | None:
+    """Why the GPU pipeline backend ``name`` (trt, torch-cuda) cannot run here, or None. Imports
+    torch only for torch-cuda. The runtime's backend registry calls this by name."""
+    from upres.gpu.cuda import gpu_missing
+    from upres.gpu.kernel_compile import nvrtc_missing
+
+    if name == "trt":
+        from upres.gpu.trt_builder import tensorrt_missing
+
+        missing = tensorrt_missing()
+        if missing:
+            return f"trt: {missing}; or use --backend torch-cuda (PyTorch on CUDA) or ort-cpu"
+    elif name == "torch-cuda":
+        from upres.gpu.torch_backend import torch_cuda_missing
+
+        missing = torch_cuda_missing()
+        if missing:
+            return f"torch-cuda: {missing}"
+    else:
+        raise ValueError(f"{name} is not a GPU pipeline backend (trt, torch-cuda)")
+    for why in (gpu_missing(), nvrtc_missing()):
+        if why:
+            return f"{name}: {why}"
+    return None
+
+
 def open_gpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture: float,
                    precision: str, memory_target: int | None, streams: int = DEFAULT_STREAMS,
                    log: Callable[[str], None] = lambda _: None,

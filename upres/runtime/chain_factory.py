@@ -8,8 +8,10 @@ from upres.core.errors import BackendUnavailable, ModelError
 from upres.core.model import ModelRef
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend, BackendChoice
+from upres.runtime.backends.registry import Runs, spec
 from upres.runtime.catalog import DEFAULT_REFINE, require_rgb, resolve
-from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
+from upres.runtime.chain import DevicePlan, TileChain
+from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain
 
 SCALES = (2, 4)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -17,14 +19,14 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 @dataclass(frozen=True)
 class ChainSetup:
-    chain: TileFn
+    chain: TileChain
     mode: str
     scale: int
     backend: str
     backend_reason: str
     precision: str
     models: dict[str, ModelRef] = field(default_factory=dict)
-    device: dict[str, object] | None = None  # GPU backends: the device memory plan
+    device: DevicePlan | None = None  # GPU pipeline backends: the device memory plan
 
     def describe(self) -> dict[str, object]:
         return {
@@ -37,14 +39,13 @@ class ChainSetup:
             "models": {k: {"path": str(m.path), "sha256": m.sha256, "name": m.info.name,
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
                        for k, m in self.models.items()},
-            **({"device_plan": self.device} if self.device is not None else {}),
+            **({"device_plan": self.device.to_dict()} if self.device is not None else {}),
             **({"device_memory": measured} if (measured := self.device_memory()) else {}),
         }
 
     def device_memory(self) -> dict[str, int] | None:
         """GPU pipeline chains: device memory measured so far beside the plan and target."""
-        measure = getattr(self.chain, "measured_memory", None)
-        return None if measure is None else measure()
+        return self.chain.device_report()
 
 
 def build_chain(
@@ -78,7 +79,7 @@ def build_chain(
             raise ValueError(f"--scale must be one of {SCALES}, got {scale}")
         return ChainSetup(DeterministicChain(scale), mode, scale, "none",
                           "deterministic mode runs no network", precision)
-    if choice.name in select.GPU_PIPELINE:
+    if spec(choice.name).runs is Runs.CHAIN:
         return _gpu_chain(choice, mode, scale, model, texture, precision, memory, streams)
     coarse = require_rgb(resolve(model or f"coarse-x{scale}", precision))
     if scale is not None and coarse.info.scale != scale:
@@ -87,7 +88,7 @@ def build_chain(
     s = coarse.info.scale
     coarse_backend = _agrees(coarse, select.create(choice.name, coarse.path, threads))
     if mode == "faithful":
-        chain: TileFn = FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
+        chain: TileChain = FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
         return ChainSetup(chain, mode, s, choice.name, choice.reason, precision, {"coarse": coarse})
     refine = resolve(DEFAULT_REFINE, "fp32")
     refine_backend = _agrees(refine, select.create(choice.name, refine.path, threads))
@@ -118,15 +119,15 @@ def _gpu_chain(choice: BackendChoice, mode: str, scale: int | None, model: str |
         raise BackendUnavailable(why)
     # PyTorch runs the fp32 weights (in fp16 when asked); TensorRT builds from the ONNX graph of
     # the precision asked for (fp16/int8 graphs made by `upres calibrate`).
+    backend = spec(choice.name)
     coarse = require_rgb(resolve(model or f"coarse-x{scale}",
-                                 "fp32" if choice.name == "torch-cuda" else precision))
+                                 precision if backend.onnx_precision else "fp32"))
     if scale is not None and coarse.info.scale != scale:
         raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
                          f"but --scale {scale} was asked for")
     refine = resolve(DEFAULT_REFINE, "fp32") if mode == "hybrid" else None
-    from upres.gpu.open_chain import open_gpu_chain
-
-    chain = open_gpu_chain(choice.name, coarse, refine, texture, precision, memory, streams)
+    chain: TileChain = backend.opener()(choice.name, coarse, refine, texture, precision, memory,
+                                        streams)
     models = {"coarse": coarse} | ({"refine": refine} if refine is not None else {})
     return ChainSetup(chain, mode, coarse.info.scale, choice.name, choice.reason, precision, models,
-                      chain.plan.to_dict())
+                      chain.device_plan())

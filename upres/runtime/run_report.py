@@ -33,7 +33,7 @@ from upres.runtime.tiling import Tile
 USAGE_ERROR = 2  # as in upres.cli: another run holding OUTDIR is a usage problem, not an image's
 
 # Runs the jobs under OUTDIR's lock: (jobs, setup, opts, progress, on_error) -> report. The default is
-# BatchRunner.run on this machine; upres.runtime.ray_batch spreads the jobs over a Ray cluster.
+# BatchRunner.run on this machine; upres.fleet.ray_batch spreads the jobs over a Ray cluster.
 BatchFn = Callable[[list[Job], ChainSetup, RunOptions, BatchProgress, Callable[[str], None]], BatchReport]
 
 

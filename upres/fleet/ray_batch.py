@@ -21,9 +21,9 @@ from typing import Any
 from upres.batch import BatchReport, BatchRunner, ImageResult, Progress, RunOptions, StopFlag
 from upres.core.atomic import remove_temps
 from upres.core.sizes import format_size
+from upres.fleet.ray_worker import GPU_BACKENDS, ImageWorker, chain_spec
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job, written_paths
-from upres.runtime.ray_worker import GPU_BACKENDS, ImageWorker, chain_spec
 
 LOCAL = "local"  # `--ray` without an address: start a Ray instance on this machine
 TASK_RETRIES = 3  # attempts of one image beyond the first, each on a restarted worker
