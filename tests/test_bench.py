@@ -18,13 +18,14 @@ from support import dataset
 from typer.testing import CliRunner
 
 from upres.bench import eager, plot
-from upres.bench.command import bench_command
-from upres.bench.contender import BenchContext, ContenderSpec, build
+from upres.bench.contender import BenchContext, ContenderSpec
+from upres.bench.contenders import build
 from upres.bench.markdown import render
 from upres.bench.opencv_contenders import BicubicContender
 from upres.bench.peak import measure_peak
 from upres.bench.quality import seam_error, set_psnr
 from upres.bench.runner import BenchConfig, BenchResult, contender_specs, run_bench
+from upres.cli.commands.bench import bench_command
 from upres.core.model import read_info
 from upres.runtime.catalog import builtin_path
 
@@ -190,7 +191,7 @@ def test_bench_without_torch_contenders_never_imports_torch(tmp_path) -> None:
     # The runtime must not need torch: only the eager contender (in its own worker) imports it.
     code = (
         "import sys\nfrom pathlib import Path\n"
-        "from upres.bench.command import bench_main\n"
+        "from upres.cli.commands.bench import bench_main\n"
         "rc = bench_main(only=['bicubic', 'upres-fp32-whole'], size=32, repeats=1, peak_size=0,\n"
         f"               threads=1, in_process=True, datasets=Path({str(tmp_path)!r}))\n"
         "assert rc == 0, rc\n"

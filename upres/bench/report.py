@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from upres.bench.runner import BenchResult, Row
+from upres.bench.rows import Row
+from upres.bench.runner import BenchResult
 from upres.bench.stats import Spread
 from upres.core.atomic import atomic_write_text
 
