@@ -21,6 +21,7 @@ from rich.text import Text
 from upres import __version__
 from upres.batch import BatchReport, BatchRunner, ImageResult, RunOptions
 from upres.batch import Progress as BatchProgress
+from upres.cli.options import USAGE_ERROR  # another run holding OUTDIR is a usage problem
 from upres.core import pause_points
 from upres.core.atomic import atomic_write_text
 from upres.core.sizes import format_size
@@ -29,8 +30,6 @@ from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.lock import OutdirLock, OutdirLocked
 from upres.runtime.tiling import Tile
-
-USAGE_ERROR = 2  # as in upres.cli: another run holding OUTDIR is a usage problem, not an image's
 
 # Runs the jobs under OUTDIR's lock: (jobs, setup, opts, progress, on_error) -> report. The default is
 # BatchRunner.run on this machine; upres.fleet.ray_batch spreads the jobs over a Ray cluster.
