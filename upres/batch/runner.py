@@ -218,7 +218,7 @@ class BatchRunner(BatchPlanner):
                 # 2); otherwise it waits until this image is written and freed.
                 ahead = (following is not None and not stop.stopped
                          and self._load_ahead(loaded.image, following, loaded.plan))
-                if ahead:
+                if ahead and following is not None:
                     loading = reader.submit(self._load, following)
                 result, future = self._one(job, loaded, writer, on_error)
                 loaded = None  # this image's pixels are freed before the next is decoded

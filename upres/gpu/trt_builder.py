@@ -174,7 +174,8 @@ def _save_timing_cache(config: Any, path: Path) -> None:
 
 
 def _io(trt: Any, engine: Any) -> tuple[dict[str, str], dict[str, str]]:
-    inputs, outputs = {}, {}
+    inputs: dict[str, str] = {}
+    outputs: dict[str, str] = {}
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
         dtype = str(engine.get_tensor_dtype(name)).rsplit(".", 1)[-1]
