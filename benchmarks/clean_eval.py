@@ -30,9 +30,9 @@ from PIL import Image
 from upres import __version__
 from upres.cleaning.learned_fill import LearnedFillStage, build_learned_fill
 from upres.cleaning.learned_fill import available as learned_fill_available
-from upres.cleaning.masks import final_mask
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.cleaning.texture import build_texture
+from upres.kernels.masks import final_mask
 from upres.metrics import y_channel
 from upres.models.overlay_synth import SynthConfig, synthesize
 

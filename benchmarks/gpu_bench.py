@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from upres.bench.images import mirror_tile, sample  # noqa: E402
-from upres.runtime.memory import format_size, parse_size  # noqa: E402
+from upres.core.sizes import format_size, parse_size  # noqa: E402
 
 SCALE = 4
 

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from upres.calibration.accuracy import cpu_facts, measure_speed
 from upres.calibration.benchmark import score_test_sets
-from upres.export.onnx_meta import read_info
+from upres.core.model import read_info
 from upres.runtime.catalog import builtin_path
 
 ROOT = Path(__file__).resolve().parents[1]

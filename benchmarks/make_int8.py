@@ -20,7 +20,8 @@ from rich.console import Console
 
 from upres.calibration.benchmark import score_test_sets
 from upres.calibration.int8 import calibrate_int8
-from upres.export.onnx_meta import file_sha256, read_info, read_props
+from upres.core.hashing import file_sha256
+from upres.core.model import read_info, read_props
 from upres.runtime.catalog import builtin_path
 
 ROOT = Path(__file__).resolve().parents[1]

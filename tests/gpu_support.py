@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from upres.gpu.cuda import cuda_call, gpu_missing, runtime
+from upres.gpu.kernel_compile import nvrtc_missing
 from upres.gpu.memory import DevicePool
-from upres.kernels.cuda.compile import nvrtc_missing
 
 
 def cuda_skip_reason() -> str | None:

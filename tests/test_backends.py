@@ -3,8 +3,8 @@ import importlib.util
 import numpy as np
 import pytest
 
+from upres.core.errors import BackendUnavailable
 from upres.runtime.backends import select
-from upres.runtime.backends.base import BackendUnavailable
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, available_providers
 from upres.runtime.catalog import WEIGHTS_DIR
 

@@ -18,14 +18,15 @@ from support import dataset
 from typer.testing import CliRunner
 
 from upres.bench import eager, plot
-from upres.bench.command import bench_command
-from upres.bench.contender import BenchContext, ContenderSpec, build
+from upres.bench.contender import BenchContext, ContenderSpec
+from upres.bench.contenders import build
 from upres.bench.markdown import render
 from upres.bench.opencv_contenders import BicubicContender
 from upres.bench.peak import measure_peak
 from upres.bench.quality import seam_error, set_psnr
 from upres.bench.runner import BenchConfig, BenchResult, contender_specs, run_bench
-from upres.export.onnx_meta import read_info
+from upres.cli.commands.bench import bench_command
+from upres.core.model import read_info
 from upres.runtime.catalog import builtin_path
 
 TINY = {"threads": 1, "image_size": 40, "image_count": 2, "passes": 2, "warmup": 1,
@@ -136,14 +137,17 @@ def test_seam_error_levels() -> None:
     assert seam_error(a, b) == (3.0, 3 / 48)
 
 
-def test_bench_psnr_is_upres_eval_psnr() -> None:
-    from upres.evaluate import evaluate_folder, summary
+@pytest.mark.parametrize("denoise", ["0", "auto"])
+def test_bench_psnr_is_upres_eval_psnr(denoise: str) -> None:
+    from upres.degraded_eval import chain_upscale, evaluate_degraded, summary
     from upres.runtime.chain_factory import build_chain
+    from upres.runtime.denoise import DenoiseSetting
 
     folder = dataset("Set5")
-    upres = build(ContenderSpec("upres", {"tile": 0}), BenchContext(threads=1))
+    upres = build(ContenderSpec("upres", {"tile": 0}), BenchContext(threads=1, denoise=denoise))
     upres.load()
-    expected = summary(evaluate_folder(folder, 4, build_chain("faithful", 4, threads=1).chain))
+    setup = build_chain("faithful", 4, threads=1, denoise=DenoiseSetting.parse(denoise))
+    expected = summary(evaluate_degraded(folder, 4, "clean", chain_upscale(setup)))
     assert set_psnr(upres.upscale, folder, 4) == pytest.approx(expected["psnr"], abs=1e-9)
 
 
@@ -190,7 +194,7 @@ def test_bench_without_torch_contenders_never_imports_torch(tmp_path) -> None:
     # The runtime must not need torch: only the eager contender (in its own worker) imports it.
     code = (
         "import sys\nfrom pathlib import Path\n"
-        "from upres.bench.command import bench_main\n"
+        "from upres.cli.commands.bench import bench_main\n"
         "rc = bench_main(only=['bicubic', 'upres-fp32-whole'], size=32, repeats=1, peak_size=0,\n"
         f"               threads=1, in_process=True, datasets=Path({str(tmp_path)!r}))\n"
         "assert rc == 0, rc\n"

@@ -33,7 +33,7 @@ def _fresh_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     cache = getattr(upres.runtime, "cache", None)
     if cache is None:
         try:
-            from upres.runtime import cache
+            from upres.core import cache
         except ImportError:  # code without the module: its tests fail on their own
             return
     monkeypatch.setattr(cache, "_warned", set())
@@ -120,8 +120,8 @@ def test_a_read_only_cache_folder_is_skipped(tmp_path: Path, monkeypatch: pytest
 
 
 def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from upres.runtime.cache import cache_dir
-    from upres.runtime.catalog import cache_dir as catalog_cache_dir
+    from upres.core.cache import cache_dir
+    from upres.core.cache import cache_dir as catalog_cache_dir
 
     assert catalog_cache_dir is cache_dir  # the old import keeps working
     monkeypatch.setenv("UPRES_CACHE_DIR", str(tmp_path / "own"))

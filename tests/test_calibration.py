@@ -24,13 +24,13 @@ from upres.calibration import (
     calibrate_fp16,
     calibrate_int8,
 )
-from upres.calibration.command import calibrate_command
 from upres.calibration.fp16 import TensorRange, blocked_nodes
 from upres.calibration.images import find_images, split_holdout
 from upres.calibration.model import inspect_model
 from upres.calibration.report import LayerCost
 from upres.calibration.sensitivity import choose_exclusions, image_path_nodes
-from upres.export.onnx_meta import read_info, read_props
+from upres.cli.commands.calibrate import calibrate_command
+from upres.core.model import read_info, read_props
 from upres.kernels.resize import bicubic_down, mod_crop
 from upres.metrics import psnr
 from upres.runtime.backends.onnxruntime_backend import OrtBackend

@@ -11,18 +11,11 @@ from PIL import Image
 
 from upres.cleaning.blend import alpha_blend, poisson_blend
 from upres.cleaning.fill import FillUnavailable, fill
-from upres.cleaning.masks import (
-    MaskError,
-    close_holes,
-    feather,
-    final_mask,
-    find_mask,
-    grow,
-    read_mask,
-)
+from upres.cleaning.masks import MaskError, find_mask, read_mask
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.cleaning.regions import plan_regions
 from upres.cleaning.texture import build_texture
+from upres.kernels.masks import close_holes, feather, final_mask, grow
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from PIL import Image
 from support import SAMPLE
 from typer.testing import CliRunner
 
-from upres.cleaning.masks import final_mask
 from upres.cli import app
 from upres.imageio import quantize, read_image
+from upres.kernels.masks import final_mask
 
 runner = CliRunner()
 

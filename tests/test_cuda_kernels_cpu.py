@@ -3,15 +3,15 @@ kernels are held to agree with the runtime's own definitions."""
 
 from __future__ import annotations
 
+import cuda_reference as ref
 import numpy as np
 import pytest
 from gpu_support import skip_unless_ready
 
+from upres.gpu.kernel_compile import KERNELS, compile_kernel, nvrtc_missing, source, supported_archs
 from upres.imageio import quantize
 from upres.imageio.samples import _unit_float
 from upres.kernels import edges
-from upres.kernels.cuda import reference as ref
-from upres.kernels.cuda.compile import KERNELS, compile_kernel, nvrtc_missing, source, supported_archs
 from upres.runtime.blend import FeatherAccumulator, feather_weights
 from upres.runtime.tiling import Rect, plan_grid
 
@@ -34,8 +34,8 @@ def test_kernel_compiles_for_current_gpus(name: str) -> None:
 
 @needs_nvrtc
 def test_compile_errors_carry_the_nvrtc_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    from upres.gpu import kernel_compile as comp
     from upres.gpu.cuda import CudaError
-    from upres.kernels.cuda import compile as comp
 
     monkeypatch.setattr(comp, "source", lambda name: "__global__ void broken( {")
     with pytest.raises(CudaError, match=r"(?s)could not compile sobel\.cu.*error"):

@@ -58,7 +58,7 @@ def test_choose_measures_noise_and_a_fixed_setting_measures_nothing() -> None:
     clean = choose(DenoiseSetting(True), ops.to_u8(smooth))
     noisy = choose(DenoiseSetting(True),
                    ops.to_u8(ops.gaussian_noise(smooth, 8.0, False, np.random.default_rng(0))))
-    assert clean.strength == 0.0 and noisy.strength == 1.0
+    assert clean.strength == 0.0 and noisy.strength >= 0.4
     assert noisy.to_record()["estimate"]["noise_sigma"] > 4
     fixed = choose(DenoiseSetting(False, 0.3), ops.to_u8(smooth))
     assert fixed.strength == 0.3 and "estimate" not in fixed.to_record()
@@ -95,22 +95,35 @@ def _upscale(setup_chain, img: np.ndarray) -> np.ndarray:
     return upscale_array(x, plan_grid(*x.shape[:2], 0, 0), setup_chain)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_interpolated_model_output_lies_between_the_two(precision: str, photo: np.ndarray) -> None:
-    img = photo[:48, :56]
-    setup = build_chain("faithful", 4, precision=precision, threads=1, denoise=DenoiseSetting(True))
+def _noisy(photo: np.ndarray) -> np.ndarray:
+    return ops.to_u8(ops.gaussian_noise(photo[:48, :56].astype(np.float32), 8.0, False,
+                                        np.random.default_rng(5)))
+
+
+def test_interpolated_model_output_lies_between_the_two(photo: np.ndarray) -> None:
+    img = _noisy(photo)
+    setup = build_chain("faithful", 4, threads=1, denoise=DenoiseSetting(True))
     ends = [_upscale(setup.chain_for(s), img) for s in (0.0, 1.0)]
     middle = _upscale(setup.chain_for(0.5), img)
     gap = np.abs(ends[0] - ends[1]).mean()
-    assert gap > 1e-3
+    assert gap > 0.01
     # Network interpolation is not output interpolation, but for fine-tuned twins it lands close.
-    assert np.abs(middle - (ends[0] + ends[1]) / 2).mean() < 0.5 * gap
-    np.testing.assert_array_equal(ends[0], _upscale(build_chain("faithful", 4, precision=precision,
-                                                                threads=1).chain, img))
+    assert np.abs(middle - (ends[0] + ends[1]) / 2).mean() < 0.3 * gap
+    np.testing.assert_array_equal(ends[0], _upscale(build_chain("faithful", 4, threads=1).chain, img))
+
+
+def test_int8_interpolation_stays_as_close_to_fp32_as_the_calibrated_ends(photo: np.ndarray) -> None:
+    img = _noisy(photo)
+    fp32 = build_chain("faithful", 4, threads=1, denoise=DenoiseSetting(True))
+    int8 = build_chain("faithful", 4, precision="int8", threads=1, denoise=DenoiseSetting(True))
+    errors = {s: np.abs(_upscale(int8.chain_for(s), img) - _upscale(fp32.chain_for(s), img)).mean()
+              for s in (0.0, 0.5, 1.0)}
+    assert errors[0.5] <= 1.5 * max(errors[0.0], errors[1.0]) + 1e-3, errors
+    assert errors[0.5] < 0.01  # under 3 levels on average
 
 
 def test_interpolated_files_are_cached_and_reproducible(tmp_path: Path) -> None:
-    from upres.export.onnx_meta import file_sha256
+    from upres.core.hashing import file_sha256
 
     clean, restore = builtin_path("coarse-x2"), builtin_path("restore-x2")
     args = (clean, file_sha256(clean), restore, file_sha256(restore), 0.4)
@@ -123,9 +136,9 @@ def test_interpolated_files_are_cached_and_reproducible(tmp_path: Path) -> None:
 
 
 def test_interpolation_refuses_models_that_are_not_twins() -> None:
-    from upres.export.onnx_meta import ModelError
+    from upres.core.errors import ModelError
 
-    with pytest.raises(ModelError, match="twin"):
+    with pytest.raises(ModelError, match="cannot (be )?interpolate"):
         interpolate(builtin_path("coarse-x4"), builtin_path("coarse-x2"), 0.5)
 
 
@@ -158,7 +171,7 @@ def test_run_denoise_zero_is_the_clean_model_and_auto_records_its_choice(
     got = np.asarray(Image.open(tmp_path / "0" / "clean.png")).astype(np.float32) / 255.0
     assert np.abs(got - np.clip(expected, 0, 1)).max() <= 0.5 / 255 + 1e-6
     record = json.loads((tmp_path / "auto" / "noisy.png.json").read_text())
-    assert record["denoise"]["setting"] == "auto" and record["denoise"]["strength"] > 0.5
+    assert record["denoise"]["setting"] == "auto" and record["denoise"]["strength"] >= 0.4
     assert record["settings"]["denoise"] == "auto"
     assert record["settings"]["models"]["restore"]
     assert outs["auto"]["noisy.png"] != outs["0"]["noisy.png"]
@@ -177,7 +190,7 @@ def test_denoise_usage_errors(tmp_path: Path, photo: np.ndarray) -> None:
     foreign = tmp_path / "foreign.onnx"
     foreign.write_bytes(builtin_path("coarse-x2").read_bytes())
     code, text = _run("run", str(src), "-o", str(tmp_path / "o"), "--model", str(foreign),
-                      "--denoise", "0.5")
+                      "--scale", "2", "--denoise", "0.5")
     assert code == 2 and "--denoise applies to the built-in models" in text
     code, text = _run("run", str(src), "-o", str(tmp_path / "o2"), "--model", str(foreign),
                       "--scale", "2")
@@ -190,4 +203,4 @@ def test_plan_prints_the_denoise_choice(tmp_path: Path, photo: np.ndarray) -> No
     src = _save(tmp_path, "n.png", noisy)
     code, text = _run("plan", str(src), "--json")
     assert code == 0, text
-    assert json.loads(text)["denoise"]["strength"] == 1.0
+    assert json.loads(text)["denoise"]["strength"] >= 0.6

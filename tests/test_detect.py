@@ -16,9 +16,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from upres.cleaning.detect import OverlayMaskDetector, detect_overlay_mask, estimate_stroke_width
+from upres.core.model import read_info
+from upres.core.receptive_field import probe_alignment
 from upres.export.onnx_export import export_weights
-from upres.export.onnx_meta import read_info
-from upres.export.receptive_field import probe_alignment
 from upres.models import seven_segment
 from upres.models.detect_data import OverlaySampler
 from upres.models.detector import detection_loss

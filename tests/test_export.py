@@ -5,8 +5,8 @@ import numpy as np
 import onnx
 import pytest
 
+from upres.core.model import read_info
 from upres.export.onnx_export import export_weights
-from upres.export.onnx_meta import read_info
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.catalog import WEIGHTS_DIR
 

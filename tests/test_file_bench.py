@@ -12,7 +12,6 @@ import onnxruntime as ort
 import pytest
 
 from upres.bench import naive_loop
-from upres.bench.command import bench_main
 from upres.bench.file_report import cells, render_markdown, write_json
 from upres.bench.files import (
     COMPUTE,
@@ -36,6 +35,7 @@ from upres.bench.files import (
     run_files,
     synth_photo,
 )
+from upres.cli.commands.bench import bench_main
 
 ALL_KEYS = {"naive-fp32", "naive-int8", "upres-fp32", "upres-int8", "compute-fp32", "compute-int8",
             "startup-upres", "startup-imports"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import cuda_reference as ref
 import numpy as np
 import pytest
 from gpu_support import cuda_skip_reason, download, skip_unless_ready, upload
 
-from upres.kernels.cuda import reference as ref
 from upres.runtime.blend import FeatherAccumulator, feather_weights
 from upres.runtime.tiling import Rect, plan_grid
 
@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.gpu, skip_unless_ready(cuda_skip_reason())]
 class Gpu:
     def __init__(self) -> None:
         from upres.gpu.cuda import init_device
+        from upres.gpu.kernel_launch import CudaKernels
         from upres.gpu.memory import DevicePool
         from upres.gpu.streams import Stream
-        from upres.kernels.cuda.launch import CudaKernels
 
         self.kernels = CudaKernels(init_device(0))
         self.pool = DevicePool(256 * 1024 * 1024)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from gpu_support import skip_unless_ready
 
+from upres.core.sizes import GIB, MIB
 from upres.runtime.backends import select
 from upres.runtime.chain_factory import build_chain
-from upres.runtime.memory import GIB, MIB
 from upres.runtime.tiling import plan_grid
 from upres.runtime.upscale import upscale_array
 

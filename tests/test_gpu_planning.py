@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from upres.core.sizes import GIB, MIB
 from upres.gpu.buffers import LaneLayout, canvas_bytes
 from upres.gpu.memory import align_up
 from upres.gpu.planning import USEFUL_CORE, describe, plan_device
-from upres.runtime.memory import GIB, MIB
 from upres.runtime.planner import PlanError
 
 

@@ -13,6 +13,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
+from upres.core.atomic import atomic_output, atomic_write_bytes, atomic_write_text, cleanup_stale_temps
 from upres.imageio import (
     DEFAULT_MAX_PIXELS,
     BigTiffStripWriter,
@@ -24,12 +25,6 @@ from upres.imageio import (
     read_image,
     read_region,
     write_image,
-)
-from upres.runtime.atomic import (
-    atomic_output,
-    atomic_write_bytes,
-    atomic_write_text,
-    cleanup_stale_temps,
 )
 
 RNG = np.random.default_rng(1234)

@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 
 from upres.cleaning.fill import fill
 from upres.cleaning.learned_fill import LearnedFillStage, build_learned_fill
-from upres.cleaning.masks import final_mask
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.cleaning.regions import plan_regions
 from upres.cli import app
+from upres.core.hashing import file_sha256
+from upres.core.model import read_info
 from upres.export.onnx_export import export_weights
-from upres.export.onnx_meta import file_sha256, read_info
+from upres.kernels.masks import final_mask
 from upres.models.fill_data import FillSampler
 from upres.models.fill_net import masked_l1
 from upres.models.registry import spec

@@ -11,16 +11,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from upres.core.sizes import GIB, MIB, format_size, parse_size
 from upres.runtime import memory
 from upres.runtime.memory import (
-    GIB,
-    MIB,
     MemoryModel,
     current_rss,
     default_memory_target,
-    format_size,
     measure_memory_model,
-    parse_size,
     peak_rss,
 )
 from upres.runtime.planner import Plan, PlanError, describe, plan_job

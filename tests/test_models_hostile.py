@@ -19,10 +19,11 @@ from support import SAMPLE
 from typer.testing import CliRunner
 
 from upres.cli import app
-from upres.export.onnx_meta import read_props
-from upres.export.receptive_field import probe_scale
+from upres.core.errors import BackendUnavailable
+from upres.core.model import read_props
+from upres.core.receptive_field import probe_scale
 from upres.runtime.backends import select
-from upres.runtime.backends.base import BackendChoice, BackendUnavailable
+from upres.runtime.backends.base import BackendChoice
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.catalog import WEIGHTS_DIR, resolve
 
@@ -194,7 +195,7 @@ def test_a_good_tiny_model_still_runs(tmp_path: Path) -> None:
 
 
 def test_read_props_garbage_is_a_model_error_naming_the_file(tmp_path: Path) -> None:
-    from upres.export.onnx_meta import ModelError
+    from upres.core.errors import ModelError
 
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\xff" * 32)
@@ -204,7 +205,7 @@ def test_read_props_garbage_is_a_model_error_naming_the_file(tmp_path: Path) -> 
 
 
 def test_resolve_and_the_backend_refuse_with_model_errors(tmp_path: Path) -> None:
-    from upres.export.onnx_meta import ModelError
+    from upres.core.errors import ModelError
 
     with pytest.raises(ModelError, match="expects a fixed 32x32 input"):
         resolve(_upscaler(tmp_path / "f.onnx", shape=(1, 3, 32, 32)))
@@ -280,8 +281,8 @@ class _GpuFaithfulChain:
 def test_ray_spec_carries_a_faithful_chains_texture_as_none() -> None:
     from upres.batch import RunOptions
     from upres.batch.records import settings_record
+    from upres.fleet.ray_worker import chain_spec
     from upres.runtime.chain_factory import build_chain
-    from upres.runtime.ray_worker import chain_spec
 
     cpu = build_chain("faithful", 2, backend="ort-cpu")
     gpu = replace(cpu, chain=_GpuFaithfulChain())

@@ -2,7 +2,7 @@
 
 One cluster serves the module (starting Ray costs ~15 s here); every test checks its outputs
 against a single-process run, byte for byte. Skipped when the ray extra is not installed (it is
-not in the test extra). Kills land where the run says it is, through upres.runtime.pause_points,
+not in the test extra). Kills land where the run says it is, through upres.core.pause_points,
 never at a moment guessed by timing: the workers inherit the pause folder from the cluster's
 start.
 """
@@ -33,8 +33,8 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'upres[ray]')")
 
 from upres.cli import app  # noqa: E402
-from upres.runtime import pause_points  # noqa: E402
-from upres.runtime.ray_batch import WorkerRequest, worker_slots  # noqa: E402
+from upres.core import pause_points  # noqa: E402
+from upres.fleet.ray_batch import WorkerRequest, worker_slots  # noqa: E402
 from upres.runtime.sidecar import read_sidecar  # noqa: E402
 
 runner = CliRunner()

@@ -25,10 +25,10 @@ from support import SAMPLE
 from typer.testing import CliRunner
 
 from upres.cli import app
-from upres.export.onnx_meta import file_sha256
+from upres.core import pause_points
+from upres.core.atomic import is_temp_name
+from upres.core.hashing import file_sha256
 from upres.imageio import ImageError, read_image
-from upres.runtime import pause_points
-from upres.runtime.atomic import is_temp_name
 from upres.runtime.inputs import InputError, collect_jobs, output_suffix
 from upres.runtime.lock import LOCK_NAME, OutdirLock, OutdirLocked, read_holder
 
@@ -91,7 +91,7 @@ def _wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0
 
 def _pause_env(folder: Path, point: str, after: int) -> dict[str, str]:
     """The environment of a run that pauses at ``point`` the ``after``-th time it gets there
-    (upres.runtime.pause_points), so a test signals or kills it there and never by timing."""
+    (upres.core.pause_points), so a test signals or kills it there and never by timing."""
     folder.mkdir(parents=True)
     (folder / point).write_text(str(after))
     return {**os.environ, pause_points.ENV: str(folder)}
@@ -366,7 +366,7 @@ main()
 
 @pytest.mark.parametrize("module,how,command", [
     ("rich.console", "raised", "run"),  # while upres.cli itself starts (typer and rich)
-    ("upres.cleaning.command", "raised", "clean"),  # while the command is built, outside typer
+    ("upres.cli.commands.clean", "raised", "clean"),  # while the command is built, outside typer
     ("upres.batch", "raised", "run"),  # inside the command: typer made it a silent exit 130
     ("numpy", "swallowed", "run"),  # inside the command, turned into an ImportError
 ])

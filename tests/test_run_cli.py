@@ -291,7 +291,7 @@ def test_long_file_names_work_and_temp_names_are_short(tmp_path: Path) -> None:
     assert code == 0, text
     assert sorted(p.name for p in out.iterdir()) == [name, name + ".json"]
     assert json.loads(report.read_text())["counts"]["done"] == 1
-    from upres.runtime.atomic import atomic_output
+    from upres.core.atomic import atomic_output
 
     with atomic_output(out / ("t" * 250 + ".json")) as tmp:
         assert len(tmp.name) <= 36 and tmp.parent == out

@@ -28,8 +28,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from upres.cli import app
-from upres.export.onnx_meta import file_sha256
-from upres.runtime.backends.base import BackendUnavailable
+from upres.core.errors import BackendUnavailable
+from upres.core.hashing import file_sha256
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.backends.triton_backend import TritonBackend, parse_target
 from upres.runtime.catalog import builtin_path

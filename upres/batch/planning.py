@@ -26,14 +26,9 @@ class BatchPlanner:
     def stage_models(self) -> list[tuple[MemoryModel, int]]:
         if self._memory_models is None:
             s = self.setup.scale
-            if not self.setup.models:
-                # No network: Lanczos + sharpening buffers, a handful of float32 output planes.
-                self._memory_models = [(MemoryModel(0.0, 6 * 3 * 4 * s * s, ()), 1)]
-            elif self.setup.device is not None:
-                # GPU pipeline: activations live on the device (planned there); the host holds
-                # each stream's pinned staging, an input tile and an output tile of float32 RGB.
-                streams = int(self.setup.device["streams"])  # type: ignore[call-overload]
-                self._memory_models = [(MemoryModel(0.0, streams * 3 * 4 * (1 + s * s), ()), 1)]
+            own = self.setup.chain.host_memory_model()
+            if own is not None:
+                self._memory_models = own
             else:
                 models = []
                 for role, ref in self.setup.models.items():
@@ -48,7 +43,7 @@ class BatchPlanner:
         device = self.setup.device
         if device is None:
             return self.opts.tile
-        core = int(device["core"])  # type: ignore[call-overload]
+        core = device.core
         # The device buffers take core + 2 x the chain's halo; a wider --halo eats into the core.
         core -= 2 * max(0, (self.opts.halo or 0) - self.setup.chain.halo)
         if self.opts.tile is None:

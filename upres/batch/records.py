@@ -20,7 +20,7 @@ def settings_record(setup: ChainSetup, opts: RunOptions) -> dict[str, Any]:
         "upres_version": __version__,
         "mode": setup.mode,
         "scale": setup.scale,
-        "texture": getattr(chain, "texture", None),
+        "texture": chain.texture,
         "backend": setup.backend,
         "precision": setup.precision,
         "denoise": str(setup.denoise),

@@ -24,7 +24,8 @@ from upres.batch.readers import reader_for
 from upres.batch.records import failure_message, settings_record
 from upres.batch.results import BatchReport, ImageResult, Progress, RunOptions
 from upres.batch.signals import StopFlag
-from upres.export.onnx_meta import file_sha256
+from upres.core.atomic import cleanup_stale_temps
+from upres.core.hashing import file_sha256
 from upres.imageio import (
     DecodedImage,
     Encoding,
@@ -38,7 +39,6 @@ from upres.imageio import (
     probe_image,
     write_samples,
 )
-from upres.runtime.atomic import cleanup_stale_temps
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.denoise import DenoiseChoice, choose
 from upres.runtime.inputs import Job, format_of, written_paths
@@ -251,7 +251,7 @@ class BatchRunner(BatchPlanner):
                 # 2); otherwise it waits until this image is written and freed.
                 ahead = (following is not None and not stop.stopped
                          and self._load_ahead(loaded.image, following, loaded.plan))
-                if ahead:
+                if ahead and following is not None:
                     loading = reader.submit(self._load, following)
                 result, future = self._one(job, loaded, writer, on_error)
                 loaded = None  # this image's pixels are freed before the next is decoded

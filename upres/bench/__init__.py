@@ -6,6 +6,6 @@ each in its own process so peak RSS belongs to it, and take turns pass by pass s
 the machine hits every contender alike. Nothing here imports torch at module level.
 
 Entry points: `upres.bench.runner.run_bench(BenchConfig)` and the CLI command
-`upres.bench.command.bench_command`. This package module imports nothing, so a worker process
+`upres.cli.commands.bench.bench_command`. This package module imports nothing, so a worker process
 loads only what its contender needs.
 """

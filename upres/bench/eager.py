@@ -97,7 +97,7 @@ class EagerContender(BaseContender):
         return math.ceil(height / self.tile) * math.ceil(width / self.tile)
 
     def flops_per_pixel(self) -> float | None:
-        from upres.export.onnx_meta import read_info
+        from upres.core.model import read_info
 
         info = read_info(self.onnx) if self.onnx.is_file() else None
         return info.flops_per_pixel if info else None

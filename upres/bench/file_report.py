@@ -22,6 +22,7 @@ from upres.bench.files import (
     naive_speedup,
 )
 from upres.bench.stats import Spread
+from upres.core.atomic import atomic_write_text
 
 USAGE_ERROR = 2
 HEAD = ["contender", "seconds median (min-max)", "MP/s out", "x bare compute", "x naive loop"]
@@ -139,9 +140,7 @@ def print_result(result: FileBenchResult, out: Console, err: Console) -> None:
 
 def write_json(result: FileBenchResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(result.to_json(), indent=2))
 
 
 # ---- markdown ----------------------------------------------------------------------------------
@@ -259,6 +258,6 @@ def files_main(json_out: Path | None = None, threads: int = 0, datasets: Path | 
         err.print(f"wrote {escape(str(json_out))}")
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(render_markdown(result))
+        atomic_write_text(markdown, render_markdown(result))
         err.print(f"wrote {escape(str(markdown))}")
     return 1 if result.failed or any(c.ok is False for c in result.checks) else 0

@@ -23,7 +23,8 @@ def cores() -> int:
 
 def _cpuinfo() -> tuple[str, set[str]]:
     """Model name (with family/model when the name is as vague as a VM's "AMD EPYC") and flags."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model = platform.processor() or platform.machine()
+    flags: set[str] = set()
     family = number = ""
     try:
         with open("/proc/cpuinfo") as f:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from upres.bench import machine
 from upres.bench.report import cells, headers, peak_line
-from upres.bench.runner import BenchResult, Row
+from upres.bench.rows import Row
+from upres.bench.runner import BenchResult
 
 # Published x4 Set5 Y-PSNR (the papers' own numbers, MATLAB bicubic LR) for context only.
 PUBLISHED_SET5 = {"fsrcnn": ("FSRCNN", 30.71), "espcn": ("ESPCN", 30.90)}

@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from upres.bench.runner import BenchResult, Row
+from upres.bench.rows import Row
+from upres.bench.runner import BenchResult
 
 COLOURS = {"upres": "tab:blue", "eager": "tab:orange", "peer": "tab:green",
            "reference": "tab:gray", "other": "tab:purple"}

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from upres.bench.runner import BenchResult, Row
+from upres.bench.rows import Row
+from upres.bench.runner import BenchResult
 from upres.bench.stats import Spread
+from upres.core.atomic import atomic_write_text
 
 # Quality columns (one per test set) go between the seam and GFLOP/s columns.
 LEAD = ("contender", "MP/s out (min-max)", "p50 / p95 ms", "peak RSS MiB", "seam max / mean (tiles)")
@@ -104,6 +106,4 @@ def targets_table(result: BenchResult) -> Table:
 
 def write_json(result: BenchResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(result.to_json(), indent=2))

@@ -15,7 +15,8 @@ from typing import Any
 
 import cv2
 
-from upres.bench.contender import SCALE, BaseContender, BenchContext, ContenderSpec, build
+from upres.bench.contender import SCALE, BaseContender, BenchContext, ContenderSpec
+from upres.bench.contenders import build
 from upres.bench.images import seam_image, timing_images
 from upres.bench.quality import quality, seam_error
 from upres.runtime.memory import current_rss, peak_rss

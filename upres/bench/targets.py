@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from upres.bench.stats import Spread, ratio
 
 if TYPE_CHECKING:
-    from upres.bench.runner import Row
+    from upres.bench.rows import Row
 
 UPRES_FP32 = "upres-fp32-auto"  # the run path as users get it: `--tile auto`
 UPRES_INT8 = "upres-int8-auto"

@@ -27,7 +27,8 @@ from upres.calibration.int8 import prepare_data
 from upres.calibration.model import output_info
 from upres.calibration.reader import Feed, TileCropReader, progress_bar
 from upres.calibration.report import CalibrationReport, kept_props
-from upres.export.onnx_meta import write_props
+from upres.core.atomic import atomic_output
+from upres.core.model import write_props
 
 FP16_MAX = 65504.0
 FP16_MIN_NORMAL = 6.103515625e-05
@@ -151,7 +152,10 @@ def calibrate_fp16(
                    "on ort-cpu run the FP32 model"], machine=cpu_facts())
         write_props(model, {**kept_props(fp32), **output_info(spec, "fp16").to_props(), **report.to_props()})
         onnx.save(model, str(staged))
-        shutil.move(str(staged), out_path)
+        # Copied under a temporary name beside the output and renamed: shutil.move across
+        # filesystems copies in place, so a crash could leave half a model under the final name.
+        with atomic_output(out_path) as target:
+            shutil.copyfile(staged, target)
     report.write_json()
     if not quiet:
         report.print()

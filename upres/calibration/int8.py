@@ -48,7 +48,8 @@ from upres.calibration.sensitivity import (
     node_names,
     weighted_nodes,
 )
-from upres.export.onnx_meta import write_props
+from upres.core.atomic import atomic_output
+from upres.core.model import write_props
 
 METHODS: dict[str, CalibrationMethod] = {
     "minmax": CalibrationMethod.MinMax,
@@ -243,7 +244,10 @@ def calibrate_int8(
         onnx.checker.check_model(model)
         staged = tmp / "final.onnx"
         onnx.save(model, str(staged))
-        shutil.move(str(staged), out_path)
+        # Copied under a temporary name beside the output and renamed: shutil.move across
+        # filesystems copies in place, so a crash could leave half a model under the final name.
+        with atomic_output(out_path) as target:
+            shutil.copyfile(staged, target)
     report.write_json()
     if not quiet:
         report.print()

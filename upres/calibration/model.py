@@ -11,9 +11,10 @@ import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
 from upres.calibration.images import CalibrationError
+from upres.core.hashing import file_sha256
+from upres.core.model import ModelInfo
+from upres.core.receptive_field import probe_receptive_field, probe_scale
 from upres.export.graph_stats import flops_per_output_pixel, parameter_count
-from upres.export.onnx_meta import ModelInfo, file_sha256
-from upres.export.receptive_field import probe_receptive_field, probe_scale
 
 
 @dataclass(frozen=True)

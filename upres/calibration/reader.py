@@ -166,7 +166,7 @@ class TileCropReader(_FeedIterator):
         return self._next >= len(self.spots)
 
     def chunk(self, size: int) -> ListReader:
-        feeds = []
+        feeds: list[Feed] = []
         while len(feeds) < size and (feed := self.get_next()) is not None:
             feeds.append(feed)
         return ListReader(feeds)

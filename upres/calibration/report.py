@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from upres.calibration.accuracy import Accuracy, SpeedRun
-from upres.export.onnx_meta import PREFIX
+from upres.core.atomic import atomic_write_text
+from upres.core.model import PREFIX
 
 CAL_PREFIX = PREFIX + "calibration."
 
@@ -70,7 +71,7 @@ class CalibrationReport:
 
     def write_json(self, path: Path | None = None) -> Path:
         path = path or self.json_path
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
         return path
 
     def to_props(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from upres.cleaning.fill import inpaint_planes
+from upres.kernels.inpaint import inpaint_planes
 
 BLEND_METHODS = ("alpha", "poisson")
 # cv2.seamlessClone erodes its mask 3 times with a 3x3 square before using the source gradients

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from upres.export.onnx_meta import ModelInfo
+from upres.core.model import ModelInfo
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.blend import apply_tiled
 from upres.runtime.catalog import builtin_path, resolve

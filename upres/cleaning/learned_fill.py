@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from upres.core.model import ModelRef
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend
 from upres.runtime.blend import apply_tiled
-from upres.runtime.catalog import ModelRef, builtin_path, resolve
+from upres.runtime.catalog import builtin_path, resolve
 from upres.runtime.stages import run_hwc
 
 MODEL_NAME = "fill"

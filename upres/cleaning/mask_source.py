@@ -71,7 +71,7 @@ class MaskSource:
         """What the settings record says about the masks (which file: per image, by its hash)."""
         out: dict[str, Any] = {"kind": self.kind}
         if self.kind == AUTO:
-            from upres.export.onnx_meta import file_sha256
+            from upres.core.hashing import file_sha256
 
             out["detector_sha256"] = file_sha256(builtin_path(DETECTOR))
         return out

@@ -1,4 +1,5 @@
-"""Masks for `upres clean`: read a user's mask, find it by name, grow it, close holes, feather it.
+"""Masks for `upres clean`: read a user's mask, find it by name, save it (the morphology is in
+upres.kernels.masks).
 
 A mask marks the pixels to remove: white (any nonzero value) means remove, black means keep; a
 transparent pixel keeps too, so a mask painted on a layer and exported with transparency works.
@@ -14,16 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from upres.core.atomic import atomic_write_bytes
 from upres.imageio import DEFAULT_MAX_PIXELS, ImageError, display_path, probe_image, read_image
-from upres.runtime.atomic import atomic_write_bytes
 from upres.runtime.inputs import INPUT_SUFFIXES
 
 # Saved masks are named "<stem>.mask.png"; "<stem>_mask.*" is the other common convention.
 MASK_TAGS = (".mask", "_mask")
 SAVED_MASK_SUFFIX = ".mask.png"
-# Enclosed keep-areas up to this many pixels are closed (the inside of an "o" or "8" in a date
-# stamp): a speck of original pixels inside a fill reads as a blemish of its own.
-MIN_HOLE_AREA = 64
 # The most of an image a final (grown) mask may cover: the fill needs pixels around the mask to
 # take its colours from, and a mask over everything (an all-white file) leaves none.
 MAX_MASKED = 0.98
@@ -90,58 +88,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.samefile(b)
     except OSError:
         return False
-
-
-def grow(mask: np.ndarray, px: int) -> np.ndarray:
-    """Dilate by ``px`` pixels with an elliptical (disc) element: overlays carry anti-aliased,
-    shadowed or JPEG-smeared edges just outside what a detector or a brush marks."""
-    if px <= 0:
-        return mask.copy()
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(mask.astype(np.uint8), disc) > 0
-
-
-def hole_area(grow_px: int) -> int:
-    """Largest enclosed hole that is closed. It never shrinks as ``grow`` rises, so a saved mask
-    (all its holes larger than this) passes through again unchanged with ``--grow 0``."""
-    return max(MIN_HOLE_AREA, (2 * grow_px + 1) ** 2)
-
-
-def close_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
-    """Fill keep-areas enclosed by the mask (not touching the image border) of at most
-    ``max_area`` pixels. Idempotent: the holes left are all larger than ``max_area``."""
-    keep = (~mask).astype(np.uint8)
-    # 4-connected keep-areas pair with 8-connected mask strokes: a diagonal stroke encloses.
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(keep, connectivity=4)
-    h, w = mask.shape
-    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    right, bottom = x + stats[:, cv2.CC_STAT_WIDTH], y + stats[:, cv2.CC_STAT_HEIGHT]
-    enclosed = (x > 0) & (y > 0) & (right < w) & (bottom < h)
-    hole = enclosed & (stats[:, cv2.CC_STAT_AREA] <= max_area)
-    hole[0] = False  # label 0 is the mask itself
-    if not hole.any():
-        return mask.copy()
-    return mask | hole[labels]
-
-
-def final_mask(raw: np.ndarray, grow_px: int) -> np.ndarray:
-    """The mask the fill works on: ``raw`` grown, then small holes closed. ``final_mask(m, 0)`` of
-    a final mask ``m`` is ``m`` again, which makes ``--save-mask`` masks reproduce their result."""
-    return close_holes(grow(raw, grow_px), hole_area(grow_px))
-
-
-def feather(mask: np.ndarray, px: int) -> np.ndarray:
-    """Float alpha: 1 deep inside the mask, ramping down over ``px`` pixels towards its edge and
-    exactly 0 outside, so a blend with it never touches a pixel outside the mask.
-
-    The image border is not an edge: a mask running off the image stays fully opaque there.
-    """
-    if px <= 0:
-        return mask.astype(np.float32)
-    pad = px + 1
-    padded = cv2.copyMakeBorder(mask.astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[pad:-pad, pad:-pad]
-    return np.minimum(dist / np.float32(px + 1), np.float32(1.0)).astype(np.float32)
 
 
 def mask_sha256(mask: np.ndarray) -> str:

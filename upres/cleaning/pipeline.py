@@ -17,12 +17,13 @@ import numpy as np
 
 from upres.cleaning import blend as blending
 from upres.cleaning import fill as filling
-from upres.cleaning.fill import DEFAULT_FILL, INPAINT_RADIUS, check_method, fill
+from upres.cleaning.fill import DEFAULT_FILL, check_method, fill
 from upres.cleaning.grain import RING, add_grain
 from upres.cleaning.learned_fill import LearnedFillStage
-from upres.cleaning.masks import feather
 from upres.cleaning.regions import Region, RegionPlan, plan_regions
 from upres.cleaning.texture import TextureStage
+from upres.kernels.inpaint import INPAINT_RADIUS
+from upres.kernels.masks import feather
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def plan_regions(mask: np.ndarray, context: int, align: int = 1) -> RegionPlan:
     square = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * context + 1, 2 * context + 1))
     near = cv2.dilate(mask.astype(np.uint8), square) if context else mask.astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8, ltype=cv2.CV_32S)
-    regions = []
+    regions: list[Region] = []
     for label in range(1, count):
         x, y = int(stats[label, cv2.CC_STAT_LEFT]), int(stats[label, cv2.CC_STAT_TOP])
         bw, bh = int(stats[label, cv2.CC_STAT_WIDTH]), int(stats[label, cv2.CC_STAT_HEIGHT])

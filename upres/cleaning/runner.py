@@ -19,21 +19,32 @@ import numpy as np
 
 from upres.batch import BatchRunner, ImageResult, Loaded, Progress, RunOptions, failure_message
 from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
-from upres.cleaning.masks import MAX_MASKED, final_mask, mask_sha256, saved_mask_path, write_mask
+from upres.cleaning.masks import MAX_MASKED, mask_sha256, saved_mask_path, write_mask
 from upres.cleaning.pipeline import Cleaner, seed_of
 from upres.imageio import DecodedImage, ImageError, ImageMeta, decoded_sha256, input_sha256, read_image
+from upres.kernels.masks import final_mask
+from upres.runtime.chain import TileChain
 from upres.runtime.chain_factory import ChainSetup
+from upres.runtime.denoise import DenoiseChoice
 from upres.runtime.inputs import Job
+from upres.runtime.memory import MemoryModel
 from upres.runtime.planner import Plan
 from upres.runtime.sidecar import is_finished
 
 
 @dataclass(frozen=True)
-class Unscaled:
+class Unscaled(TileChain):
     """The upscale step of a clean without --then-upscale: none (scale 1, no context needed)."""
 
     scale: int = 1
-    halo: int = 0
+
+    @property
+    def halo(self) -> int:
+        return 0
+
+    def host_memory_model(self) -> list[tuple[MemoryModel, int]]:
+        # No network: as the deterministic chain at x1, a handful of float32 planes per pixel.
+        return [(MemoryModel(0.0, 6 * 3 * 4, ()), 1)]
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return tile
@@ -109,7 +120,9 @@ class CleanRunner(BatchRunner):
 
     def process(self, job: Job, loaded: _Loaded, input_sha: str,  # type: ignore[override]
                 writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
-                plan: Plan | None = None) -> tuple[ImageResult, Future[None] | None]:
+                plan: Plan | None = None, denoise: DenoiseChoice | None = None,
+                ) -> tuple[ImageResult, Future[None] | None]:
+        # ``denoise`` is left to the base class: the strength is measured on the cleaned pixels.
         grow = self.grow_for(loaded)
         mask = final_mask(loaded.raw_mask, grow)
         pixels = int(mask.sum())

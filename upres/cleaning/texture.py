@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from upres.core.model import ModelRef
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend
 from upres.runtime.blend import apply_tiled
-from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, resolve
+from upres.runtime.catalog import DEFAULT_REFINE, resolve
 from upres.runtime.stages import refine_halo, refine_texture
 
 # Tile edge for the refine network: ~20 MB of activations per tile (24 channels, fp32).

@@ -13,9 +13,11 @@ import onnxruntime as ort
 import torch
 
 from upres import __version__
+from upres.core.atomic import atomic_output
+from upres.core.hashing import file_sha256
+from upres.core.model import ModelInfo, write_props
+from upres.core.receptive_field import probe_alignment, probe_receptive_field
 from upres.export.graph_stats import flops_per_output_pixel, parameter_count
-from upres.export.onnx_meta import ModelInfo, file_sha256, write_props
-from upres.export.receptive_field import probe_alignment, probe_receptive_field
 from upres.models.registry import spec
 from upres.models.train import load_state
 
@@ -107,7 +109,6 @@ def export_weights(weights: Path, out: Path, real_images: list[np.ndarray] | Non
     )
     write_props(proto, {**info.to_props(), "upres.version": __version__})
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    onnx.save(proto, str(tmp))
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        onnx.save(proto, str(tmp))
     return ExportReport(out, info, worst)

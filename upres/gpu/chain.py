@@ -1,7 +1,7 @@
-"""A tile chain (`upres.runtime.stages.TileFn`) that runs on the GPU pipeline.
+"""A tile chain (`upres.runtime.chain.TileChain`) that runs on the GPU pipeline.
 
 `map_tiles` takes the tiles of a grid in order and keeps several in flight; `upres.runtime.upscale`
-uses it when a chain has it, so the tiler, blending and writers are the same as on the CPU.
+hands every chain the whole sequence, so the tiler, blending and writers are the same as on the CPU.
 """
 
 from __future__ import annotations
@@ -9,14 +9,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
+from upres.gpu.kernel_launch import CudaKernels
 from upres.gpu.memory import DevicePool
 from upres.gpu.pipeline import TilePipeline
-from upres.gpu.planning import DevicePlan
-from upres.kernels.cuda.launch import CudaKernels
 from upres.kernels.edges import SOBEL_RADIUS
+from upres.runtime.chain import DevicePlan, TileChain
+from upres.runtime.memory import MemoryModel
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 def chain_halo(scale: int, coarse_rf: int, refine_rf: int | None) -> int:
@@ -28,15 +34,19 @@ def chain_halo(scale: int, coarse_rf: int, refine_rf: int | None) -> int:
 
 
 @dataclass
-class GpuChain:
+class GpuChain(TileChain):
     pipeline: TilePipeline
     scale: int
-    halo: int
+    reach: int  # the halo, fixed when the device plan was made (read back through `halo`)
     plan: DevicePlan
     backend: str
     hybrid: bool
     free_at_open: int = 0  # the driver's free device memory before the models were loaded
-    _resources: list[object] = field(default_factory=list, repr=False)
+    _resources: list[Closable] = field(default_factory=list, repr=False)
+
+    @property
+    def halo(self) -> int:
+        return self.reach
 
     @property
     def texture(self) -> float | None:
@@ -48,7 +58,7 @@ class GpuChain:
     def map_tiles(self, tiles: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         return self.pipeline.map_tiles(tiles)
 
-    def add_resource(self, resource: object) -> None:
+    def add_resource(self, resource: Closable) -> None:
         """Something with `close()` that lives as long as the chain (closed in reverse order)."""
         self._resources.append(resource)
 
@@ -57,7 +67,16 @@ class GpuChain:
         pools = [r for r in self._resources if isinstance(r, DevicePool)]
         return sum(p.capacity for p in pools)
 
-    def measured_memory(self) -> dict[str, int]:
+    def host_memory_model(self) -> list[tuple[MemoryModel, int]]:
+        # Activations live on the device (planned there); the host holds each stream's pinned
+        # staging, an input tile and an output tile of float32 RGB.
+        s = self.scale
+        return [(MemoryModel(0.0, self.plan.streams * 3 * 4 * (1 + s * s), ()), 1)]
+
+    def device_plan(self) -> DevicePlan:
+        return self.plan
+
+    def device_report(self) -> dict[str, int]:
         """Device memory measured so far, beside the target and the plan: what upres allocated
         at its peak (the pool, plus the engines' weights for trt, or plus PyTorch's reserved peak
         for torch-cuda) and what the driver saw in use at the lowest free point (cudaMemGetInfo,
@@ -74,9 +93,7 @@ class GpuChain:
     def close(self) -> None:
         self.pipeline.close()
         for r in reversed(self._resources):
-            close = getattr(r, "close", None)
-            if close is not None:
-                close()
+            r.close()
         self._resources = []
 
 

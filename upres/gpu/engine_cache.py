@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from upres.core.atomic import atomic_write_bytes
 
 MANIFEST_FORMAT = 2  # 2: version-compatible engines (key field, tensorrt_built)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -155,16 +156,14 @@ def _slug(text: str) -> str:
 
 
 def default_cache_root() -> Path:
-    from upres.runtime.cache import cache_dir
+    from upres.core.cache import cache_dir
 
     return cache_dir() / "engines"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 class EngineCache:

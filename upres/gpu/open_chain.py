@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from upres.core.errors import BackendUnavailable
+from upres.core.model import ModelRef
 from upres.gpu.chain import GpuChain, assemble, chain_halo
 from upres.gpu.cuda import gpu_missing, init_device, mem_get_info
 from upres.gpu.planning import DEFAULT_STREAMS, DevicePlan, plan_device
-from upres.runtime.backends.base import BackendUnavailable
-from upres.runtime.catalog import ModelRef
 
 DEFAULT_TARGET_FRACTION = 0.9  # of the device memory free at start, when --memory is not given
 DEFAULT_TRT_SIDE = 512  # engine profile built on first use when none is cached
@@ -63,6 +63,32 @@ def _trt_steps(coarse: ModelRef, refine: ModelRef | None, precision: str,
     return steps
 
 
+def pipeline_unavailable(name: str) -> str | None:
+    """Why the GPU pipeline backend ``name`` (trt, torch-cuda) cannot run here, or None. Imports
+    torch only for torch-cuda. The runtime's backend registry calls this by name."""
+    from upres.gpu.cuda import gpu_missing
+    from upres.gpu.kernel_compile import nvrtc_missing
+
+    if name == "trt":
+        from upres.gpu.trt_builder import tensorrt_missing
+
+        missing = tensorrt_missing()
+        if missing:
+            return f"trt: {missing}; or use --backend torch-cuda (PyTorch on CUDA) or ort-cpu"
+    elif name == "torch-cuda":
+        from upres.gpu.torch_backend import torch_cuda_missing
+
+        missing = torch_cuda_missing()
+        if missing:
+            return f"torch-cuda: {missing}"
+    else:
+        raise ValueError(f"{name} is not a GPU pipeline backend (trt, torch-cuda)")
+    for why in (gpu_missing(), nvrtc_missing()):
+        if why:
+            return f"{name}: {why}"
+    return None
+
+
 def open_gpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture: float,
                    precision: str, memory_target: int | None, streams: int = DEFAULT_STREAMS,
                    log: Callable[[str], None] = lambda _: None,
@@ -71,12 +97,12 @@ def open_gpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, text
     if missing:
         raise BackendUnavailable(f"{backend}: {missing}")
     device = init_device(0)
-    from upres.kernels.cuda.compile import nvrtc_missing
+    from upres.gpu.kernel_compile import nvrtc_missing
 
     no_nvrtc = nvrtc_missing()
     if no_nvrtc:
         raise BackendUnavailable(f"{backend}: the GPU kernels need NVRTC: {no_nvrtc}")
-    from upres.kernels.cuda.launch import CudaKernels
+    from upres.gpu.kernel_launch import CudaKernels
 
     if backend not in ("torch-cuda", "trt"):
         raise ValueError(f"{backend} is not a GPU pipeline backend")

@@ -22,10 +22,10 @@ import numpy as np
 
 from upres.gpu.buffers import LaneLayout
 from upres.gpu.cuda import mem_get_info
+from upres.gpu.kernel_launch import CudaKernels
 from upres.gpu.memory import DeviceBuffer, DevicePool, PinnedBuffer, copy_d2h_async, copy_h2d_async
 from upres.gpu.steps import LaneStep, ModelStep
 from upres.gpu.streams import Event, Stream
-from upres.kernels.cuda.launch import CudaKernels
 
 
 @dataclass(frozen=True)

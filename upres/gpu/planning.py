@@ -13,11 +13,11 @@ not upres's to plan and is not counted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from upres.core.sizes import format_size
 from upres.gpu.buffers import LaneLayout
 from upres.gpu.memory import align_up
-from upres.runtime.memory import format_size
+from upres.runtime.chain import DevicePlan
 from upres.runtime.planner import PlanError
 
 TILE_STEP = 16
@@ -25,31 +25,6 @@ MIN_CORE = 16  # below this the halo dominates: most of each model call is throw
 USEFUL_CORE = 128  # fewer streams are tried before tiles get smaller than this
 MAX_SIDE = 2048
 DEFAULT_STREAMS = 3  # upload, compute and download of three tiles in flight
-
-
-@dataclass(frozen=True)
-class DevicePlan:
-    side: int  # largest padded tile the buffers take (LR px, halo included)
-    core: int  # side - 2 * halo: the tiler's core size
-    streams: int
-    activation_per_stream: int
-    io_per_stream: int
-    canvas: int
-    resident: int
-    target: int
-    notes: tuple[str, ...]
-
-    @property
-    def total(self) -> int:
-        return (self.resident + self.streams * (self.activation_per_stream + self.io_per_stream)
-                + self.canvas)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"side": self.side, "core": self.core, "streams": self.streams,
-                "activation_per_stream": self.activation_per_stream,
-                "io_per_stream": self.io_per_stream, "canvas": self.canvas,
-                "resident": self.resident, "total": self.total,
-                "target": self.target, "notes": list(self.notes)}
 
 
 # Activation bytes of one tile with this padded side (LR px); None where it cannot run at all

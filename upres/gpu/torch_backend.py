@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from upres.core.errors import BackendUnavailable
 from upres.gpu.memory import DeviceBuffer
-from upres.runtime.backends.base import BackendUnavailable
 from upres.runtime.memory import MemoryModel
 
 PROBE_SIDES = (48, 96, 160)

@@ -15,7 +15,9 @@ from typing import Any
 
 import onnx
 
-from upres.export.onnx_meta import file_sha256
+from upres.core.atomic import atomic_write_bytes
+from upres.core.errors import BackendUnavailable
+from upres.core.hashing import file_sha256
 from upres.gpu.engine_cache import (
     CachedEngine,
     EngineCache,
@@ -24,7 +26,6 @@ from upres.gpu.engine_cache import (
     device_fields,
     tensorrt_field,
 )
-from upres.runtime.backends.base import BackendUnavailable
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 DEFAULT_OPTIMIZATION_LEVEL = 3  # TensorRT's default; 4-5 search longer for little gain on convs
@@ -167,17 +168,14 @@ def _load_timing_cache(config: Any, path: Path) -> None:
 
 
 def _save_timing_cache(config: Any, path: Path) -> None:
-    import os
-
-    data = memoryview(config.get_timing_cache().serialize())
+    data = bytes(memoryview(config.get_timing_cache().serialize()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def _io(trt: Any, engine: Any) -> tuple[dict[str, str], dict[str, str]]:
-    inputs, outputs = {}, {}
+    inputs: dict[str, str] = {}
+    outputs: dict[str, str] = {}
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
         dtype = str(engine.get_tensor_dtype(name)).rsplit(".", 1)[-1]

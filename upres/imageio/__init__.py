@@ -3,7 +3,7 @@
 Decoding turns a file into float32 RGB (plus optional alpha) and an :class:`ImageMeta`
 describing what must survive the round trip: colour mode, bit depth, ICC profile, DPI and EXIF.
 Encoding quantises back to the source bit depth and writes through
-:func:`~upres.runtime.atomic.atomic_output`, so a crash never leaves a half-written file under
+:func:`~upres.core.atomic.atomic_output`, so a crash never leaves a half-written file under
 the final name. Encoders are configured to be deterministic (no timestamps).
 
 Pillow decodes most formats; OpenCV decodes 16-bit PNGs (Pillow reduces 48/64-bit PNGs to 8
@@ -17,8 +17,10 @@ where the format can hold them (`metadata_record`).
 
 from __future__ import annotations
 
+from upres.core.errors import ImageError
+from upres.core.paths import display_path
 from upres.imageio.bigtiff import BigTiffStripWriter
-from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, display_path, input_sha256
+from upres.imageio.checks import DEFAULT_MAX_PIXELS, input_sha256
 from upres.imageio.compression import Compression
 from upres.imageio.decode import decoded_sha256, probe_image, read_image
 from upres.imageio.encode import (

@@ -8,17 +8,17 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import tifffile
 
+from upres.core.atomic import atomic_output
+from upres.core.errors import ImageError
 from upres.imageio.carry import Carried, carry
-from upres.imageio.checks import ImageError
 from upres.imageio.compression import Compression
 from upres.imageio.encode import _tiff_options
 from upres.imageio.metadata import ImageMeta, Mode
-from upres.runtime.atomic import atomic_output
 
 
 class _Abort(Exception):
@@ -175,7 +175,7 @@ class BigTiffStripWriter:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         assert self._thread is not None
         failure: BaseException | None = exc
         if failure is None:

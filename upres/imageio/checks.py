@@ -1,4 +1,4 @@
-"""ImageError and the checks a file passes before decoding: file kind, signature, pixel count."""
+"""The checks a file passes before decoding: file kind, signature, pixel count."""
 
 from __future__ import annotations
 
@@ -8,45 +8,13 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from upres.core.errors import ImageError
+
 # Twice Pillow's default MAX_IMAGE_PIXELS, i.e. the size at which Pillow itself refuses.
 DEFAULT_MAX_PIXELS = 178_956_970
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _HASH_BLOCK = 1 << 20
-
-
-def display_path(path: Path | str | bytes) -> str:
-    """``path`` as one printable line: control characters escaped (a file name may hold a
-    newline) and bytes that are not UTF-8 shown as ``\\xNN`` instead of lone surrogates, which
-    would make printing or encoding the message fail."""
-    text = os.fsdecode(path)
-    shown = []
-    for char in text:
-        code = ord(char)
-        if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape of an undecodable byte
-            shown.append(f"\\x{code - 0xDC00:02x}")
-        elif not char.isprintable():  # also lone surrogates of other origins
-            shown.append(char.encode("unicode_escape").decode("ascii"))
-        else:
-            shown.append(char)
-    return "".join(shown)
-
-
-class ImageError(Exception):
-    """A file could not be read or written; ``str()`` is one line: ``"{path}: {reason}"``."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = Path(path)
-        # One printable line even when a library's message quotes a hostile file name.
-        self.reason = display_path(" ".join(str(reason).split()))
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return f"{display_path(self.path)}: {self.reason}"
-
-    def __reduce__(self) -> tuple[type[ImageError], tuple[Path, str]]:
-        # Default exception pickling would call ImageError(message) and fail across processes.
-        return (type(self), (self.path, self.reason))
 
 
 def _sci(value: float) -> str:

@@ -13,8 +13,10 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from upres.core.atomic import atomic_output
+from upres.core.errors import ImageError
 from upres.imageio.carry import Carried, carry
-from upres.imageio.checks import _PNG_MAGIC, ImageError
+from upres.imageio.checks import _PNG_MAGIC
 from upres.imageio.compression import (
     STRIP_BYTES,
     TIFF_LEVELS,
@@ -26,7 +28,6 @@ from upres.imageio.compression import (
 )
 from upres.imageio.metadata import ImageMeta
 from upres.imageio.samples import NonFiniteError, output_channels, to_output_samples
-from upres.runtime.atomic import atomic_output
 
 OUTPUT_FORMATS = ("png", "tiff", "jpg")
 JPEG_QUALITY = 95

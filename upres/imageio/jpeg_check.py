@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from upres.imageio.checks import ImageError
+from upres.core.errors import ImageError
 
 # libjpeg's warnings about the entropy-coded data (jerror.h: JWRN_HIT_MARKER, JWRN_HUFF_BAD_CODE,
 # JWRN_ARITH_BAD_CODE, JWRN_EXTRANEOUS_DATA, JWRN_MUST_RESYNC, JWRN_JPEG_EOF,
@@ -32,7 +32,9 @@ def _pixel_segments(data: bytes) -> tuple[bytes, list[int]]:
     and the markers of the header segments before the first scan."""
     if not data.startswith(b"\xff\xd8"):
         return data, []
-    parts, markers, i = [b"\xff\xd8"], [], 2
+    parts: list[bytes] = [b"\xff\xd8"]
+    markers: list[int] = []
+    i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
             following = data.find(b"\xff", i)

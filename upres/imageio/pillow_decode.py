@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from upres.core.errors import ImageError
 from upres.imageio import libtiff_messages
-from upres.imageio.checks import _PNG_MAGIC, ImageError, _check_pixels, _corrupt
+from upres.imageio.checks import _PNG_MAGIC, _check_pixels, _corrupt
 from upres.imageio.metadata import (
     DecodedImage,
     ImageMeta,

@@ -6,7 +6,8 @@ import struct
 import zlib
 from pathlib import Path
 
-from upres.imageio.checks import _PNG_MAGIC, ImageError, _check_pixels
+from upres.core.errors import ImageError
+from upres.imageio.checks import _PNG_MAGIC, _check_pixels
 from upres.imageio.metadata import PNG_KEPT_CHUNKS, PngAncillary, _png_collect
 
 # Samples per pixel by PNG colour type, and the Adam7 passes (x0, y0, dx, dy).

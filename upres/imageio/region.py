@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from upres.imageio.checks import DEFAULT_MAX_PIXELS, ImageError, _check_file, _corrupt, _is_tiff
+from upres.core.errors import ImageError
+from upres.imageio.checks import DEFAULT_MAX_PIXELS, _check_file, _corrupt, _is_tiff
 from upres.imageio.decode import read_image
 from upres.imageio.samples import _to_rgb
 from upres.imageio.tiff_decode import (

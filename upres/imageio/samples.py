@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from upres.imageio.checks import ImageError
+from upres.core.errors import ImageError
 from upres.imageio.metadata import DecodedImage, ImageMeta, Mode, _orient
 
 _BT601 = (0.299, 0.587, 0.114)

@@ -17,7 +17,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from upres.imageio.checks import ImageError, _check_pixels, _corrupt
+from upres.core.errors import ImageError
+from upres.imageio.checks import _check_pixels, _corrupt
 from upres.imageio.metadata import (
     _ORIENTATION_TAG,
     _RESOLUTION_UNIT,

@@ -18,10 +18,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import tifffile
 
+from upres.core.errors import ImageError
 from upres.imageio.checks import (
     _HASH_BLOCK,
     DEFAULT_MAX_PIXELS,
-    ImageError,
     _corrupt,
     _file_state,
     _is_tiff,

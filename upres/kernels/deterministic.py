@@ -23,7 +23,7 @@ def receptive_field(scale: int) -> int:
     OpenCV's Lanczos and Gaussian tap layouts are implementation details, so the reach is probed
     (an impulse, bit-exact comparison) rather than derived; it is 6 at x2 and 5 at x4.
     """
-    from upres.export.receptive_field import probe_receptive_field
+    from upres.core.receptive_field import probe_receptive_field
 
     def run(x: np.ndarray) -> np.ndarray:
         out = upscale(np.ascontiguousarray(x[0].transpose(1, 2, 0)), scale)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from upres.cleaning.fill import inpaint_planes
-from upres.cleaning.masks import final_mask
+from upres.kernels.inpaint import inpaint_planes
+from upres.kernels.masks import final_mask
 from upres.models.detect_data import OverlaySampler
 from upres.models.overlay_synth import SynthConfig, render_overlays
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from upres.core.atomic import atomic_output, atomic_write_text
 from upres.kernels.scan_recipe import ScanRecipe
 from upres.models import edge_ops
 from upres.models.data import PatchSampler
@@ -56,9 +56,8 @@ def _learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_state(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
@@ -219,5 +218,5 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         "parameters": sum(p.numel() for p in model.parameters()),
         "init_weights": cfg.init_weights.name if cfg.init_weights else None,
     }
-    (cfg.out / f"{cfg.model}.train.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(cfg.out / f"{cfg.model}.train.json", json.dumps(meta, indent=2))
     return final

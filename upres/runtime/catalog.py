@@ -9,29 +9,23 @@ any image could fail on it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 
-from upres.export.onnx_meta import ModelError, ModelInfo, check_info, file_sha256, read_info
-from upres.export.receptive_field import probe_receptive_field, probe_scale
+from upres.core.cache import cache_dir, read_json, write_atomic
+from upres.core.errors import ModelError
+from upres.core.hashing import file_sha256
+from upres.core.model import ModelInfo, ModelRef, check_info, read_info
+from upres.core.receptive_field import probe_receptive_field, probe_scale
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, ort_message
-from upres.runtime.cache import cache_dir, read_json, write_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_REFINE = "refine"
 # In the probe cache's file names: bump it when probing changes what it finds (2: the output
 # channels are measured), so an earlier probe's entry is probed again rather than trusted.
 PROBE_FORMAT = 2
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    path: Path
-    info: ModelInfo
-    sha256: str
-    probed: bool  # True when the info came from probing a foreign model
 
 
 def builtin_path(name: str, precision: str = "fp32") -> Path:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from upres.export.onnx_meta import ModelError, file_sha256
+from upres.core.errors import BackendUnavailable, ModelError
+from upres.core.hashing import file_sha256
+from upres.core.model import ModelRef
 from upres.runtime.backends import select
-from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
-from upres.runtime.catalog import DEFAULT_REFINE, ModelRef, builtin_path, require_rgb, resolve
+from upres.runtime.backends.base import Backend, BackendChoice
+from upres.runtime.backends.registry import Runs, spec
+from upres.runtime.catalog import DEFAULT_REFINE, require_rgb, resolve
+from upres.runtime.chain import DevicePlan, TileChain
 from upres.runtime.denoise import OFF, DenoiseSetting, texture_at
 from upres.runtime.interpolate import interpolated_path
-from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain, TileFn
+from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain
 
 SCALES = (2, 4)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -20,30 +23,27 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 @dataclass(frozen=True)
 class ChainSetup:
-    chain: TileFn
+    chain: TileChain
     mode: str
     scale: int
     backend: str
     backend_reason: str
     precision: str
     models: dict[str, ModelRef] = field(default_factory=dict)
-    device: dict[str, object] | None = None  # GPU backends: the device memory plan
+    device: DevicePlan | None = None  # GPU pipeline backends: the device memory plan
     denoise: DenoiseSetting = OFF
     # auto denoise: the chain at another strength, built on first use (None: `chain` serves all).
-    variants: Callable[[float], TileFn] | None = None
+    variants: Callable[[float], TileChain] | None = None
     keep_variants: int = 11  # GPU pipelines hold device memory each: one at a time there
-    _built: dict[float, TileFn] = field(default_factory=dict, compare=False, repr=False)
+    _built: dict[float, TileChain] = field(default_factory=dict, compare=False, repr=False)
 
-    def chain_for(self, strength: float) -> TileFn:
+    def chain_for(self, strength: float) -> TileChain:
         """The tile chain for an image upscaled at this denoise strength."""
         if self.variants is None or strength == self.denoise.strength:
             return self.chain
         if strength not in self._built:
             while self._built and len(self._built) >= self.keep_variants:
-                old = self._built.pop(next(iter(self._built)))
-                close = getattr(old, "close", None)
-                if close is not None:
-                    close()
+                self._built.pop(next(iter(self._built))).close()
             self._built[strength] = self.variants(strength)
         return self._built[strength]
 
@@ -59,14 +59,13 @@ class ChainSetup:
             "models": {k: {"path": str(m.path), "sha256": m.sha256, "name": m.info.name,
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
                        for k, m in self.models.items()},
-            **({"device_plan": self.device} if self.device is not None else {}),
+            **({"device_plan": self.device.to_dict()} if self.device is not None else {}),
             **({"device_memory": measured} if (measured := self.device_memory()) else {}),
         }
 
     def device_memory(self) -> dict[str, int] | None:
         """GPU pipeline chains: device memory measured so far beside the plan and target."""
-        measure = getattr(self.chain, "measured_memory", None)
-        return None if measure is None else measure()
+        return self.chain.device_report()
 
 
 def build_chain(
@@ -103,14 +102,15 @@ def build_chain(
             raise ValueError(f"--scale must be one of {SCALES}, got {scale}")
         return ChainSetup(DeterministicChain(scale), mode, scale, "none",
                           "deterministic mode runs no network", precision)
-    gpu = choice.name in select.GPU_PIPELINE
+    backend_spec = spec(choice.name)
+    gpu = backend_spec.runs is Runs.CHAIN
     if gpu:
         why = select.unavailable(choice.name)
         if why:
             raise BackendUnavailable(why)
     # PyTorch runs the fp32 weights (in fp16 when asked); TensorRT and onnxruntime run the ONNX
     # graph of the precision asked for (fp16/int8 graphs made by `upres calibrate`).
-    graphs = "fp32" if choice.name == "torch-cuda" else precision
+    graphs = precision if backend_spec.onnx_precision or not gpu else "fp32"
     coarse = require_rgb(resolve(model or f"coarse-x{scale}", graphs))
     if scale is not None and coarse.info.scale != scale:
         raise ValueError(f"model {coarse.path.name} upscales x{coarse.info.scale}, "
@@ -128,18 +128,16 @@ def build_chain(
         path = interpolated_path(coarse.path, coarse.sha256, restore.path, restore.sha256, strength)
         return ModelRef(path, coarse.info, file_sha256(path), probed=False)
 
-    def chain_at(strength: float) -> TileFn:
+    def chain_at(strength: float) -> TileChain:
         texture_here = texture_at(texture, strength)
         if gpu:
-            from upres.gpu.open_chain import open_gpu_chain
-
-            return open_gpu_chain(choice.name, coarse_at(strength), refine, texture_here, precision,
-                                  memory, streams)
+            return backend_spec.opener()(choice.name, coarse_at(strength), refine, texture_here,
+                                         precision, memory, streams)
         return _cpu_chain(choice.name, coarse_at(strength), refine, texture_here, threads)
 
     chain = chain_at(denoise.strength)
     return ChainSetup(chain, mode, s, choice.name, choice.reason, precision, models,
-                      chain.plan.to_dict() if gpu else None,  # type: ignore[attr-defined]
+                      chain.device_plan(),
                       denoise, chain_at if denoise.auto and restore is not None else None,
                       1 if gpu else 11)
 
@@ -149,7 +147,9 @@ def _restore_for(coarse: ModelRef, model: str | None, scale: int, precision: str
     """The restoration twin of the built-in coarse model, where denoise can use it."""
     if not denoise.auto and denoise.strength == 0.0:
         return None
-    if model is not None and Path(model).resolve() != builtin_path(f"coarse-x{scale}", precision).resolve():
+    # A model named by path runs as given (even a copy of a built-in file): only the built-in
+    # name has a twin.
+    if model is not None and model != f"coarse-x{scale}":
         if denoise.auto:
             return None  # a model of the user's runs as given
         raise ValueError("--denoise applies to the built-in models; --model runs its model as given "
@@ -158,7 +158,7 @@ def _restore_for(coarse: ModelRef, model: str | None, scale: int, precision: str
 
 
 def _cpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture: float,
-               threads: int) -> TileFn:
+               threads: int) -> TileChain:
     s = coarse.info.scale
     coarse_backend = _agrees(coarse, select.create(backend, coarse.path, threads))
     if refine is None:

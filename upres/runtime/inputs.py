@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from upres.core.atomic import is_temp_name
 from upres.imageio import display_path
-from upres.runtime.atomic import is_temp_name
 from upres.runtime.lock import LOCK_NAME
 
 # What a folder walk takes: every raster photo format upres.imageio decodes (tifffile, or Pillow

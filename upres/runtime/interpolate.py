@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from upres.export.onnx_meta import PREFIX, ModelError
-from upres.runtime.cache import cache_dir, write_atomic
+from upres.core.cache import cache_dir, write_atomic
+from upres.core.errors import ModelError
+from upres.core.model import PREFIX
 
 if TYPE_CHECKING:
     import onnx

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from upres.core.sizes import format_size
 from upres.imageio.tiff_rows import STREAM_CHUNK_ROWS
-from upres.runtime.memory import MemoryModel, current_rss, format_size
+from upres.runtime.memory import MemoryModel, current_rss
 from upres.runtime.tiling import TileGrid, plan_grid
 
 F32 = 4

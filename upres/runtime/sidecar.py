@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from upres.export.onnx_meta import file_sha256
-from upres.runtime.atomic import atomic_write_text
+from upres.core.atomic import atomic_write_text
+from upres.core.hashing import file_sha256
 
 
 def write_sidecar(path: Path, record: dict[str, Any]) -> None:

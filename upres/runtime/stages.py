@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -12,19 +11,14 @@ import numpy as np
 from upres.kernels import deterministic
 from upres.kernels.edges import SOBEL_RADIUS, compose, sobel_magnitude
 from upres.runtime.backends.base import Backend
+from upres.runtime.chain import TileChain
+from upres.runtime.memory import MemoryModel
 
 MODES = ("deterministic", "faithful", "hybrid")
 
 
-class TileFn(Protocol):
-    scale: int
-    halo: int  # input pixels of context needed for an exact result
-
-    def __call__(self, tile: np.ndarray) -> np.ndarray:
-        """(H, W, 3) float32 [0, 1] -> (H*s, W*s, 3) float32, possibly a strided view and
-        possibly outside [0, 1]: `upscale.iter_strips` clips, or leaves the clip to the
-        quantiser of the output (which clips), so a network's output is touched once."""
-        ...
+# The contract every chain implements (kept under its old name for the tiler's callers).
+TileFn = TileChain
 
 
 def _to_nchw(x: np.ndarray) -> np.ndarray:
@@ -55,19 +49,24 @@ def run_hwc_view(model: Backend, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class DeterministicChain:
+class DeterministicChain(TileChain):
     scale: int
 
     @property
     def halo(self) -> int:
         return deterministic.receptive_field(self.scale)
 
+    def host_memory_model(self) -> list[tuple[MemoryModel, int]]:
+        # No network: Lanczos + sharpening buffers, a handful of float32 output planes.
+        s = self.scale
+        return [(MemoryModel(0.0, 6 * 3 * 4 * s * s, ()), 1)]
+
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return deterministic.upscale(tile, self.scale)
 
 
 @dataclass
-class FaithfulChain:
+class FaithfulChain(TileChain):
     coarse: Backend
     scale: int
     coarse_rf: int
@@ -81,7 +80,7 @@ class FaithfulChain:
 
 
 @dataclass
-class HybridChain:
+class HybridChain(TileChain):
     """coarse -> sobel -> refine -> gated compose; halos of both stages add up."""
 
     coarse: Backend
@@ -89,7 +88,11 @@ class HybridChain:
     scale: int
     coarse_rf: int
     refine_rf: int
-    texture: float
+    strength: float  # the texture strength, read back as TileChain.texture
+
+    @property
+    def texture(self) -> float:
+        return self.strength
 
     @property
     def halo(self) -> int:

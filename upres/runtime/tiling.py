@@ -87,7 +87,7 @@ def plan_grid(height: int, width: int, tile: int, halo: int, align: int = 1) -> 
     halo = align * math.ceil(halo / align)
     ys = _splits(height, tile or height, align)
     xs = _splits(width, tile or width, align)
-    tiles = []
+    tiles: list[Tile] = []
     for r, (y0, y1) in enumerate(ys):
         for c, (x0, x1) in enumerate(xs):
             core = Rect(y0, y1, x0, x1)

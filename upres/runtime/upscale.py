@@ -37,14 +37,9 @@ def _with_alpha(chain: TileFn, tile_in: np.ndarray, out: np.ndarray) -> np.ndarr
 
 
 def _tile_outputs(read: RegionReader, tiles: Sequence[Tile], chain: TileFn) -> Iterator[np.ndarray]:
-    """Each tile's output, in order. A chain with `map_tiles` (the GPU pipeline) gets the whole
-    sequence, so it can keep several tiles in flight (across rows too); others run one at a time."""
-    mapper = getattr(chain, "map_tiles", None)
-    if mapper is None:
-        for tile in tiles:
-            tile_in = read(tile.padded)
-            yield _with_alpha(chain, tile_in, chain(tile_in[..., :3]))
-        return
+    """Each tile's output, in order. The chain gets the whole sequence (TileChain.map_tiles), so
+    the GPU pipeline can keep several tiles in flight (across rows too); CPU chains run one at a
+    time."""
     inputs: deque[np.ndarray] = deque()
 
     def colour() -> Iterator[np.ndarray]:
@@ -52,7 +47,7 @@ def _tile_outputs(read: RegionReader, tiles: Sequence[Tile], chain: TileFn) -> I
             inputs.append(read(tile.padded))
             yield inputs[-1][..., :3]
 
-    for out in mapper(colour()):
+    for out in chain.map_tiles(colour()):
         yield _with_alpha(chain, inputs.popleft(), out)
 
 

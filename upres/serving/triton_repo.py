@@ -27,8 +27,8 @@ from pathlib import Path
 
 import onnx
 
-from upres.export.onnx_meta import file_sha256
-from upres.runtime.atomic import atomic_write_text
+from upres.core.atomic import atomic_output, atomic_write_text
+from upres.core.hashing import file_sha256
 from upres.runtime.backends.triton_backend import SHA_PARAMETER, served_name
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -202,9 +202,8 @@ def _write_model(folder: Path, config: str, files: dict[str, Path]) -> None:
     (folder / "1").mkdir(parents=True, exist_ok=True)
     for name, source in files.items():
         target = folder / "1" / name
-        tmp = target.with_name(f".{name}.partial")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)  # Triton polling the repository never sees half a model file
+        with atomic_output(target) as tmp:  # Triton polling the repository never sees half a file
+            shutil.copyfile(source, tmp)
     atomic_write_text(folder / "config.pbtxt", config)
 
 

@@ -1,2 +1,3 @@
-"""CUDA pre/post-processing kernels, compiled at run time with NVRTC (see `compile`), launched
-through the driver API (see `launch`); `reference` holds the numpy definitions they must match."""
+"""CUDA pre/post-processing kernel sources (package data). upres.gpu compiles them with NVRTC
+(`upres.gpu.kernel_compile`) and launches them (`upres.gpu.kernel_launch`); the numpy
+definitions they must match are the tests' oracle (tests/cuda_reference.py)."""

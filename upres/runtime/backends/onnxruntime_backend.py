@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from upres.export.onnx_meta import ModelError
-from upres.runtime.backends.base import BackendUnavailable
+from upres.core.errors import BackendUnavailable, ModelError
 
 PROVIDERS = {
     "ort-cpu": ["CPUExecutionProvider"],

@@ -1,42 +1,29 @@
-"""Pick and create a backend by name; `auto` takes the best one present and says why."""
+"""Pick and create a backend by name (upres.runtime.backends.registry); `auto` takes the best one
+present and says why."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-from upres.runtime.backends.base import Backend, BackendChoice, BackendUnavailable
+from upres.core.errors import BackendUnavailable
+from upres.runtime.backends.base import Backend, BackendChoice
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, available_providers
+from upres.runtime.backends.registry import REGISTRY, SPECS, Runs, spec
 from upres.runtime.backends.triton_backend import TritonBackend, is_triton, parse_target
 
-BACKENDS = ("auto", "ort-cpu", "ort-cuda", "ort-trt", "trt", "torch-cuda")
+# "auto" and the registered backends, in the order --backend's help lists them.
+BACKENDS = ("auto", *REGISTRY)
 # Backends that run a whole tile chain on the CUDA-stream pipeline (upres.gpu), not one model.
-GPU_PIPELINE = ("trt", "torch-cuda")
+GPU_PIPELINE = tuple(s.name for s in SPECS if s.runs is Runs.CHAIN)
 
 
 def unavailable(name: str) -> str | None:
     """Why a GPU pipeline backend cannot run here, or None. Imports torch only for torch-cuda."""
-    from upres.gpu.cuda import gpu_missing
-    from upres.kernels.cuda.compile import nvrtc_missing
-
-    if name == "trt":
-        from upres.gpu.trt_builder import tensorrt_missing
-
-        missing = tensorrt_missing()
-        if missing:
-            return f"trt: {missing}; or use --backend torch-cuda (PyTorch on CUDA) or ort-cpu"
-    elif name == "torch-cuda":
-        from upres.gpu.torch_backend import torch_cuda_missing
-
-        missing = torch_cuda_missing()
-        if missing:
-            return f"torch-cuda: {missing}"
-    else:
+    found = spec(name)
+    if found.runs is not Runs.CHAIN:
         raise ValueError(f"{name} is not a GPU pipeline backend ({', '.join(GPU_PIPELINE)})")
-    for why in (gpu_missing(), nvrtc_missing()):
-        if why:
-            return f"{name}: {why}"
-    return None
+    return found.why_unavailable()
 
 
 def choose(name: str) -> BackendChoice:
@@ -69,10 +56,13 @@ def create(name: str, model: Path, threads: int = 0) -> Backend:
         except ValueError as exc:
             raise BackendUnavailable(str(exc)) from None
         return TritonBackend(target, model)
-    if name in GPU_PIPELINE:
+    found = REGISTRY.get(name)
+    if found is not None and found.runs is Runs.CHAIN:
         why = unavailable(name)
         if why:
             raise BackendUnavailable(why)
         raise BackendUnavailable(f"{name} runs whole tile chains on the GPU pipeline, not single "
                                  "models; use --backend ort-trt, ort-cuda or ort-cpu for this step")
+    # Any other name goes to onnxruntime, which refuses one it has no provider for as a
+    # BackendUnavailable naming the providers it has.
     return OrtBackend(model, name, threads)

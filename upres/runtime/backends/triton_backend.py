@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from upres.export.onnx_meta import file_sha256
-from upres.runtime.backends.base import BackendUnavailable
+from upres.core.errors import BackendUnavailable
+from upres.core.hashing import file_sha256
 
 SCHEME = "triton"
 SHA_PARAMETER = "upres_sha256"

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from upres.batch import BatchReport, BatchRunner, ImageResult, Progress, RunOptions, StopFlag
-from upres.runtime.atomic import remove_temps
+from upres.core.atomic import remove_temps
+from upres.core.sizes import format_size
+from upres.fleet.ray_worker import GPU_BACKENDS, ImageWorker, chain_spec
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job, written_paths
-from upres.runtime.memory import format_size
-from upres.runtime.ray_worker import GPU_BACKENDS, ImageWorker, chain_spec
 
 LOCAL = "local"  # `--ray` without an address: start a Ray instance on this machine
 TASK_RETRIES = 3  # attempts of one image beyond the first, each on a restarted worker
@@ -96,7 +96,7 @@ def _lost(job: Job, exc: BaseException, died: bool) -> ImageResult:
 
 
 class RayBatch:
-    """A :data:`~upres.runtime.run_report.BatchFn` that runs the jobs on a connected cluster."""
+    """A :data:`~upres.cli.console.BatchFn` that runs the jobs on a connected cluster."""
 
     def __init__(self, owns_session: bool) -> None:
         self.owns_session = owns_session  # shut Ray down afterwards (we connected, not the caller)

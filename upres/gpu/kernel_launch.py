@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from upres.gpu.cuda import DeviceInfo, cuda_call, driver
-from upres.kernels.cuda.compile import KERNELS, compile_kernel, target_arch
+from upres.gpu.kernel_compile import KERNELS, compile_kernel, target_arch
 from upres.kernels.edges import GATE_KNEE
 
 BLOCK_2D = (32, 8)  # 256 threads; 32 wide so a warp reads one row's consecutive pixels

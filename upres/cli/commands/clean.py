@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from upres.cli.options import InputsArg, MemoryOpt, OutdirOpt, QuietOpt, ReportOpt, ResumeOpt
 from upres.runtime.inputs import Job
 
 
@@ -40,8 +41,8 @@ def _lossless_same(jobs: list[Job]) -> list[Job]:
 
 
 def clean_command(
-    inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
-    outdir: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
+    inputs: InputsArg,
+    outdir: OutdirOpt,
     mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove; at most 98% of "
                                       "the image, once grown) for every input, a folder of masks "
                                       "matched by name, or auto (detect)")],
@@ -70,16 +71,15 @@ def clean_command(
                                          "`upres run`)")] = "auto",
     backend: Annotated[str, typer.Option("--backend", help="auto | ort-cpu | ort-cuda | ort-trt")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8 (upscale)")] = "fp32",
-    memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512MiB, 2GiB")] = None,
+    memory: MemoryOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="same (JPEG in: PNG out) | png | tiff | jpg")] = "same",
     threads: Annotated[int, typer.Option("--threads", help="inference threads, and regions cleaned at "
                                          "once (0 = all cores)")] = 0,
-    resume: Annotated[bool, typer.Option("--resume/--overwrite",
-                                         help="skip outputs whose sidecar matches")] = True,
-    report: Annotated[Path | None, typer.Option("--report", help="write a JSON run report")] = None,
+    resume: ResumeOpt = True,
+    report: ReportOpt = None,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="refuse larger inputs: a "
                                                    "positive number (default 178956970)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
     wait: Annotated[bool, typer.Option("--wait", help="wait for another run using OUTDIR")] = False,
 ) -> None:
     """Remove text, stamps and blemishes inside a mask; pixels outside it stay bit-identical.
@@ -91,13 +91,13 @@ def clean_command(
     from upres.cleaning.masks import saved_mask_path
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
-    from upres.cli import err, fail, max_pixels_option, memory_option, out, setup_chain
+    from upres.cli.console import print_note, run_batch_cli
+    from upres.cli.options import err, fail, max_pixels_option, memory_option, out, setup_chain
+    from upres.core.errors import BackendUnavailable
     from upres.imageio import display_path
     from upres.runtime.backends import select
-    from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.chain_factory import ChainSetup
     from upres.runtime.inputs import InputError, collect_jobs, mark_stream_clashes, report_conflict
-    from upres.runtime.run_report import print_note, run_batch_cli
 
     if fill_model is not None and fill != "learned":
         raise fail("--fill-model applies with --fill learned")

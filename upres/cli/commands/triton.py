@@ -6,20 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-USAGE_ERROR = 2
+from upres.cli.options import fail as _fail
+from upres.cli.options import out as _out
 
 triton_app = typer.Typer(no_args_is_help=True, add_completion=False,
                          help="Triton Inference Server: a model repository for the tile models.")
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(USAGE_ERROR)
 
 
 VERSION_COMPATIBLE_HINT = ("version-compatible TensorRT plans: Triton loads them only when started "

@@ -6,20 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from upres.cli.options import err as _err
+from upres.cli.options import fail as _fail
+from upres.cli.options import out as _out
+from upres.core.sizes import format_size, parse_size
 from upres.gpu.engine_cache import CachedEngine, EngineCache, Profile
-from upres.runtime.memory import format_size, parse_size
-
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _profile(tile: int | None, profile: str | None) -> Profile:
@@ -86,8 +79,8 @@ def build_command(
         return
     if model is None:
         raise _fail("give an ONNX MODEL to build, or --list")
+    from upres.core.errors import BackendUnavailable
     from upres.gpu.trt_builder import BuildOptions, build_engine
-    from upres.runtime.backends.base import BackendUnavailable
     from upres.runtime.catalog import model_path
 
     try:

@@ -1,6 +1,6 @@
 """What a Ray worker needs to rebuild the driver's chain, and the actor that upscales whole images.
 
-This module imports no Ray: the driver (``upres.runtime.ray_batch``) wraps :class:`ImageWorker` in
+This module imports no Ray: the driver (``upres.fleet.ray_batch``) wraps :class:`ImageWorker` in
 ``ray.remote`` with the plan's resource request. Each worker resolves the models on its own node
 and checks that it ended up with exactly the driver's settings (model hashes included), so every
 sidecar of a batch says the same thing whichever node wrote it.
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from upres.batch import BatchRunner, ImageResult, RunOptions
-from upres.runtime.backends.select import GPU_PIPELINE
+from upres.runtime.backends.registry import SPECS, DeviceKind
 from upres.runtime.catalog import builtin_path
 from upres.runtime.chain_factory import ChainSetup, build_chain
 from upres.runtime.inputs import Job
 
-GPU_BACKENDS = ("ort-cuda", "ort-trt", *GPU_PIPELINE)
+# Backends whose workers each take a GPU from Ray.
+GPU_BACKENDS = tuple(s.name for s in SPECS if s.device is DeviceKind.CUDA)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def chain_spec(setup: ChainSetup, threads: int) -> ChainSpec:
     # The driver's backend choice, not "auto": a node that picked another backend would write
     # other sidecars (and possibly other bytes) than its neighbours.
     backend = "ort-cpu" if setup.backend == "none" else setup.backend
-    texture = getattr(setup.chain, "texture", None)
+    texture = setup.chain.texture
     return ChainSpec(setup.mode, setup.scale, _portable_model(setup),
                      None if texture is None else float(texture), backend, setup.precision, threads)
 

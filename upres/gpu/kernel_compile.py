@@ -10,16 +10,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from upres.core.atomic import atomic_write_bytes
 from upres.gpu.cuda import CudaError, cuda_call, nvrtc
 
-SOURCE_DIR = Path(__file__).resolve().parent
+# The .cu sources ship as package data of upres.kernels.cuda (image ops live in kernels/).
+SOURCE_DIR = Path(__file__).resolve().parent.parent / "kernels" / "cuda"
 
 # Kernel file -> the extern "C" entry points it defines (checked after every compile).
 KERNELS: dict[str, tuple[str, ...]] = {
@@ -89,7 +90,7 @@ def target_arch(compute_capability: tuple[int, int]) -> str:
 
 
 def _cache_path(name: str, arch: str, digest: str) -> Path:
-    from upres.runtime.catalog import cache_dir
+    from upres.core.cache import cache_dir
 
     ext = "cubin" if arch.startswith("sm_") else "ptx"
     return cache_dir() / "kernels" / f"{name}-{arch}-{digest[:20]}.{ext}"
@@ -157,9 +158,7 @@ def compile_kernel(name: str, arch: str, use_disk_cache: bool = True) -> Compile
     compiled = _compile_isolated(name, arch)
     if use_disk_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(compiled.image)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees no half-written image
+        atomic_write_bytes(path, compiled.image)  # a concurrent reader sees no half-written image
     return compiled
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from upres.runtime import pause_points
+from upres.core import pause_points
 
 __all__ = [
     "atomic_output",

@@ -1,12 +1,14 @@
-"""upres metadata stored in an ONNX file's metadata_props, readable without torch or onnx."""
+"""The model descriptor (ModelInfo, ModelRef) and the upres metadata stored in an ONNX file's
+metadata_props, readable without torch or onnx."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from upres.core.errors import ModelError
 
 if TYPE_CHECKING:
     import onnx
@@ -17,10 +19,6 @@ _GRAPH, _METADATA_PROPS, _KEY, _VALUE = 7, 14, 1, 2
 
 PREFIX = "upres."
 IO_DTYPES = ("float32", "float16")
-
-
-class ModelError(ValueError):
-    """A model file upres cannot run; the message names the file and the reason (a usage error)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,9 @@ class ModelInfo:
     layout / channel_order: "NCHW" / "RGB".
     parameters: number of weights; flops_per_pixel: FLOPs per *output* pixel.
     weights_sha256: sha256 of the weights the ONNX was exported from (or of the ONNX file).
-    io_dtype: "float32" or "float16".
+    io_dtype: the dtype of the graph's input and output tensors, "float32" or "float16".
+    precision: the arithmetic inside the graph: "fp32", "fp16" or "int8" (Q/DQ, made by
+        `upres calibrate`); an int8 graph still takes float32 tensors.
     alignment: tile origins must be multiples of this many input pixels for a tiled result to equal
         the whole-image one (the model's total stride; 1 for the SR models).
     """
@@ -85,12 +85,20 @@ class ModelInfo:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: the file a backend loads and what the planner knows about it.
+
+    path: the ONNX file (a built-in weight or the user's own).
+    info: its descriptor, read from upres metadata or, for a foreign model, probed.
+    sha256: of the file's bytes; keys the probe and memory caches and goes into sidecars.
+    probed: True when ``info`` came from probing a foreign model rather than from its metadata.
+    """
+
+    path: Path
+    info: ModelInfo
+    sha256: str
+    probed: bool
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:

@@ -21,19 +21,18 @@ from rich.text import Text
 from upres import __version__
 from upres.batch import BatchReport, BatchRunner, ImageResult, RunOptions
 from upres.batch import Progress as BatchProgress
+from upres.cli.options import USAGE_ERROR  # another run holding OUTDIR is a usage problem
+from upres.core import pause_points
+from upres.core.atomic import atomic_write_text
+from upres.core.sizes import format_size
 from upres.imageio import display_path
-from upres.runtime import pause_points
-from upres.runtime.atomic import atomic_write_text
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.lock import OutdirLock, OutdirLocked
-from upres.runtime.memory import format_size
 from upres.runtime.tiling import Tile
 
-USAGE_ERROR = 2  # as in upres.cli: another run holding OUTDIR is a usage problem, not an image's
-
 # Runs the jobs under OUTDIR's lock: (jobs, setup, opts, progress, on_error) -> report. The default is
-# BatchRunner.run on this machine; upres.runtime.ray_batch spreads the jobs over a Ray cluster.
+# BatchRunner.run on this machine; upres.fleet.ray_batch spreads the jobs over a Ray cluster.
 BatchFn = Callable[[list[Job], ChainSetup, RunOptions, BatchProgress, Callable[[str], None]], BatchReport]
 
 
@@ -143,7 +142,7 @@ def _local_batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress:
 
 def _pausable(progress: BatchProgress) -> BatchProgress:
     """``progress``, with the test-only pause point "finished" after each image's result (see
-    upres.runtime.pause_points): the one place both the local and the Ray batch pass through."""
+    upres.core.pause_points): the one place both the local and the Ray batch pass through."""
     if not os.environ.get(pause_points.ENV):
         return progress
     finished = progress.image_finished

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from upres.runtime.atomic import atomic_write_bytes
+from upres.core.atomic import atomic_write_bytes
 
 _warned: set[str] = set()
 

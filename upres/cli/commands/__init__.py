@@ -1,0 +1,1 @@
+"""One module per command group; upres.cli.application imports only the one invoked."""
