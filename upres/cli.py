@@ -54,6 +54,7 @@ _TOOL_COMMANDS = {
     "bench": ("upres.bench.command", "bench_command"),
     "build": ("upres.gpu.build_command", "build_command"),
     "clean": ("upres.cleaning.command", "clean_command"),
+    "studio": ("upres.studio.command", "studio_command"),
 }
 _TOOL_APPS = {"triton": ("upres.serving.command", "triton_app")}
 
