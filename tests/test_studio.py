@@ -160,7 +160,7 @@ def test_serves_and_writes_only_inside_folder_and_output(tmp_path: Path, engines
     outside.mkdir()
     (folder / "cleaned").mkdir()
     (folder / "cleaned" / "sub").symlink_to(outside)
-    r = c.put("/api/edits", params={"image": "sub/b.png"}, json={"strokes": []})
+    r = c.post("/api/accept", params={"image": "sub/b.png"}, json={"settings": FAST})
     assert r.status_code == 404 and not any(outside.iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "scans", "secret.png"]
 
@@ -195,3 +195,13 @@ def test_loopback_names_and_warning_for_other_hosts() -> None:
     assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
     result = CliRunner().invoke(cli_app, ["studio", "/nonexistent-folder"])
     assert result.exit_code == 2
+
+
+def test_run_start_up_does_not_load_the_studio() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from upres.cli import build_app; build_app('run')\n"
+            "loaded = [m for m in sys.modules if m.startswith(('upres.studio', 'starlette', 'uvicorn'))]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

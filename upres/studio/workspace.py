@@ -46,6 +46,7 @@ class Workspace:
         self.output = (output if output is not None else folder / DEFAULT_OUTPUT).resolve()
         self.state_dir = self.output / STATE_DIR
         self._lock = threading.Lock()
+        self._listed: dict[str, Path] = {}
 
     # -- what is served -------------------------------------------------------------------------
     def images(self) -> list[Listed]:
@@ -58,13 +59,18 @@ class Workspace:
             # A symlink inside FOLDER pointing elsewhere is not FOLDER's to serve.
             if inside(self.folder, job.source):
                 listed.append(Listed(job.source.relative_to(self.folder).as_posix(), job.source))
+        self._listed = {item.rel: item.source for item in listed}
         return listed
 
     def source(self, rel: str) -> Path:
-        for item in self.images():
-            if item.rel == rel:
-                return item.source
-        raise NotServed(f"no image {rel!r} in this folder")
+        """The listed image ``rel``. Tiles ask for it many times a second: the last listing is
+        looked in first, walked again only for a name it lacks (a file added since)."""
+        found = self._listed.get(rel)
+        if found is None or not found.is_file() or not inside(self.folder, found):
+            found = {item.rel: item.source for item in self.images()}.get(rel)
+        if found is None:
+            raise NotServed(f"no image {rel!r} in this folder")
+        return found
 
     # -- where it writes ------------------------------------------------------------------------
     def _under(self, path: Path, rel: str) -> Path:
