@@ -63,6 +63,7 @@ class BatchPlanner:
             memory_target=self.opts.memory, stage_models=self.stage_models(),
             tile=self._tile(), halo=self.opts.halo, blend=self.opts.blend,
             baseline=self.baseline, streamed_input=streamed_input,
+            align=max((m.info.alignment for m in self.setup.models.values()), default=1),
         )
 
     def plan_meta(self, meta: ImageMeta, streamed_input: bool = False) -> Plan:

@@ -65,14 +65,17 @@ def probe_alignment(run: RunFn, channels: int, scale: int, reach: int, max_shift
     compared only farther than `reach` from every border, where padding cannot touch them.
     """
     margin = reach + 2
-    size = 2 * margin + max_shift + 16
-    x = np.random.default_rng(seed).random((1, channels, size, size), dtype=np.float32)
-    ref = run(x)
+    # Every run takes the same size, a multiple of 16: a strided model may accept only multiples
+    # of its stride, and a shifted crop must not be refused for its size.
+    size = -(-(2 * margin + 16) // 16) * 16
+    x = np.random.default_rng(seed).random((1, channels, size + max_shift, size + max_shift),
+                                           dtype=np.float32)
+    ref = run(np.ascontiguousarray(x[:, :, :size, :size]))
     lo = margin
     for shift in range(1, max_shift + 1):
         hi = size - shift - margin
-        got = run(np.ascontiguousarray(x[:, :, shift:, shift:]))[:, :, lo * scale : hi * scale,
-                                                                lo * scale : hi * scale]
+        got = run(np.ascontiguousarray(x[:, :, shift : shift + size, shift : shift + size]))
+        got = got[:, :, lo * scale : hi * scale, lo * scale : hi * scale]
         want = ref[:, :, (lo + shift) * scale : (hi + shift) * scale,
                    (lo + shift) * scale : (hi + shift) * scale]
         # Same sums over the same inputs: only the kernels' blocking can change the rounding.

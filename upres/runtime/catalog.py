@@ -18,14 +18,14 @@ from upres.core.cache import cache_dir, read_json, write_atomic
 from upres.core.errors import ModelError
 from upres.core.hashing import file_sha256
 from upres.core.model import ModelInfo, ModelRef, check_info, read_info
-from upres.core.receptive_field import probe_receptive_field, probe_scale
+from upres.core.receptive_field import probe_alignment, probe_receptive_field, probe_scale
 from upres.runtime.backends.onnxruntime_backend import OrtBackend, ort_message
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_REFINE = "refine"
 # In the probe cache's file names: bump it when probing changes what it finds (2: the output
 # channels are measured), so an earlier probe's entry is probed again rather than trusted.
-PROBE_FORMAT = 2
+PROBE_FORMAT = 3
 
 
 def builtin_path(name: str, precision: str = "fp32") -> Path:
@@ -116,6 +116,9 @@ def probe_foreign(path: Path, sha: str) -> ModelInfo:
     try:
         scale = probe_scale(run, channels)
         rf = probe_receptive_field(run, channels, scale, size=64, trials=2)
+        # A strided model (pixel-unshuffle, strided convs) tiles exactly only from origins on its
+        # stride: measured here, so the tiler aligns its tiles as for upres's own metadata.
+        align = probe_alignment(run, channels, scale, rf)
     except ModelError:
         raise
     except ValueError as exc:
@@ -132,6 +135,7 @@ def probe_foreign(path: Path, sha: str) -> ModelInfo:
         parameters=parameter_count(proto), flops_per_pixel=round(flops_per_output_pixel(proto), 1),
         weights_sha256=sha,
         io_dtype="float16" if backend.input_dtype == np.float16 else "float32",
+        alignment=align,
     )
     write_atomic(cached, json.dumps(asdict(info), indent=2))
     return info

@@ -249,8 +249,10 @@ def plan_job(
     blend: str = "auto",
     baseline: int | None = None,
     streamed_input: bool = False,
+    align: int = 1,
 ) -> Plan:
     """Plan one image: tile None = auto (0 = whole image, N = fixed), halo None = required.
+    align: the model's alignment (`ModelInfo.alignment`): tile origins on its multiples.
     streamed_input: the input is read a band of rows at a time (a TIFF, `upres.imageio.tiff_rows`).
 
     stage_models: each stage's memory model with the pixel factor of its input relative to the
@@ -266,7 +268,7 @@ def plan_job(
     if result is None:
         raise _plan_error(job, tile, halo)
     fit, notes = result
-    grid = plan_grid(height, width, fit.tile, fit.halo)
+    grid = plan_grid(height, width, max(fit.tile, align) if fit.tile else 0, fit.halo, align)
     exact = fit.halo >= required_halo or len(grid.tiles) == 1
     chosen_blend, blend_notes = _resolve_blend(blend, exact, fit.halo, required_halo)
     if not exact and halo is None:
