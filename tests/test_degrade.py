@@ -112,3 +112,43 @@ def test_recipe_is_reproducible_sized_and_varied() -> None:
                                                                ResizeKind.PIL_BICUBIC)))
     with pytest.raises(ValueError, match="divide"):
         degrade_patch(hr[:63], 4, rng)
+
+
+def test_degraded_test_inputs_are_reproducible_and_distinct(photo: np.ndarray) -> None:
+    from upres.degraded_eval import DEGRADATIONS, degraded_lr, flat_mask
+    from upres.kernels.resize import bicubic_down, mod_crop
+
+    hr = mod_crop(photo[:96, :128], 4)
+    lr = bicubic_down(hr, 4)
+    made = {kind: degraded_lr("a.png", hr, lr, 4, kind) for kind in DEGRADATIONS}
+    assert made["clean"] is lr
+    for kind, img in made.items():
+        assert img.shape == lr.shape and img.dtype == np.uint8
+        np.testing.assert_array_equal(img, degraded_lr("a.png", hr, lr, 4, kind))
+    assert len({img.tobytes() for img in made.values()}) == len(DEGRADATIONS)
+    assert not np.array_equal(made["noise"], degraded_lr("b.png", hr, lr, 4, "noise"))
+    with pytest.raises(ValueError, match="--degrade"):
+        degraded_lr("a.png", hr, lr, 4, "fog")
+    assert flat_mask(hr).mean() == pytest.approx(0.25, abs=0.02)
+
+
+def test_eval_command_scores_degraded_input(tmp_path, photo: np.ndarray) -> None:
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from upres.cli import app
+
+    data = tmp_path / "hr"
+    data.mkdir()
+    Image.fromarray(photo[:64, :80]).save(data / "a.png")
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["eval", "--data", str(data), "--degrade", "noise",
+                                      "--denoise", "0", "--json", str(report), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(report.read_text())
+    assert record["degrade"] == "noise" and record["denoise"] == "0.0"
+    assert record["summary"]["images"] == 1 and 20 < record["summary"]["psnr"] < 60
+    bad = CliRunner().invoke(app, ["eval", "--data", str(data), "--degrade", "fog"])
+    assert bad.exit_code == 2 and "--degrade" in bad.output

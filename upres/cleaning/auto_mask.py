@@ -55,6 +55,16 @@ class AutoMask:
     faces: list[tuple[int, int, int, int]] = field(default_factory=list)
     review: list[str] = field(default_factory=list)  # why a person should look at this image
 
+    def by_kind(self) -> dict[str, np.ndarray]:
+        """The filled detections' pixels as one full-size bool mask per kind; their union is
+        ``mask``."""
+        out: dict[str, np.ndarray] = {}
+        for d in self.detections:
+            if d.status == "filled":
+                y0, y1, x0, x1 = d.box
+                out.setdefault(d.kind, np.zeros(self.mask.shape, bool))[y0:y1, x0:x1] |= d.pixels
+        return out
+
     def record(self) -> dict[str, Any]:
         return {"detectors": self.detectors, "faces": [list(b) for b in self.faces],
                 "detections": [d.record() for d in self.detections],

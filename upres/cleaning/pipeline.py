@@ -24,6 +24,7 @@ from upres.cleaning.regions import Region, RegionPlan, plan_regions
 from upres.cleaning.texture import TextureStage
 from upres.kernels.inpaint import INPAINT_RADIUS
 from upres.kernels.masks import feather
+from upres.runtime.tiling import Rect
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,23 @@ class Cleaner:
 
     def clean(self, image: np.ndarray, mask: np.ndarray, seed: int = 0,
               on_plan: Callable[[RegionPlan], None] | None = None,
-              on_region: Callable[[], None] | None = None) -> tuple[np.ndarray, CleanStats]:
+              on_region: Callable[[], None] | None = None,
+              within: Rect | None = None) -> tuple[np.ndarray, CleanStats]:
         """``image`` (H, W, 3) float32 [0, 1] with the ``mask`` (H, W) bool pixels replaced; every
         pixel outside the mask is the input's, bit for bit. ``on_plan`` gets the region plan before
-        any work, ``on_region`` is called as each region is written (progress)."""
+        any work, ``on_region`` is called as each region is written (progress). ``within``: clean
+        only the regions whose box meets this rectangle (a preview of part of the image); regions
+        are independent, so the pixels inside it come out as the whole image's clean."""
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
         plan = self.plan(mask)
         if on_plan is not None:
             on_plan(plan)
-        stats = CleanStats(len(plan.regions), plan.pixels, int(mask.sum()))
+        regions = plan.regions if within is None else tuple(
+            r for r in plan.regions if r.box.y0 < within.y1 and within.y0 < r.box.y1
+            and r.box.x0 < within.x1 and within.x0 < r.box.x1)
+        stats = CleanStats(len(regions), sum(r.box.height * r.box.width for r in regions),
+                           int(mask.sum()))
         out = image.copy()
 
         def work(region: Region) -> tuple[Region, np.ndarray, int, int]:
@@ -121,8 +129,8 @@ class Cleaner:
                                          np.random.default_rng([seed, b.y0, b.x0]))
 
         # OpenCV's inpainting and ONNX Runtime release the GIL: threads clean regions in parallel.
-        with ThreadPoolExecutor(max(1, min(self.workers, len(plan.regions)))) as pool:
-            for region, patch, fill_tiles, texture_tiles in pool.map(work, plan.regions):
+        with ThreadPoolExecutor(max(1, min(self.workers, len(regions)))) as pool:
+            for region, patch, fill_tiles, texture_tiles in pool.map(work, regions):
                 b = region.box
                 own = plan.owned(region, mask)
                 out[b.y0 : b.y1, b.x0 : b.x1][own] = patch[own]

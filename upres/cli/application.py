@@ -39,6 +39,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("upres.cli.commands.bench", "bench_command"),
     "build": ("upres.cli.commands.build", "build_command"),
     "clean": ("upres.cli.commands.clean", "clean_command"),
+    "studio": ("upres.cli.commands.studio", "studio_command"),
 }
 _APPS = {"triton": ("upres.cli.commands.triton", "triton_app")}
 
