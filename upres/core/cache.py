@@ -70,12 +70,12 @@ def write_atomic(path: Path, data: bytes | str) -> bool:
     try:
         _make_folder(path.parent)
         try:
-            atomic_write_bytes(path, payload)
+            atomic_write_bytes(path, payload, pause=False)
         except IsADirectoryError:
             if not _inside_cache(path):
                 raise
             shutil.rmtree(path, ignore_errors=True)  # a folder where an entry goes
-            atomic_write_bytes(path, payload)
+            atomic_write_bytes(path, payload, pause=False)
     except OSError as exc:
         warn_unwritable(path.parent, exc)
         return False

@@ -163,7 +163,7 @@ def default_cache_root() -> Path:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, pause=False)
 
 
 class EngineCache:

@@ -158,7 +158,7 @@ def compile_kernel(name: str, arch: str, use_disk_cache: bool = True) -> Compile
     compiled = _compile_isolated(name, arch)
     if use_disk_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, compiled.image)  # a concurrent reader sees no half-written image
+        atomic_write_bytes(path, compiled.image, pause=False)  # a concurrent reader sees no half image
     return compiled
 
 
