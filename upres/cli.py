@@ -29,8 +29,10 @@ try:  # the heaviest part of start-up: the likeliest moment for a Ctrl-C to land
 except KeyboardInterrupt:
     raise _interrupted() from None
 
-if TYPE_CHECKING:  # upres.imageio is imported by the commands that use it, not at start-up
-    from upres.imageio import Compression
+if TYPE_CHECKING:  # upres.imageio and the API are imported by the commands that use them
+    from upres.api import Batch, Settings, Upscaler
+    from upres.batch import Progress
+    from upres.runtime.chain_factory import ChainSetup
 
 HELP = "Reproducible, tiled super-resolution for archival photos."
 err = Console(stderr=True)
@@ -253,12 +255,6 @@ def _halo_option(value: str) -> int | None:
     return int(value)
 
 
-def _blend_option(value: str) -> str:
-    if value not in ("auto", "crop", "feather"):
-        raise fail(f"--blend must be auto, crop or feather, got {value!r}")
-    return value
-
-
 ScaleOpt = Annotated[int, typer.Option("--scale", help="2 or 4")]
 ModeOpt = Annotated[str | None, typer.Option(
     "--mode", help="deterministic | faithful | hybrid (default: hybrid; faithful with --model)")]
@@ -277,38 +273,39 @@ CompressionOpt = Annotated[str, typer.Option(
     "--compression", help="PNG/TIFF: fast | default | small (same pixels; size vs speed)")]
 
 
-def compression_option(value: str) -> Compression:
-    from upres.imageio import Compression
+def upscaler_settings(scale: int = 4, mode: str | None = None, texture: float = 0.5,
+                      model: str | None = None, backend: str = "auto", precision: str = "fp32",
+                      memory: str | None = None, tile: str = "auto", halo: str = "auto",
+                      blend: str = "auto", threads: int = 0) -> Settings:
+    """The Upscaler settings of `upres run`'s options (usage errors exit 2)."""
+    from upres.api.errors import SettingsError
+    from upres.api.settings import Settings
 
     try:
-        return Compression.parse(value)
-    except ValueError as exc:
+        return Settings(scale=scale, mode=mode, texture=texture, model=model, precision=precision,
+                        backend=backend, memory=memory, tile=_tile_option(tile),
+                        halo=_halo_option(halo), blend=blend, threads=threads)
+    except SettingsError as exc:
         raise fail(str(exc)) from None
 
 
-def default_mode(mode: str | None, model: str | None) -> str:
-    """--mode as given; else a model of the user's own (--model) runs alone, upres's refine pass
-    is not added to it (it would cost several times the model), and upres's models run hybrid."""
-    if mode is not None:
-        return mode
-    return "faithful" if model is not None else "hybrid"
+def open_upscaler(settings: Settings) -> Upscaler:
+    """Models resolved, sessions created; a setting, model or backend that cannot be used exits 2."""
+    from upres.api import Upscaler
+    from upres.runtime.backends.base import BackendUnavailable
+    from upres.runtime.planner import PlanError
+
+    try:
+        return Upscaler.from_settings(settings)
+    except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:  # ModelError, SettingsError
+        raise fail(str(exc)) from None
 
 
 def setup_chain(mode: str | None, scale: int, model: str | None, texture: float, backend: str,
-                precision: str, threads: int, memory: str | None = None):
-    from upres.runtime.backends.base import BackendUnavailable
-    from upres.runtime.chain_factory import build_chain
-    from upres.runtime.planner import PlanError
-
-    if scale not in (2, 4) and model is None:
-        raise fail(f"--scale must be 2 or 4, got {scale}")
-    # GPU backends plan device memory when the chain is built: --memory bounds it too.
-    device_memory = memory_option(memory) if memory else None
-    try:
-        return build_chain(default_mode(mode, model), scale, model, texture, backend, precision,
-                           threads, device_memory)
-    except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:
-        raise fail(str(exc)) from None
+                precision: str, threads: int, memory: str | None = None) -> ChainSetup:
+    """The chain alone, as an Upscaler with these settings builds it."""
+    return open_upscaler(upscaler_settings(scale, mode, texture, model, backend, precision, memory,
+                                           threads=threads)).setup
 
 
 def memory_option(value: str | None) -> int:
@@ -362,12 +359,15 @@ def run(
         "--ray", metavar="ADDRESS",
         help="run the batch as Ray workers: 'local' starts Ray on this machine; 'auto' or "
         "HOST:PORT joins a running cluster (needs the ray extra)")] = None,
+    json_lines: Annotated[bool, typer.Option(
+        "--json", help="print one JSON object per image on stdout as it finishes, then a summary "
+        "(progress stays on stderr)")] = False,
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed or a signal stopped the
     batch after its current image, 2 on usage errors, 130 when a Ctrl-C stopped it at once."""
-    from upres.batch import RunOptions
+    from upres.api.errors import SettingsError
     from upres.runtime.inputs import InputError, collect_jobs, report_conflict
-    from upres.runtime.run_report import print_note, run_batch_cli
+    from upres.runtime.run_report import drive, print_note
 
     try:
         jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
@@ -377,28 +377,36 @@ def run(
         raise fail("no input images found")
     if report is not None and (conflict := report_conflict(report, jobs)):
         raise fail(conflict)
-    limit = max_pixels_option(max_pixels)
-    if blend not in ("auto", "crop", "feather"):
-        raise fail(f"--blend must be auto, crop or feather, got {blend!r}")
-    deflate = compression_option(compression)
-    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
-    opts = RunOptions(memory=memory_option(memory), tile=_tile_option(tile), halo=_halo_option(halo),
-                      blend=blend, fmt=fmt, resume=resume, compression=deflate,
-                      max_pixels=limit, threads=threads,
-                      lock_wait=float("inf") if wait else 0.0)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
-    batch = None
-    if ray is not None:
-        from upres.runtime.ray_batch import RayBatchError, connect
-
+    settings = upscaler_settings(scale, mode, texture, model, backend, precision, memory, tile, halo,
+                                 blend, threads)
+    lock_wait = float("inf") if wait else 0.0
+    try:  # the file options are checked before any model loads
+        settings.run_options(fmt, compression, resume, max_pixels, lock_wait)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    with open_upscaler(settings) as upscaler:
         try:
-            batch = connect(ray, setup, opts)
-        except RayBatchError as exc:
-            raise fail(str(exc)) from None
-    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch)
+            outdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
+        scheduler = None
+        if ray is not None:
+            from upres.runtime.ray_batch import RayBatchError, connect
+
+            try:
+                scheduler = connect(ray, upscaler.setup, upscaler.run_options(
+                    fmt, compression, resume, max_pixels, lock_wait))
+            except RayBatchError as exc:
+                raise fail(str(exc)) from None
+
+        def start(progress: Progress, on_error: Callable[[str], None],
+                  on_wait: Callable[[Path, int | None], None]) -> Batch:
+            return upscaler.map_jobs(jobs, format=fmt, compression=compression, resume=resume,
+                                     max_pixels=max_pixels, wait=lock_wait, report=report,
+                                     progress=progress, on_error=on_error, on_wait=on_wait,
+                                     signals=True, scheduler=scheduler)
+
+        code = drive(start, len(jobs), upscaler.setup, quiet, out, err, json_lines)
     raise typer.Exit(code)
 
 
@@ -419,25 +427,20 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
 ) -> None:
     """Print the tile plan and its memory estimate for IMAGE; runs nothing."""
-    from upres.batch import BatchRunner, RunOptions
     from upres.imageio import ImageError
-    from upres.runtime.planner import PlanError, describe
+    from upres.runtime.planner import PlanError
 
-    blend = _blend_option(blend)
-    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory)
-    runner = BatchRunner(setup, RunOptions(memory=memory_option(memory), tile=_tile_option(tile),
-                                           halo=_halo_option(halo), blend=blend, threads=threads))
-    try:
-        meta, result = runner.plan_file(image)
-    except (ImageError, PlanError) as exc:
-        raise fail(str(exc), 1) from None
+    settings = upscaler_settings(scale, mode, texture, model, backend, precision, memory, tile, halo,
+                                 blend, threads)
+    with open_upscaler(settings) as upscaler:
+        try:
+            planned = upscaler.plan(image)
+        except (ImageError, PlanError) as exc:
+            raise fail(str(exc), 1) from None
     if json_out:
-        out.print_json(json.dumps({**setup.describe(), "plan": result.to_dict()}))
+        out.print_json(planned.to_json())
     else:
-        out.print(f"{image}: {meta.width}x{meta.height} -> {meta.width * setup.scale}x"
-                  f"{meta.height * setup.scale}, {setup.mode}, backend {setup.backend} "
-                  f"({setup.backend_reason})", highlight=False)
-        out.print(describe(result), highlight=False)
+        out.print(planned.text(), highlight=False)
 
 
 _APP: typer.Typer | None = None
