@@ -151,7 +151,7 @@ def start_batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, scheduler:
     holder_pid)`` is called once if another run holds the lock and waiting starts."""
     summary = BatchReport()
     if not jobs:
-        return Batch(jobs, (r for r in ()), summary, None, None, guard)
+        return Batch(jobs, _no_results(), summary, None, None, guard)
     folder = lock_folder(jobs)
     lock = OutdirLock(folder, opts.lock_wait,
                       on_wait=None if on_wait is None else lambda holder: on_wait(folder, holder))
@@ -177,3 +177,7 @@ def start_batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, scheduler:
 
 def _ignore(message: str) -> None:
     pass
+
+
+def _no_results() -> Results:
+    yield from ()
