@@ -138,7 +138,7 @@ def test_interpolated_files_are_cached_and_reproducible(tmp_path: Path) -> None:
 def test_interpolation_refuses_models_that_are_not_twins() -> None:
     from upres.core.errors import ModelError
 
-    with pytest.raises(ModelError, match="cannot (be )?interpolate"):
+    with pytest.raises(ModelError, match=r"cannot (be )?interpolate"):
         interpolate(builtin_path("coarse-x4"), builtin_path("coarse-x2"), 0.5)
 
 
