@@ -59,7 +59,8 @@ class BatchPlanner:
              streamed_input: bool = False) -> Plan:
         return plan_job(
             height, width, scale=self.setup.scale, required_halo=self.setup.chain.halo,
-            channels_out=channels, bytes_per_sample_out=2 if bit_depth == 16 else 1,
+            # 8 and 16 bits for files; 32 for the float32 arrays of the Python API.
+            channels_out=channels, bytes_per_sample_out=max(1, bit_depth // 8),
             memory_target=self.opts.memory, stage_models=self.stage_models(),
             tile=self._tile(), halo=self.opts.halo, blend=self.opts.blend,
             baseline=self.baseline, streamed_input=streamed_input,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from upres import __version__
 from upres.batch.results import RunOptions
+from upres.core.version import __version__
 from upres.imageio import ImageError, display_path
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -58,6 +58,7 @@ class Loaded(NamedTuple):
     error: str = ""
     plan: Plan | None = None
     denoise: DenoiseChoice | None = None
+    exception: BaseException | None = None  # what ``error`` says, for a caller that re-raises it
 
 
 # auto denoise measures a streamed TIFF on this many rows from its middle (never all of it).
@@ -210,7 +211,7 @@ class BatchRunner(BatchPlanner):
             return Loaded(decoded_sha256(job.source, image, sha), image, "", plan,
                           self.denoise_for(image))
         except Exception as exc:  # the reader thread must hand every failure back as one line
-            return Loaded("", None, failure_message(job, exc))
+            return Loaded("", None, failure_message(job, exc), exception=exc)
 
     def _load_ahead(self, loaded: Any, following: Job, plan: Plan | None = None) -> bool:
         """Whether the next image may decode while this one runs: only when this image's plan
@@ -238,9 +239,20 @@ class BatchRunner(BatchPlanner):
         :class:`~upres.runtime.lock.OutdirLock` (``upres run`` does).
         """
         report = BatchReport()
+        for _ in self.iter_run(jobs, on_error, report):
+            pass
+        return report
+
+    def iter_run(self, jobs: list[Job], on_error: Callable[[str], None], report: BatchReport,
+                 signals: bool = True) -> Generator[ImageResult, None, None]:
+        """:meth:`run` as a generator: each image's result as it finishes (in input order), with
+        ``report`` filled in as the batch goes. ``signals``: whether SIGINT/SIGTERM/SIGHUP stop
+        the batch after the current image (main thread only); a library caller may keep its own
+        handlers. Closing the generator early lets the images in flight finish, then stops."""
         self.remove_stale_temps(jobs)
         pending: list[tuple[ImageResult, Future[None]]] = []
-        with StopFlag() as stop, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+        with StopFlag(signals) as stop, ThreadPoolExecutor(1) as reader, \
+                ThreadPoolExecutor(1) as writer:
             loading = reader.submit(self._load, jobs[0]) if jobs else None
             for i, job in enumerate(jobs):
                 assert loading is not None
@@ -258,12 +270,13 @@ class BatchRunner(BatchPlanner):
                 report.results.append(result)
                 if future is None:
                     self.progress.image_finished(result)
+                    yield result
                 else:
                     pending.append((result, future))
                 # One encode may run behind the next inference (the overlap), never a queue of
                 # them: when encoding is slower than inference (big PNGs, a slow disk, a loaded
                 # machine) whole outputs would pile up in memory, beyond what the planner allowed.
-                pending = self._drain(pending, on_error, keep=1 if ahead else 0)
+                yield from self._drain(pending, on_error, keep=1 if ahead else 0)
                 if stop.stopped:
                     report.interrupted = True
                     report.not_started = len(jobs) - i - 1
@@ -271,8 +284,7 @@ class BatchRunner(BatchPlanner):
                     break
                 if following is not None and not ahead:
                     loading = reader.submit(self._load, following)
-            self._drain(pending, on_error, keep=0)
-        return report
+            yield from self._drain(pending, on_error, keep=0)
 
     def run_one(self, job: Job, on_error: Callable[[str], None]) -> ImageResult:
         """One image start to finish (hash, resume check, decode, upscale, encode, sidecar) in the
@@ -284,7 +296,32 @@ class BatchRunner(BatchPlanner):
             if future is None:
                 self.progress.image_finished(result)
             else:
-                self._drain([(result, future)], on_error, keep=0)
+                for _ in self._drain([(result, future)], on_error, keep=0):
+                    pass
+        return result
+
+    def run_file(self, job: Job) -> ImageResult:
+        """One image in the calling thread, as :meth:`run_one`, but a failure raises the image's
+        own exception (ImageError, PlanError, OSError, ...) instead of becoming a message: the
+        unit of work of a library call (`upres.Upscaler.upscale_file`)."""
+        loaded = self._load(job)
+        if loaded.exception is not None:
+            raise loaded.exception
+        if loaded.error:
+            raise ImageError(job.source, loaded.error)
+        if loaded.image is None:
+            result = ImageResult(str(job.source), str(job.output), "skipped")
+        else:
+            try:
+                with ThreadPoolExecutor(1) as writer:
+                    result, future = self.process(job, loaded.image, loaded.sha, writer,
+                                                  plan=loaded.plan, denoise=loaded.denoise)
+                    if future is not None:
+                        future.result()
+            finally:
+                if isinstance(loaded.image, TiffRows):
+                    loaded.image.close()
+        self.progress.image_finished(result)
         return result
 
     def _one(self, job: Job, loaded: Loaded, writer: ThreadPoolExecutor,
@@ -319,12 +356,11 @@ class BatchRunner(BatchPlanner):
                     cleanup_stale_temps(folder, keep=keep)
 
     def _drain(self, pending: list[tuple[ImageResult, Future[None]]],
-               on_error: Callable[[str], None], keep: int) -> list[tuple[ImageResult, Future[None]]]:
+               on_error: Callable[[str], None], keep: int) -> Iterator[ImageResult]:
         """Finish encodes in order: wait until at most ``keep`` are left, then take any that are
-        done already. Returns those still running."""
-        left = list(pending)
-        while left and (len(left) > keep or left[0][1].done()):
-            result, future = left.pop(0)
+        done already, yielding each finished result. ``pending`` keeps those still running."""
+        while pending and (len(pending) > keep or pending[0][1].done()):
+            result, future = pending.pop(0)
             try:
                 future.result()
             except Exception as exc:
@@ -332,4 +368,4 @@ class BatchRunner(BatchPlanner):
                 result.error = failure_message(Job(Path(result.source), Path(result.output)), exc)
                 on_error(result.error)
             self.progress.image_finished(result)
-        return left
+            yield result

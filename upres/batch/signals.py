@@ -13,15 +13,17 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 class StopFlag:
     """SIGINT/SIGTERM/SIGHUP finish the current image, then stop with a summary; a second one
-    stops at once (KeyboardInterrupt)."""
+    stops at once (KeyboardInterrupt). With ``active`` False no handler is installed (a library
+    caller keeps its own) and the flag stays down."""
 
-    def __init__(self) -> None:
+    def __init__(self, active: bool = True) -> None:
+        self.active = active
         self.stopped = False
         self._old: dict[int, Any] = {}
         self._terminal: list[int] = []
 
     def __enter__(self) -> StopFlag:
-        if threading.current_thread() is threading.main_thread():
+        if self.active and threading.current_thread() is threading.main_thread():
             # Known now: once the terminal has hung up, isatty() says False.
             self._terminal = [fd for fd in (1, 2) if _isatty(fd)]
             for sig in STOP_SIGNALS:

@@ -109,7 +109,7 @@ class CleanRunner(BatchRunner):
             raw, stroke, auto = self.masks.source.load(located, image, self.opts.max_pixels)
             return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke, auto))
         except Exception as exc:  # the reader thread hands every failure back as one line
-            return Loaded("", None, failure_message(job, exc))
+            return Loaded("", None, failure_message(job, exc), exception=exc)
 
     def _finished(self, job: Job, sha: str, settings: dict[str, Any]) -> bool:
         if self.masks.save and not saved_mask_path(job.output).is_file():

@@ -18,22 +18,21 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from upres import __version__
-from upres.batch import BatchReport, BatchRunner, ImageResult, RunOptions
+from upres.api.batch import Batch, BatchFn, function_scheduler, local_scheduler, start_batch
+from upres.api.errors import ReportError
+from upres.batch import BatchReport, ImageResult, RunOptions
 from upres.batch import Progress as BatchProgress
 from upres.cli.options import USAGE_ERROR  # another run holding OUTDIR is a usage problem
 from upres.core import pause_points
-from upres.core.atomic import atomic_write_text
 from upres.core.sizes import format_size
 from upres.imageio import display_path
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
-from upres.runtime.lock import OutdirLock, OutdirLocked
+from upres.runtime.lock import OutdirLocked
 from upres.runtime.tiling import Tile
 
-# Runs the jobs under OUTDIR's lock: (jobs, setup, opts, progress, on_error) -> report. The default is
-# BatchRunner.run on this machine; upres.fleet.ray_batch spreads the jobs over a Ray cluster.
-BatchFn = Callable[[list[Job], ChainSetup, RunOptions, BatchProgress, Callable[[str], None]], BatchReport]
+# Starts the batch with the console's hooks: (progress, on_error, on_wait) -> the batch, locked.
+Start = Callable[[BatchProgress, Callable[[str], None], Callable[[Path, int | None], None]], Batch]
 
 
 class _Bar(BatchProgress):
@@ -72,13 +71,6 @@ class _Bar(BatchProgress):
         self.bar.update(self.images, advance=1, rate=rate)
 
 
-def _lock_folder(jobs: list[Job]) -> Path:
-    """OUTDIR, which collect_jobs records in every job; for hand-made jobs, the common folder."""
-    if jobs[0].outdir is not None:
-        return jobs[0].outdir
-    return Path(os.path.commonpath([job.output.parent for job in jobs]))
-
-
 def _line(label: str, style: str, message: str) -> Text:
     # A Text is printed as is: a file name holding "[b]" or ":smile:" is not markup or emoji.
     return Text.assemble((label, style), " ", message)
@@ -89,55 +81,120 @@ def print_note(err: Console, message: str) -> None:
 
 
 def run_batch_cli(jobs: list[Job], setup: ChainSetup, opts: RunOptions, report: Path | None,
-                  quiet: bool, out: Console, err: Console, batch: BatchFn | None = None) -> int:
-    """Run the batch under OUTDIR's lock; exit code 0, 1 (an image failed or the run was
-    interrupted) or 2 (another run holds OUTDIR)."""
+                  quiet: bool, out: Console, err: Console, batch: BatchFn | None = None,
+                  json_lines: bool = False) -> int:
+    """The batch of ``jobs`` on the console, run by ``batch`` (a Ray cluster, `upres clean`'s
+    runner) or on this machine; see :func:`drive`."""
     if not jobs:
         return 0
-    folder = _lock_folder(jobs)
+    scheduler = local_scheduler(setup, opts) if batch is None else \
+        function_scheduler(batch, setup, opts)
 
-    def waiting(holder: int | None) -> None:
+    def start(progress: BatchProgress, on_error: Callable[[str], None],
+              on_wait: Callable[[Path, int | None], None]) -> Batch:
+        return start_batch(jobs, setup, opts, scheduler, report=report, progress=progress,
+                           on_error=on_error, on_wait=on_wait, signals=True)
+
+    return drive(start, len(jobs), setup, quiet, out, err, json_lines)
+
+
+def drive(start: Start, total: int, setup: ChainSetup, quiet: bool, out: Console, err: Console,
+          json_lines: bool = False) -> int:
+    """Run a batch of ``total`` images with a progress bar and one-line errors on stderr, then
+    the summary; ``json_lines``: each image's record and a final summary as JSON lines on
+    stdout (the human summary goes to stderr then). Exit code 0, 1 (an image failed, the run
+    was interrupted or its report could not be written) or 2 (another run holds OUTDIR)."""
+    def on_error(message: str) -> None:
+        err.print(_line("failed:", "red", message), highlight=False, soft_wrap=True)
+
+    def waiting(folder: Path, holder: int | None) -> None:
         who = f"pid {holder}" if holder else "another process"
         err.print(_line("waiting:", "yellow", f"{display_path(folder)} is in use by {who}"),
                   highlight=False, soft_wrap=True)
 
-    lock = OutdirLock(folder, opts.lock_wait, on_wait=waiting)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except (OutdirLocked, OSError) as exc:
-        message = str(exc) if isinstance(exc, OutdirLocked) else \
-            f"cannot lock {display_path(folder)}: {exc.strerror or exc}"
-        err.print(_line("error:", "red", message), highlight=False, soft_wrap=True)
-        return USAGE_ERROR
+    def hooks(progress: BatchProgress) -> BatchProgress:
+        return _pausable(_JsonLines(progress, out) if json_lines else progress)
+
     report_error = ""
     try:
-        result = _run(jobs, setup, opts, quiet, err, batch or _local_batch)
-        if report:
-            # Still under the lock: no other run's sweep of OUTDIR can meet its temporary file.
-            try:
-                _write_report(report, result, setup, opts)
-            except OSError as exc:
-                report_error = f"cannot write the report {display_path(report)}: {exc.strerror or exc}"
-    finally:
-        lock.release()
-    _summarise(result, len(jobs), setup, quiet, out, err)
+        if quiet:
+            result = _consume(start(hooks(BatchProgress()), on_error, waiting))
+        else:
+            columns = (TextColumn("{task.description}", markup=False), BarColumn(),
+                       MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+            with Progress(*columns, console=err, transient=True) as bar:
+                result = _consume(start(hooks(_Bar(bar, total)), on_error, waiting))
+    except OutdirLocked as exc:
+        err.print(_line("error:", "red", str(exc)), highlight=False, soft_wrap=True)
+        return USAGE_ERROR
+    except _Unreported as done:
+        result, report_error = done.summary, done.message
+    except OSError as exc:  # OUTDIR could not be made or locked
+        err.print(_line("error:", "red", exc.strerror or str(exc)), highlight=False, soft_wrap=True)
+        return USAGE_ERROR
+    _summarise(result, total, setup, quiet, err if json_lines else out, err)
+    if json_lines:
+        _write_line(out, {"summary": summary_record(result, setup)})
     if report_error:
         err.print(_line("error:", "red", report_error), highlight=False, soft_wrap=True)
     return 1 if result.failed or result.interrupted or report_error else 0
 
 
-def _write_report(path: Path, result: BatchReport, setup: ChainSetup, opts: RunOptions) -> None:
-    atomic_write_text(path, json.dumps({
-        "upres_version": __version__, **setup.describe(), "counts": result.counts(),
-        "interrupted": result.interrupted, "not_started": result.not_started,
-        "memory_target": opts.memory, "images": [r.__dict__ for r in result.results],
-    }, indent=2, default=str))
+class _Unreported(Exception):
+    """The batch ran, but its report could not be written."""
+
+    def __init__(self, summary: BatchReport, message: str) -> None:
+        super().__init__(message)
+        self.summary, self.message = summary, message
 
 
-def _local_batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress: BatchProgress,
-                 on_error: Callable[[str], None]) -> BatchReport:
-    return BatchRunner(setup, opts, progress).run(jobs, on_error)
+def _consume(batch: Batch) -> BatchReport:
+    try:
+        for _ in batch:
+            pass
+    except ReportError as exc:
+        raise _Unreported(batch.summary, exc.strerror or str(exc)) from None
+    return batch.summary
+
+
+def image_record(result: ImageResult) -> dict[str, object]:
+    """One image of `upres run --json` (and of the report's "images")."""
+    return dict(result.__dict__)
+
+
+def summary_record(result: BatchReport, setup: ChainSetup) -> dict[str, object]:
+    return {"counts": result.counts(), "interrupted": result.interrupted,
+            "not_started": result.not_started, "backend": setup.backend,
+            "backend_reason": setup.backend_reason}
+
+
+def _write_line(out: Console, record: dict[str, object]) -> None:
+    # Straight to the stream, one line each: rich would wrap and highlight it.
+    out.file.write(json.dumps(record, default=str) + "\n")
+    out.file.flush()
+
+
+class _JsonLines(BatchProgress):
+    """``inner``'s hooks, and each finished image's record as a JSON line on stdout."""
+
+    def __init__(self, inner: BatchProgress, out: Console) -> None:
+        self.inner, self.out = inner, out
+
+    def image_started(self, job: Job, tiles: int) -> None:
+        self.inner.image_started(job, tiles)
+
+    def tile_done(self, tile: Tile) -> None:
+        self.inner.tile_done(tile)
+
+    def regions_started(self, job: Job, regions: int) -> None:
+        self.inner.regions_started(job, regions)
+
+    def region_done(self) -> None:
+        self.inner.region_done()
+
+    def image_finished(self, result: ImageResult) -> None:
+        self.inner.image_finished(result)
+        _write_line(self.out, image_record(result))
 
 
 def _pausable(progress: BatchProgress) -> BatchProgress:
@@ -153,19 +210,6 @@ def _pausable(progress: BatchProgress) -> BatchProgress:
 
     progress.image_finished = image_finished  # type: ignore[method-assign]
     return progress
-
-
-def _run(jobs: list[Job], setup: ChainSetup, opts: RunOptions, quiet: bool,
-         err: Console, batch: BatchFn) -> BatchReport:
-    def on_error(message: str) -> None:
-        err.print(_line("failed:", "red", message), highlight=False, soft_wrap=True)
-
-    if quiet:
-        return batch(jobs, setup, opts, _pausable(BatchProgress()), on_error)
-    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        return batch(jobs, setup, opts, _pausable(_Bar(bar, len(jobs))), on_error)
 
 
 def _summarise(result: BatchReport, total: int, setup: ChainSetup, quiet: bool, out: Console,

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:  # imported by the commands that use them, not at start-up
-    from upres.imageio import Compression
+    from upres.api import Settings, Upscaler
     from upres.runtime.chain_factory import ChainSetup
     from upres.runtime.denoise import DenoiseSetting
 
@@ -43,12 +43,6 @@ def halo_option(value: str) -> int | None:
     return int(value)
 
 
-def blend_option(value: str) -> str:
-    if value not in ("auto", "crop", "feather"):
-        raise fail(f"--blend must be auto, crop or feather, got {value!r}")
-    return value
-
-
 InputsArg = Annotated[list[str], typer.Argument(help="image files, folders or globs")]
 OutdirOpt = Annotated[Path, typer.Option("--output", "-o", help="output folder")]
 ResumeOpt = Annotated[bool, typer.Option("--resume/--overwrite", help="skip outputs whose sidecar matches")]
@@ -75,23 +69,6 @@ CompressionOpt = Annotated[str, typer.Option(
     "--compression", help="PNG/TIFF: fast | default | small (same pixels; size vs speed)")]
 
 
-def compression_option(value: str) -> Compression:
-    from upres.imageio import Compression
-
-    try:
-        return Compression.parse(value)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-
-
-def default_mode(mode: str | None, model: str | None) -> str:
-    """--mode as given; else a model of the user's own (--model) runs alone, upres's refine pass
-    is not added to it (it would cost several times the model), and upres's models run hybrid."""
-    if mode is not None:
-        return mode
-    return "faithful" if model is not None else "hybrid"
-
-
 def denoise_option(value: str) -> DenoiseSetting:
     from upres.runtime.denoise import DenoiseSetting
 
@@ -101,40 +78,37 @@ def denoise_option(value: str) -> DenoiseSetting:
         raise fail(str(exc)) from None
 
 
+def upscaler_settings(scale: int = 4, mode: str | None = None, texture: float = 0.5,
+                      model: str | None = None, backend: str = "auto", precision: str = "fp32",
+                      memory: str | None = None, tile: str = "auto", halo: str = "auto",
+                      blend: str = "auto", threads: int = 0, denoise: str = "auto") -> Settings:
+    """The Upscaler settings of `upres run`'s options (usage errors exit 2)."""
+    from upres.api.errors import SettingsError
+    from upres.api.settings import Settings
+
+    try:
+        return Settings(scale=scale, mode=mode, texture=texture, model=model, precision=precision,
+                        backend=backend, memory=memory, tile=tile_option(tile),
+                        halo=halo_option(halo), blend=blend, threads=threads, denoise=denoise)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+
+
+def open_upscaler(settings: Settings) -> Upscaler:
+    """Models resolved, sessions created; a setting, model or backend that cannot be used exits 2."""
+    from upres.api import Upscaler
+    from upres.core.errors import BackendUnavailable
+    from upres.runtime.planner import PlanError
+
+    try:
+        return Upscaler.from_settings(settings)
+    except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:  # ModelError, SettingsError
+        raise fail(str(exc)) from None
+
+
 def setup_chain(mode: str | None, scale: int, model: str | None, texture: float, backend: str,
                 precision: str, threads: int, memory: str | None = None,
                 denoise: str = "0") -> ChainSetup:
-    from upres.core.errors import BackendUnavailable
-    from upres.runtime.chain_factory import build_chain
-    from upres.runtime.planner import PlanError
-
-    if scale not in (2, 4) and model is None:
-        raise fail(f"--scale must be 2 or 4, got {scale}")
-    # GPU backends plan device memory when the chain is built: --memory bounds it too.
-    device_memory = memory_option(memory) if memory else None
-    try:
-        return build_chain(default_mode(mode, model), scale, model, texture, backend, precision,
-                           threads, device_memory, denoise=denoise_option(denoise))
-    except (ValueError, FileNotFoundError, BackendUnavailable, PlanError) as exc:
-        raise fail(str(exc)) from None
-
-
-def memory_option(value: str | None) -> int:
-    from upres.core.sizes import parse_size
-    from upres.runtime.memory import default_memory_target
-
-    try:
-        return parse_size(value) if value else default_memory_target()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-
-
-def max_pixels_option(value: int | None) -> int:
-    from upres.imageio import DEFAULT_MAX_PIXELS
-
-    if value is None:
-        return DEFAULT_MAX_PIXELS
-    # 0 or less would refuse every image (or, as 0 once did, silently mean the default).
-    if value < 1:
-        raise fail(f"--max-pixels must be a positive number of pixels, got {value}")
-    return value
+    """The chain alone, as an Upscaler with these settings builds it."""
+    return open_upscaler(upscaler_settings(scale, mode, texture, model, backend, precision, memory,
+                                           threads=threads, denoise=denoise)).setup

@@ -12,11 +12,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from upres import __version__
 from upres.core.atomic import atomic_output
 from upres.core.hashing import file_sha256
 from upres.core.model import ModelInfo, write_props
 from upres.core.receptive_field import probe_alignment, probe_receptive_field
+from upres.core.version import __version__
 from upres.export.graph_stats import flops_per_output_pixel, parameter_count
 from upres.models.registry import spec
 from upres.models.train import load_state

@@ -96,7 +96,7 @@ def _lost(job: Job, exc: BaseException, died: bool) -> ImageResult:
 
 
 class RayBatch:
-    """A :data:`~upres.cli.console.BatchFn` that runs the jobs on a connected cluster."""
+    """A :data:`~upres.api.batch.BatchFn` that runs the jobs on a connected cluster."""
 
     def __init__(self, owns_session: bool) -> None:
         self.owns_session = owns_session  # shut Ray down afterwards (we connected, not the caller)

@@ -274,7 +274,7 @@ class EngineCache:
     def store(self, key: EngineKey, model: str, engine: bytes, *, tensorrt_built: str,
               activation_bytes: int, inputs: dict[str, str], outputs: dict[str, str],
               build_seconds: float, extra: dict[str, Any] | None = None) -> CachedEngine:
-        from upres import __version__
+        from upres.core.version import __version__
 
         engine_path, manifest = self.paths(key, model)
         # Remove the old manifest first: between the two writes there is no valid pair.

@@ -63,6 +63,12 @@ class ChainSetup:
             **({"device_memory": measured} if (measured := self.device_memory()) else {}),
         }
 
+    def close(self) -> None:
+        """Free the chain and the variants built for other denoise strengths."""
+        while self._built:
+            self._built.popitem()[1].close()
+        self.chain.close()
+
     def device_memory(self) -> dict[str, int] | None:
         """GPU pipeline chains: device memory measured so far beside the plan and target."""
         return self.chain.device_report()

@@ -66,7 +66,9 @@ def output_suffix(source: Path, fmt: str) -> str:
 
 
 def format_of(suffix: str) -> str:
-    return {".png": "png", ".tif": "tiff", ".jpg": "jpg"}[suffix]
+    # The long and upper-case names too: the Python API writes to names its caller chose.
+    return {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpg",
+            ".jpeg": "jpg"}[suffix.lower()]
 
 
 def _within(path: Path, root: Path) -> bool:

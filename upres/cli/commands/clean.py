@@ -8,14 +8,15 @@ of the wrong size) is reported on one line, the batch goes on and the exit code 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from upres.cli.options import InputsArg, MemoryOpt, OutdirOpt, QuietOpt, ReportOpt, ResumeOpt
-from upres.runtime.inputs import Job
+
+if TYPE_CHECKING:
+    from upres.api.batch import Batch
 
 REVIEW = 3  # exit code: done, but --mask auto flagged images for review (sidecar: mask.auto.review)
 
@@ -26,20 +27,6 @@ def _grow_option(value: str) -> int | None:
     if not value.isdigit():
         raise ValueError(f"--grow must be auto or a number of pixels, got {value!r}")
     return int(value)
-
-
-def _lossless_same(jobs: list[Job]) -> list[Job]:
-    """With --format same a JPEG input is written as PNG: re-encoding it as JPEG would change
-    every pixel, and the promise of a clean is that pixels outside the mask do not change."""
-    out = [replace(job, output=job.output.with_suffix(".png")) if job.output.suffix == ".jpg" else job
-           for job in jobs]
-    seen: dict[Path, Job] = {}
-    for job in out:
-        if job.output in seen:
-            raise ValueError(f"{seen[job.output].source} and {job.source} would both write "
-                             f"{job.output}; run them into different output folders")
-        seen[job.output] = job
-    return out
 
 
 def clean_command(
@@ -95,31 +82,28 @@ def clean_command(
     Exit code 1 if any image failed, 2 on usage errors, 3 if --mask auto flagged an image for
     review (it hit --max-auto-area)."""
     # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
-    from upres.batch import BatchReport, Progress, RunOptions
+    from upres.api.cleaner import Cleaner, lossless_same, saved_mask_clash
+    from upres.api.errors import SettingsError
+    from upres.batch import Progress
     from upres.cleaning.mask_source import MaskOptionError, MaskSource, detect_option
     from upres.cleaning.masks import saved_mask_path
-    from upres.cleaning.pipeline import Cleaner, CleanSettings
-    from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
-    from upres.cli.console import print_note, run_batch_cli
-    from upres.cli.options import err, fail, max_pixels_option, memory_option, out, setup_chain
+    from upres.cli.console import drive, print_note
+    from upres.cli.options import err, fail, open_upscaler, out, upscaler_settings
     from upres.core.errors import BackendUnavailable
     from upres.imageio import display_path
-    from upres.runtime.backends import select
-    from upres.runtime.chain_factory import ChainSetup
-    from upres.runtime.inputs import InputError, collect_jobs, mark_stream_clashes, report_conflict
+    from upres.runtime.inputs import InputError, collect_jobs, report_conflict
 
     if fill_model is not None and fill != "learned":
         raise fail("--fill-model applies with --fill learned")
     if not then_upscale and (scale is not None or mode is not None or model is not None):
         raise fail("--scale, --mode and --model apply with --then-upscale")
     try:
-        settings = CleanSettings(feather=feather, fill=fill, texture=texture, grain=grain, blend=blend)
-        masks = MaskOptions(MaskSource.parse(mask, detect_option(detect), max_auto_area),
-                            _grow_option(grow), save_mask)
+        grow_px = _grow_option(grow)
+        detectors = detect_option(detect)
+        source = MaskSource.parse(mask, detectors, max_auto_area)
         jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
         if fmt == "same":
-            jobs = mark_stream_clashes(_lossless_same(jobs))
-        choice = select.choose(backend)
+            jobs = lossless_same(jobs)
     except (MaskOptionError, InputError, ValueError) as exc:
         raise fail(str(exc)) from None
     if not jobs:
@@ -127,63 +111,46 @@ def clean_command(
     masks_written = [saved_mask_path(job.output) for job in jobs] if save_mask else []
     if report is not None and (conflict := report_conflict(report, jobs, masks_written)):
         raise fail(conflict)
-    if report is not None and masks.source.kind == "file" and masks.source.path is not None \
-            and report.resolve() == masks.source.path.resolve():
+    if report is not None and source.kind == "file" and source.path is not None \
+            and report.resolve() == source.path.resolve():
         raise fail(f"--report {display_path(report)} is the --mask file; give another file name")
-    limit = max_pixels_option(max_pixels)
-    if save_mask and (clash := saved_mask_clashes(jobs)):
-        job, output = clash[0]
-        raise fail(f"{display_path(job.source)} would be written to {display_path(output)}, where "
-                   "--save-mask puts the mask of another image; run it into another output folder")
+    if save_mask and (clash := saved_mask_clash(jobs)):
+        raise fail(clash)
+    lock_wait = float("inf") if wait else 0.0
+    upscaler = None
     if then_upscale:
-        setup = setup_chain(mode, scale or 4, model, texture, backend, precision, threads,
-                            denoise=denoise)
-    else:
-        setup = unscaled_setup(choice.name, choice.reason)
-    texture_stage, refine_sha = None, None
-    if settings.texture > 0:
-        from upres.cleaning.texture import build_texture
-
-        try:
-            texture_stage, refine = build_texture(choice.name, threads)
-        except (FileNotFoundError, BackendUnavailable) as exc:
-            raise fail(str(exc)) from None
-        refine_sha = refine.sha256
-    fill_stage, fill_sha = None, None
-    if settings.fill == "learned":
-        from upres.cleaning.learned_fill import available as fill_network_shipped
-        from upres.cleaning.learned_fill import build_learned_fill
-
-        if fill_model is None and not fill_network_shipped():
-            raise fail("--fill learned: no fill network ships with this release (none has yet "
-                       "beaten fsr); train one with `upres train fill`, export it and pass --fill-model")
-        try:
-            fill_stage, fill_ref = build_learned_fill(choice.name, threads, fill_model)
-        except (FileNotFoundError, BackendUnavailable, ValueError) as exc:
-            raise fail(f"--fill learned: {exc}") from None
-        fill_sha = fill_ref.sha256
-    opts = RunOptions(memory=memory_option(memory), fmt=fmt, resume=resume,
-                      max_pixels=limit, threads=threads,
-                      lock_wait=float("inf") if wait else 0.0)
-    cleaner = Cleaner(settings, texture_stage, fill_stage, workers=threads)
+        # The upscale's device memory is not bound by --memory here, as before: it bounds the batch.
+        upscaler = open_upscaler(upscaler_settings(scale or 4, mode, texture, model, backend,
+                                                   precision, threads=threads, denoise=denoise))
+    try:
+        cleaner = Cleaner(feather=feather, fill=fill, fill_model=fill_model, texture=texture,
+                          grain=grain, blend=blend, grow=grow_px, backend=backend, threads=threads,
+                          memory=memory, upscale=upscaler, detect=detectors,
+                          max_auto_area=max_auto_area)
+        cleaner.run_options(fmt, resume, max_pixels, lock_wait)  # checked before anything is written
+    except (SettingsError, FileNotFoundError, BackendUnavailable) as exc:
+        raise fail(str(exc)) from None
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
 
-    review: list[tuple[Path, list[str]]] = []
-
-    def batch(jobs: list[Job], setup: ChainSetup, opts: RunOptions, progress: Progress,
-              on_error: Callable[[str], None]) -> BatchReport:
-        hashes = {"refine_sha256": refine_sha, "fill_sha256": fill_sha}
-        runner = CleanRunner(setup, cleaner, masks, opts, hashes, progress)
+    def start(progress: Progress, on_error: Callable[[str], None],
+              on_wait: Callable[[Path, int | None], None]) -> Batch:
         try:
-            return runner.run(jobs, on_error)
-        finally:
-            review.extend(runner.review)
+            return cleaner.map_jobs(jobs, mask, format=fmt, save_mask=save_mask, resume=resume,
+                                    max_pixels=max_pixels, wait=lock_wait, report=report,
+                                    progress=progress, on_error=on_error, on_wait=on_wait,
+                                    signals=True)
+        except (SettingsError, InputError) as exc:
+            raise fail(str(exc)) from None
 
-    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch)
-    for source, reasons in review:
-        err.print(f"review: {display_path(source)}: {'; '.join(reasons)}", highlight=False, soft_wrap=True)
+    with cleaner:
+        code = drive(start, len(jobs), cleaner.setup, quiet, out, err)
+    if upscaler is not None:
+        upscaler.close()
+    for source_path, reasons in cleaner.review:
+        err.print(f"review: {display_path(source_path)}: {'; '.join(reasons)}", highlight=False,
+                  soft_wrap=True)
     # 3: every image was written, but the automatic mask left some for a person to look at.
-    raise typer.Exit(REVIEW if code == 0 and review else code)
+    raise typer.Exit(REVIEW if code == 0 and cleaner.review else code)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,17 +27,16 @@ from upres.cli.options import (
     TextureOpt,
     ThreadsOpt,
     TileOpt,
-    blend_option,
-    compression_option,
     err,
     fail,
-    halo_option,
-    max_pixels_option,
-    memory_option,
+    open_upscaler,
     out,
-    setup_chain,
-    tile_option,
+    upscaler_settings,
 )
+
+if TYPE_CHECKING:  # the API is imported when the command runs
+    from upres.api import Batch
+    from upres.batch import Progress
 
 
 def run(
@@ -70,11 +69,14 @@ def run(
         "--ray", metavar="ADDRESS",
         help="run the batch as Ray workers: 'local' starts Ray on this machine; 'auto' or "
         "HOST:PORT joins a running cluster (needs the ray extra)")] = None,
+    json_lines: Annotated[bool, typer.Option(
+        "--json", help="print one JSON object per image on stdout as it finishes, then a summary "
+        "(progress stays on stderr)")] = False,
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed or a signal stopped the
     batch after its current image, 2 on usage errors, 130 when a Ctrl-C stopped it at once."""
-    from upres.batch import RunOptions
-    from upres.cli.console import print_note, run_batch_cli
+    from upres.api.errors import SettingsError
+    from upres.cli.console import drive, print_note
     from upres.runtime.inputs import InputError, collect_jobs, report_conflict
 
     try:
@@ -85,27 +87,36 @@ def run(
         raise fail("no input images found")
     if report is not None and (conflict := report_conflict(report, jobs)):
         raise fail(conflict)
-    limit = max_pixels_option(max_pixels)
-    blend = blend_option(blend)
-    deflate = compression_option(compression)
-    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory, denoise)
-    opts = RunOptions(memory=memory_option(memory), tile=tile_option(tile), halo=halo_option(halo),
-                      blend=blend, fmt=fmt, resume=resume, compression=deflate,
-                      max_pixels=limit, threads=threads,
-                      lock_wait=float("inf") if wait else 0.0)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
-    batch = None
-    if ray is not None:
-        from upres.fleet.ray_batch import RayBatchError, connect
-
+    settings = upscaler_settings(scale, mode, texture, model, backend, precision, memory, tile, halo,
+                                 blend, threads, denoise)
+    lock_wait = float("inf") if wait else 0.0
+    try:  # the file options are checked before any model loads
+        settings.run_options(fmt, compression, resume, max_pixels, lock_wait)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    with open_upscaler(settings) as upscaler:
         try:
-            batch = connect(ray, setup, opts)
-        except RayBatchError as exc:
-            raise fail(str(exc)) from None
-    code = run_batch_cli(jobs, setup, opts, report, quiet, out, err, batch)
+            outdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
+        scheduler = None
+        if ray is not None:
+            from upres.fleet.ray_batch import RayBatchError, connect
+
+            try:
+                scheduler = connect(ray, upscaler.setup, upscaler.run_options(
+                    fmt, compression, resume, max_pixels, lock_wait))
+            except RayBatchError as exc:
+                raise fail(str(exc)) from None
+
+        def start(progress: Progress, on_error: Callable[[str], None],
+                  on_wait: Callable[[Path, int | None], None]) -> Batch:
+            return upscaler.map_jobs(jobs, format=fmt, compression=compression, resume=resume,
+                                     max_pixels=max_pixels, wait=lock_wait, report=report,
+                                     progress=progress, on_error=on_error, on_wait=on_wait,
+                                     signals=True, scheduler=scheduler)
+
+        code = drive(start, len(jobs), upscaler.setup, quiet, out, err, json_lines)
     raise typer.Exit(code)
 
 
@@ -126,25 +137,17 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
 ) -> None:
     """Print the tile plan and its memory estimate for IMAGE; runs nothing."""
-    from upres.batch import BatchRunner, RunOptions
     from upres.imageio import ImageError
-    from upres.runtime.planner import PlanError, describe
+    from upres.runtime.planner import PlanError
 
-    blend = blend_option(blend)
-    setup = setup_chain(mode, scale, model, texture, backend, precision, threads, memory, denoise)
-    runner = BatchRunner(setup, RunOptions(memory=memory_option(memory), tile=tile_option(tile),
-                                           halo=halo_option(halo), blend=blend, threads=threads))
-    try:
-        meta, result = runner.plan_file(image)
-        choice = runner.denoise_file(image) if setup.denoise.auto else runner.denoise_for(None)
-    except (ImageError, PlanError) as exc:
-        raise fail(str(exc), 1) from None
+    settings = upscaler_settings(scale, mode, texture, model, backend, precision, memory, tile, halo,
+                                 blend, threads, denoise)
+    with open_upscaler(settings) as upscaler:
+        try:
+            planned = upscaler.plan(image)
+        except (ImageError, PlanError) as exc:
+            raise fail(str(exc), 1) from None
     if json_out:
-        out.print_json(json.dumps({**setup.describe(), "plan": result.to_dict(),
-                                   "denoise": choice.to_record()}))
+        out.print_json(planned.to_json())
     else:
-        out.print(f"{image}: {meta.width}x{meta.height} -> {meta.width * setup.scale}x"
-                  f"{meta.height * setup.scale}, {setup.mode}, backend {setup.backend} "
-                  f"({setup.backend_reason})", highlight=False)
-        out.print(f"denoise {choice.describe()}", highlight=False)
-        out.print(describe(result), highlight=False)
+        out.print(planned.text(), highlight=False)
