@@ -21,7 +21,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from upres.models import overlay_synth as synth
-from upres.models import seven_segment
 
 KINDS = ("caption", "hershey", "date", "scratch", "dust")
 HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
@@ -125,23 +124,8 @@ def hershey(photo: np.ndarray, rng: np.random.Generator, fonts: Sequence[synth.F
 def date_stamp(photo: np.ndarray, rng: np.random.Generator, fonts: Sequence[synth.FontRef]) -> Layer:
     """A film camera's date stamp: seven-segment digits (a glow often) or a monospace font."""
     height = math.exp(rng.uniform(math.log(10), math.log(36)))
-    text = synth._date_text(rng)
-    if rng.random() < 0.7:
-        polys, width = seven_segment.layout(text, height * SS, float(rng.uniform(0.0, 0.2)))
-        pad = SS * 4
-        canvas = Image.new("L", (math.ceil(width) + 2 * pad, math.ceil(height * SS * 1.3) + 2 * pad))
-        draw = ImageDraw.Draw(canvas)
-        for poly in polys:
-            draw.polygon([(x + pad, y + pad) for x, y in poly], fill=255)
-        glyph = synth._downsample(canvas).astype(np.float32) / 255.0
-    else:
-        mono = [f for f in fonts if f is not None and "mono" in f.name.lower()] or [None]
-        font = synth._font(mono[int(rng.integers(len(mono)))], max(8, round(height)))
-        probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-        x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
-        canvas = Image.new("L", (x1 - x0 + 8, y1 - y0 + 8))
-        ImageDraw.Draw(canvas).text((4 - x0, 4 - y0), text, font=font, fill=255)
-        glyph = np.asarray(canvas, np.float32) / 255.0
+    glyph = synth.date_glyph(synth._date_text(rng), height, fonts, rng, min_font_px=8)
+    glyph = glyph.astype(np.float32) / 255.0
     if rng.random() < 0.5:  # burned-in stamps bloom
         glow = cv2.GaussianBlur(glyph, (0, 0), max(0.6, 0.06 * height))
         glyph = np.maximum(glyph, np.clip(glow * float(rng.uniform(0.5, 0.9)), 0, 1))

@@ -182,10 +182,10 @@ def _date_text(rng: np.random.Generator) -> str:
     return formats[int(rng.integers(len(formats)))]
 
 
-def _date_patch(rng: np.random.Generator, cfg: SynthConfig, fonts: Sequence[FontRef]) -> Image.Image:
-    height = _log_uniform(rng, cfg.text_px[0], min(cfg.text_px[1], 40))
-    colour = DATE_COLOURS[int(rng.integers(len(DATE_COLOURS)))]
-    text = _date_text(rng)
+def date_glyph(text: str, height: float, fonts: Sequence[FontRef], rng: np.random.Generator,
+               min_font_px: int) -> np.ndarray:
+    """A date stamp's coverage (uint8): seven-segment digits 70% of the time, else a monospace
+    font (at least ``min_font_px``)."""
     if rng.random() < 0.7:
         polys, width = seven_segment.layout(text, height * SUPERSAMPLE, float(rng.uniform(0.0, 0.2)))
         pad = SUPERSAMPLE * 4
@@ -193,15 +193,20 @@ def _date_patch(rng: np.random.Generator, cfg: SynthConfig, fonts: Sequence[Font
         draw = ImageDraw.Draw(canvas)
         for poly in polys:
             draw.polygon([(x + pad, y + pad) for x, y in poly], fill=255)
-        alpha = _downsample(canvas)
-    else:
-        mono = [f for f in fonts if f is not None and "mono" in f.name.lower()] or [None]
-        font = _font(mono[int(rng.integers(len(mono)))], max(6, round(height)))
-        probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-        x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
-        canvas = Image.new("L", (x1 - x0 + 8, y1 - y0 + 8))
-        ImageDraw.Draw(canvas).text((4 - x0, 4 - y0), text, font=font, fill=255)
-        alpha = np.asarray(canvas)
+        return _downsample(canvas)
+    mono = [f for f in fonts if f is not None and "mono" in f.name.lower()] or [None]
+    font = _font(mono[int(rng.integers(len(mono)))], max(min_font_px, round(height)))
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
+    canvas = Image.new("L", (x1 - x0 + 8, y1 - y0 + 8))
+    ImageDraw.Draw(canvas).text((4 - x0, 4 - y0), text, font=font, fill=255)
+    return np.asarray(canvas)
+
+
+def _date_patch(rng: np.random.Generator, cfg: SynthConfig, fonts: Sequence[FontRef]) -> Image.Image:
+    height = _log_uniform(rng, cfg.text_px[0], min(cfg.text_px[1], 40))
+    colour = DATE_COLOURS[int(rng.integers(len(DATE_COLOURS)))]
+    alpha = date_glyph(_date_text(rng), height, fonts, rng, min_font_px=6)
     if rng.random() < 0.6:
         # Burned-in stamps bloom: a soft halo around the strokes.
         glow = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), max(0.6, 0.08 * height))
