@@ -160,7 +160,8 @@ def chain_upscale(setup: ChainSetup) -> Upscale:
     def run(lr: np.ndarray) -> tuple[np.ndarray, float | None]:
         choice = choose(setup.denoise, lr)
         x = lr.astype(np.float32) / 255.0
-        out = upscale_array(x, plan_grid(*x.shape[:2], 0, 0), setup.chain_for(choice.strength))
+        h, w = x.shape[:2]
+        out = upscale_array(x, plan_grid(h, w, 0, 0), setup.chain_for(choice.strength))
         return to_u8(out), choice.strength
 
     return run

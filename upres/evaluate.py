@@ -52,7 +52,8 @@ def evaluate_folder(
     scores = []
     for name, hr, lr in eval_pairs(folder, scale):
         x = lr.astype(np.float32) / 255.0
-        out = to_u8(upscale_array(x, plan_grid(*x.shape[:2], 0, 0), chain))
+        h, w = x.shape[:2]
+        out = to_u8(upscale_array(x, plan_grid(h, w, 0, 0), chain))
         bic = bicubic_up(lr, scale)
         scores.append(ImageScore(Path(name).stem, psnr(out, hr, scale), ssim(out, hr, scale),
                                  psnr(bic, hr, scale), ssim(bic, hr, scale)))

@@ -79,7 +79,8 @@ class DnnSuperresContender(BaseContender):
     def load(self) -> None:
         assert self.path is not None
         cv2.setNumThreads(self.threads)
-        self.sr = cv2.dnn_superres.DnnSuperResImpl_create()
+        # opencv-contrib's dnn_superres is missing from OpenCV's type stubs.
+        self.sr = cv2.dnn_superres.DnnSuperResImpl_create()  # type: ignore[attr-defined]
         self.sr.readModel(str(self.path))
         self.sr.setModel(self.algo, SCALE)
         self._flops = tf_conv_flops_per_pixel(self.path, SCALE)

@@ -68,7 +68,7 @@ class GemmProbe:
         self._sess = session(gemm_model(self.n, self.precision), self.threads)
         rng = np.random.default_rng(1)
         if self.precision == "fp32":
-            self._a = rng.standard_normal((self.n, self.n)).astype(np.float32)
+            self._a: np.ndarray = rng.standard_normal((self.n, self.n)).astype(np.float32)
         else:
             self._a = rng.integers(0, 256, (self.n, self.n), dtype=np.uint8)
         self._run()  # warm-up: first run allocates and packs B

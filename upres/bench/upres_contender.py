@@ -101,7 +101,8 @@ class UpresContender(BaseContender):
         if self.tile == 0:
             return None  # already the whole-image result: no seams by construction
         x = img.astype(np.float32) / 255.0
-        return to_u8(upscale_array(x, plan_grid(*img.shape[:2], 0, 0), self._chain(img)))
+        h, w = img.shape[:2]
+        return to_u8(upscale_array(x, plan_grid(h, w, 0, 0), self._chain(img)))
 
     def tiles(self, height: int, width: int) -> int:
         return 0 if self.tile == 0 else len(self._grid(height, width)[0].tiles)

@@ -60,8 +60,8 @@ def poisson_blend(original: np.ndarray, patch: np.ndarray, mask: np.ndarray) -> 
     # outside there) and gives the solver no step to smear inwards.
     diff = inpaint_planes(diff, mask)
     target = _MID + gain * diff
-    dst8 = np.clip(np.rint(target), 0, 255).astype(np.uint8)
-    src8 = np.full_like(dst8, int(_MID))
+    dst8: np.ndarray = np.clip(np.rint(target), 0, 255).astype(np.uint8)
+    src8: np.ndarray = np.full_like(dst8, int(_MID))
     clone = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=_CLONE_ERODE)
     pad = _CLONE_PAD
     dst8 = cv2.copyMakeBorder(dst8, pad, pad, pad, pad, cv2.BORDER_REFLECT)

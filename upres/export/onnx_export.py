@@ -47,7 +47,8 @@ def _to_onnx(model: torch.nn.Module, channels: int) -> onnx.ModelProto:
         # plain conv nets exactly and without onnxscript, so keep it until the default changes.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (dummy,), buf, opset_version=OPSET, input_names=["input"],
+            model, (dummy,), buf,  # type: ignore[arg-type]  # a file object is taken
+            opset_version=OPSET, input_names=["input"],
             output_names=["output"], dynamo=False,
             dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
                           "output": {0: "batch", 2: "out_height", 3: "out_width"}},

@@ -70,7 +70,7 @@ class PinnedBuffer:
         self.nbytes = align_up(max(nbytes, 1))
         self.ptr = int(cuda_call(runtime().cudaMallocHost(self.nbytes), "cudaMallocHost"))
         raw = (ctypes.c_ubyte * self.nbytes).from_address(self.ptr)
-        self._bytes = np.frombuffer(raw, dtype=np.uint8)
+        self._bytes = np.frombuffer(raw, dtype=np.uint8)  # type: ignore[call-overload]  # ctypes arrays are buffers
 
     def view(self, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
         """A numpy array over the start of the buffer (no copy)."""

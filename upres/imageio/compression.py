@@ -111,7 +111,7 @@ def _compress_strip(codec: DeflateCodec, data: np.ndarray, last: bool) -> tuple[
     compressor = module.compressobj(codec.level, module.DEFLATED, -15)
     body = compressor.compress(data)
     body += compressor.flush(module.Z_FINISH if last else module.Z_FULL_FLUSH)
-    return body, zlib.adler32(data)
+    return body, zlib.adler32(data.data)
 
 
 def _filtered(rows: np.ndarray, start: int, stop: int, bpp: int, average: bool) -> np.ndarray:

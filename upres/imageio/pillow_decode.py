@@ -234,9 +234,10 @@ def _png16_pixels(path: Path, data: bytes, gray: bool) -> tuple[np.ndarray, np.n
 
 def _ppm_raster(image: Image.Image) -> tuple[int, int] | None:
     """(offset, maxval) of a PPM whose samples are wider than a byte, else None."""
-    if _source_format(image) != "PPM" or image.mode != "RGB" or not image.tile:
+    tiles = getattr(image, "tile", None)  # ImageFile's, not in Image's type
+    if _source_format(image) != "PPM" or image.mode != "RGB" or not tiles:
         return None
-    tile = image.tile[0]
+    tile = tiles[0]
     maxval = tile.args[-1] if isinstance(tile.args, tuple) else 255
     return (tile.offset, int(maxval)) if isinstance(maxval, int) and maxval > 255 else None
 
@@ -282,7 +283,7 @@ def _ppm16_pixels(path: Path, data: bytes, image: Image.Image) -> np.ndarray:
     offset, maxval = raster
     width, height = image.size
     count = width * height * 3
-    if image.tile[0].codec_name == "ppm_plain":
+    if image.tile[0].codec_name == "ppm_plain":  # type: ignore[attr-defined]  # an ImageFile
         tokens = data[offset:].split()[:count]
         if len(tokens) < count:
             raise ImageError(path, "truncated PPM data")

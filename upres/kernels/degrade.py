@@ -110,9 +110,9 @@ def film_grain(img: np.ndarray, amount: float, grain_size: float, rng: np.random
     h, w = img.shape[:2]
 
     def clumped(channels: int) -> np.ndarray:
-        noise = rng.standard_normal((h, w, channels)).astype(np.float32)
+        noise: np.ndarray = rng.standard_normal((h, w, channels)).astype(np.float32)
         if grain_size > 0.3:
-            noise = cv2.GaussianBlur(noise, (0, 0), grain_size).reshape(h, w, channels)
+            noise = np.asarray(cv2.GaussianBlur(noise, (0, 0), grain_size)).reshape(h, w, channels)
         return noise / max(float(noise.std()), 1e-6)
 
     luma = (np.clip(img, 0, 255) / 255.0) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -130,7 +130,10 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(to_u8(img)[..., ::-1]), params)
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("OpenCV could not decode the JPEG it made")
+    return decoded[..., ::-1].astype(np.float32)
 
 
 def to_u8(img: np.ndarray) -> np.ndarray:

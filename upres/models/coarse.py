@@ -74,7 +74,8 @@ class BicubicUpsample(nn.Module):
 
     def phases(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C*s*s, H, W): the upsampled image before the pixel shuffle."""
-        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.kernel,
+        kernel: torch.Tensor = self.kernel  # type: ignore[assignment]  # a registered buffer
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), kernel,
                         groups=self.channels)
 
 
@@ -95,6 +96,7 @@ class CoarseSR(nn.Module):
         self.bicubic = BicubicUpsample(config.scale)
         # Start as plain bicubic: the network learns only the correction.
         nn.init.zeros_(self.upsample.weight)
+        assert self.upsample.bias is not None
         nn.init.zeros_(self.upsample.bias)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:

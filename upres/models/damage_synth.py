@@ -96,7 +96,7 @@ def caption(photo: np.ndarray, rng: np.random.Generator, fonts: Sequence[synth.F
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
     m = max(3, size // 6)
-    canvas = Image.new("L", (x1 - x0 + 2 * m, y1 - y0 + 2 * m))
+    canvas = Image.new("L", (int(x1 - x0 + 2 * m), int(y1 - y0 + 2 * m)))
     ImageDraw.Draw(canvas).text((m - x0, m - y0), text, font=font, fill=255)
     if rng.random() < 0.3:
         canvas = canvas.rotate(float(rng.uniform(-8, 8)), resample=Image.Resampling.BICUBIC, expand=True)
@@ -170,7 +170,7 @@ def scratch(photo: np.ndarray, rng: np.random.Generator, fonts: Sequence[synth.F
         draw.line(pts, fill=255, width=max(SS, round(rng.uniform(1.0, 4.0) * SS)), joint="curve")
     alpha = synth._downsample(canvas).astype(np.float32) / 255.0
     if rng.random() < 0.4:  # soft: out of focus in the enlarger, or scanned through the glass
-        alpha = cv2.GaussianBlur(alpha, (0, 0), float(rng.uniform(0.5, 1.0)))
+        alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), float(rng.uniform(0.5, 1.0))))
         alpha = np.clip(alpha * 1.3, 0, 1)
     colour = _grey(rng, photo, alpha)
     if rng.random() < 0.15:  # crease: the fold's other side is in shadow

@@ -47,6 +47,7 @@ class OverlayDetector(nn.Module):
         self.fuse = nn.Conv2d(2 * f, f, 3, padding=1)
         self.head = nn.Conv2d(f, 1, 1)
         # Overlays cover a few percent of a photo: start from that prior, not from 50 %.
+        assert self.head.bias is not None
         nn.init.constant_(self.head.bias, -3.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

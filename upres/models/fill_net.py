@@ -67,6 +67,7 @@ class FillNet(nn.Module):
         self.head = nn.Conv2d(f, 3, 3, padding=1)
         # Start as Telea: the net first learns nothing rather than noise.
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

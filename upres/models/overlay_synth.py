@@ -163,7 +163,7 @@ def _text_patch(rng: np.random.Generator, cfg: SynthConfig, fonts: Sequence[Font
     x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font, stroke_width=stroke)
     margin = 2 + shadow
     # Transparent pixels carry the fill colour so resampling does not pull dark fringes in.
-    patch = Image.new("RGBA", (x1 - x0 + 2 * margin, y1 - y0 + 2 * margin), (*fill, 0))
+    patch = Image.new("RGBA", (int(x1 - x0 + 2 * margin), int(y1 - y0 + 2 * margin)), (*fill, 0))
     draw = ImageDraw.Draw(patch)
     origin = (margin - x0, margin - y0)
     if shadow:
@@ -194,11 +194,11 @@ def date_glyph(text: str, height: float, fonts: Sequence[FontRef], rng: np.rando
         for poly in polys:
             draw.polygon([(x + pad, y + pad) for x, y in poly], fill=255)
         return _downsample(canvas)
-    mono = [f for f in fonts if f is not None and "mono" in f.name.lower()] or [None]
+    mono: list[FontRef] = [f for f in fonts if f is not None and "mono" in f.name.lower()] or [None]
     font = _font(mono[int(rng.integers(len(mono)))], max(min_font_px, round(height)))
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
-    canvas = Image.new("L", (x1 - x0 + 8, y1 - y0 + 8))
+    canvas = Image.new("L", (int(x1 - x0 + 8), int(y1 - y0 + 8)))
     ImageDraw.Draw(canvas).text((4 - x0, 4 - y0), text, font=font, fill=255)
     return np.asarray(canvas)
 
@@ -316,7 +316,9 @@ def _degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         bgr = np.ascontiguousarray(out[..., ::-1])
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            assert decoded is not None, "OpenCV could not decode its own JPEG"
+            out = decoded[..., ::-1]
     return np.ascontiguousarray(out)
 
 
@@ -339,7 +341,7 @@ def render_overlays(
     hw = (photo.shape[0], photo.shape[1])
     base = photo.astype(np.float32)
     out = base.copy()
-    cover = np.zeros(hw, np.float32)
+    cover: np.ndarray = np.zeros(hw, np.float32)
     if rng.random() >= cfg.blank_fraction:
         weights = np.asarray(cfg.kind_weights, np.float64) / sum(cfg.kind_weights)
         for _ in range(int(rng.integers(1, cfg.max_overlays + 1))):

@@ -30,6 +30,7 @@ class RefineNet(nn.Module):
         self.hidden = nn.ModuleList(convs)
         self.out = nn.Conv2d(c, 3, 3, padding=1)
         nn.init.zeros_(self.out.weight)
+        assert self.out.bias is not None
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -73,6 +74,12 @@ def load_model(path: Path) -> torch.nn.Module:
     return model.eval()
 
 
+class _Task(Protocol):
+    def __init__(self, cfg: TrainConfig) -> None: ...
+
+    def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor: ...
+
+
 class _CoarseTask:
     def __init__(self, cfg: TrainConfig) -> None:
         self.sampler = PatchSampler(
@@ -93,7 +100,7 @@ class _RefineTask:
         self.coarse = [load_model(p) for p in cfg.coarse_weights]
         self.samplers = []
         for m in self.coarse:
-            scale = m.config.scale  # type: ignore[union-attr]
+            scale = int(m.config.scale)  # type: ignore[union-attr, arg-type]
             # Same HR patch size for every scale: output-space patches.
             lr_patch = max(8, cfg.lr_patch * 4 // scale)
             self.samplers.append(
@@ -157,7 +164,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
     np.random.seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
     model = spec(cfg.model).build()
-    tasks = {"refine": _RefineTask, "detect": _DetectTask, "fill": _FillTask}
+    tasks: dict[str, type[_Task]] = {"refine": _RefineTask, "detect": _DetectTask, "fill": _FillTask}
     task = tasks.get(spec(cfg.model).kind, _CoarseTask)(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     start, log = 0, []

@@ -33,7 +33,7 @@ from upres.runtime.backends.triton_backend import SHA_PARAMETER, served_name
 
 PRECISIONS = ("fp32", "fp16", "int8")
 KINDS = {"auto": "KIND_AUTO", "gpu": "KIND_GPU", "cpu": "KIND_CPU"}
-_TRITON_TYPES = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.FLOAT16: "TYPE_FP16"}
+_TRITON_TYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.FLOAT16: "TYPE_FP16"}
 _CC_RE = re.compile(r"^\d+\.\d+$")
 WARMUP_SIDE = 64  # one small tile per batch size: loads kernels before the first real request
 

@@ -10,7 +10,7 @@ import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -61,7 +61,7 @@ def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         return USAGE_ERROR
-    overrides: dict[str, object] = {"threads": threads, "isolate": not in_process,
+    overrides: dict[str, Any] = {"threads": threads, "isolate": not in_process,
                                     "only": tuple(only or ()), "denoise": denoise}
     if peers is not None:
         overrides["peers"] = peers
