@@ -12,28 +12,34 @@ import onnxruntime as ort
 import pytest
 
 from upres.bench import naive_loop
+from upres.bench.file_images import (
+    compare_folders,
+    png_size,
+    synth_photo,
+)
 from upres.bench.file_report import cells, render_markdown, write_json
-from upres.bench.files import (
+from upres.bench.file_rows import (
     COMPUTE,
     FOLDER,
     IMPORTS,
     LARGE,
-    MODELS,
     NAIVE,
     STARTUP,
     UPRES,
-    Check,
-    FileBenchConfig,
-    FileBenchResult,
     FileRow,
-    build_workload,
-    compare_folders,
+)
+from upres.bench.file_targets import (
     compute_fraction,
     evaluate_targets,
     naive_speedup,
-    png_size,
+)
+from upres.bench.files import (
+    MODELS,
+    Check,
+    FileBenchConfig,
+    FileBenchResult,
+    build_workload,
     run_files,
-    synth_photo,
 )
 from upres.cli.commands.bench import bench_main
 

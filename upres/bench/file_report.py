@@ -11,16 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from upres.bench.files import (
-    AGREE_LEVELS,
-    STARTUP,
-    FileBenchConfig,
-    FileBenchError,
-    FileBenchResult,
-    FileRow,
-    compute_fraction,
-    naive_speedup,
-)
+from upres.bench.file_rows import AGREE_LEVELS, STARTUP, FileBenchError, FileRow
+from upres.bench.file_targets import compute_fraction, naive_speedup
+from upres.bench.files import FileBenchConfig, FileBenchResult
 from upres.bench.stats import Spread
 from upres.core.atomic import atomic_write_text
 

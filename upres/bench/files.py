@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,21 @@ import cv2
 import numpy as np
 
 from upres.bench import machine
-from upres.bench.stats import Spread, ratio
+from upres.bench.file_images import compare_folders, fit_to, png_size, synth_photo
+from upres.bench.file_rows import (
+    AGREE_LEVELS,
+    COMPUTE,
+    FOLDER,
+    IMPORTS,
+    LARGE,
+    NAIVE,
+    STARTUP,
+    UPRES,
+    FileBenchError,
+    FileRow,
+)
+from upres.bench.file_targets import compute_fraction, evaluate_targets, naive_speedup
+from upres.bench.stats import Spread
 from upres.bench.targets import Target
 
 HERE = Path(__file__).resolve().parent
@@ -48,16 +62,9 @@ NAIVE_SCRIPT = HERE / "naive_loop.py"
 COMPUTE_SCRIPT = HERE / "file_compute.py"
 SCALE = 4
 CONTENDED_SHARE = 0.10  # others used more than this share of all cores' time during the run
-AGREE_LEVELS = 1  # tiles with exact halos vs one whole-image run: rounding may flip a level
 RUN_TIMEOUT_S = 3600
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
-FOLDER, LARGE, STARTUP = "folder", "large", "startup"  # the three cases
-NAIVE, UPRES, COMPUTE, IMPORTS = "naive", "upres", "compute", "imports"  # contender kinds
-
-
-class FileBenchError(RuntimeError):
-    """The bench cannot run at all (unreadable dataset, bad configuration)."""
 
 
 @dataclass(frozen=True)
@@ -123,40 +130,6 @@ class Spec:
     argv: tuple[str, ...]
     output_mp: float
     out: Path | None = None  # removed before every run: each run writes into a fresh folder
-
-
-@dataclass
-class FileRow:
-    key: str
-    name: str
-    case: str
-    kind: str
-    precision: str
-    output_mp: float
-    seconds: list[float] = field(default_factory=list)
-    status: str = "ok"  # ok | failed
-    reason: str = ""
-    command: str = ""
-    outputs: int | None = None  # PNGs the last run left in its output folder
-
-    @property
-    def spread(self) -> Spread | None:
-        return Spread.of(self.seconds) if self.status == "ok" and self.seconds else None
-
-    @property
-    def mp_s(self) -> Spread | None:
-        if self.spread is None or self.output_mp <= 0:
-            return None
-        return Spread.of([self.output_mp / s for s in self.seconds])
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["spread"] = self.spread.to_json() if self.spread else None
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FileRow:
-        return cls(**{k: v for k, v in data.items() if k != "spread"})
 
 
 @dataclass(frozen=True)
@@ -229,110 +202,7 @@ def _json_spread(s: Spread | None) -> dict[str, float] | None:
     return s.to_json() if s else None
 
 
-# ---- derived numbers and targets ---------------------------------------------------------------
-
-
-def _find(rows: list[FileRow], case: str, kind: str, precision: str) -> FileRow | None:
-    return next((r for r in rows if r.case == case and r.kind == kind and r.precision == precision
-                 and r.spread is not None), None)
-
-
-def compute_fraction(rows: list[FileRow], row: FileRow) -> Spread | None:
-    """Bare compute seconds / this row's seconds (same case and precision): 1.0 = no overhead."""
-    if row.kind not in (UPRES, NAIVE) or row.spread is None:
-        return None
-    compute = _find(rows, row.case, COMPUTE, row.precision)
-    return ratio(compute.spread, row.spread) if compute and compute.spread else None
-
-
-def naive_speedup(rows: list[FileRow], row: FileRow) -> Spread | None:
-    """Naive loop seconds / this upres row's seconds (same case and precision): > 1 = faster."""
-    if row.kind != UPRES or row.spread is None:
-        return None
-    naive = _find(rows, row.case, NAIVE, row.precision)
-    return ratio(naive.spread, row.spread) if naive and naive.spread else None
-
-
-def _times(s: Spread) -> str:
-    return f"{s.median:.2f}x ({s.low:.2f}-{s.high:.2f})"
-
-
-def _target(name: str, goal: float, measured: Spread | None, missing: str, note: str = "",
-            at_most: bool = False) -> Target:
-    text = f"{'<=' if at_most else '>='} {goal:g}x"
-    if measured is None:
-        return Target(name, text, "", None, f"not measured: {missing}")
-    met = measured.median <= goal if at_most else measured.median >= goal
-    return Target(name, text, _times(measured), met, note)
-
-
-def _by_key(rows: list[FileRow], key: str) -> FileRow | None:
-    return next((r for r in rows if r.key == key and r.spread is not None), None)
-
-
-def evaluate_targets(rows: list[FileRow], large_mp: float | None = None) -> list[Target]:
-    """The issue's goals, each a ratio of medians (its range pairs the extremes of the spreads)."""
-    def frac(key: str) -> Spread | None:
-        row = _by_key(rows, key)
-        return compute_fraction(rows, row) if row else None
-
-    def faster(key: str) -> Spread | None:
-        row = _by_key(rows, key)
-        return naive_speedup(rows, row) if row else None
-
-    fp32, int8 = _by_key(rows, "upres-fp32"), _by_key(rows, "upres-int8")
-    int8_gain = ratio(fp32.spread, int8.spread) if fp32 and int8 and fp32.spread and int8.spread \
-        else None
-    tiny, imports = _by_key(rows, "startup-upres"), _by_key(rows, "startup-imports")
-    start = ratio(tiny.spread, imports.spread) if tiny and imports and tiny.spread and imports.spread \
-        else None
-    large = f"one {large_mp:.0f} MP output" if large_mp else "one large output"
-    return [
-        _target("upres FP32 end to end vs bare compute", 0.75, frac("upres-fp32"),
-                "upres run FP32 or bare compute FP32 did not run", "bare compute s / upres s"),
-        _target("upres INT8 end to end vs bare compute", 0.6, frac("upres-int8"),
-                "upres run INT8 or bare compute INT8 did not run", "bare compute s / upres s"),
-        _target("upres FP32 vs the naive loop", 1.5, faster("upres-fp32"),
-                "upres run FP32 or the naive loop FP32 did not run", "naive loop s / upres s"),
-        _target("upres INT8 vs the naive loop", 1.8, faster("upres-int8"),
-                "upres run INT8 or the naive loop INT8 did not run", "naive loop s / upres s"),
-        _target("upres INT8 vs upres FP32, end to end", 1.6, int8_gain,
-                "an upres run did not run", "FP32 s / INT8 s"),
-        _target(f"{large} vs bare compute (FP32)", 0.6, frac("large-upres-fp32"),
-                "no large image (--no-large) or a contender failed", "bare compute s / upres s"),
-        _target("start-up: upres run on a tiny image vs bare imports", 2.0, start,
-                "a start-up contender failed", "upres s / `import numpy, cv2, onnxruntime` s",
-                at_most=True),
-    ]
-
-
 # ---- the workload ------------------------------------------------------------------------------
-
-
-def synth_photo(index: int, width: int = 481, height: int = 321) -> np.ndarray:
-    """A deterministic photo-like BGR image (smooth shading, hard-edged objects, texture, grain),
-    for machines without BSD100: flat noise would make PNG sizes and encode times unlike a photo's."""
-    rng = np.random.default_rng(1000 + index)
-    coarse = rng.uniform(30, 220, size=(4, 6, 3)).astype(np.float32)
-    img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    for _ in range(14):
-        color = tuple(float(c) for c in rng.uniform(0, 255, 3))
-        center = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        axes = (int(rng.integers(2, max(3, width // 4))), int(rng.integers(2, max(3, height // 4))))
-        cv2.ellipse(img, center, axes, float(rng.uniform(0, 180)), 0, 360, color, -1, cv2.LINE_AA)
-    texture = rng.normal(0.0, 14.0, size=(max(1, height // 3), max(1, width // 3), 3)).astype(np.float32)
-    grain = rng.normal(0.0, 3.0, size=(height, width, 3)).astype(np.float32)
-    img = np.asarray(img, np.float32) + cv2.resize(texture, (width, height),
-                                                   interpolation=cv2.INTER_LINEAR) + grain
-    img = cv2.GaussianBlur(img, (0, 0), 0.7)
-    return np.clip(img, 0, 255).round().astype(np.uint8)
-
-
-def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    # Portrait scans turned landscape first, so no image is squashed to the 4:3 frame.
-    if (img.shape[0] > img.shape[1]) != (size[1] > size[0]):
-        img = cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 def _sources(cfg: FileBenchConfig) -> tuple[list[tuple[str, np.ndarray]], str]:
@@ -369,14 +239,14 @@ def build_workload(cfg: FileBenchConfig, root: Path) -> Workload:
     folder = root / "photos"
     names = []
     for stem, img in sources:
-        _write(folder / f"{stem}.png", _fit(img, cfg.size))
+        _write(folder / f"{stem}.png", fit_to(img, cfg.size))
         names.append(f"{stem}.png")
     w, h = cfg.size
     large = root / "large" / "large.png" if cfg.large else None
     if large is not None:
-        _write(large, _fit(sources[0][1], cfg.large_size))
+        _write(large, fit_to(sources[0][1], cfg.large_size))
     tiny = root / "tiny" / "tiny.png"
-    _write(tiny, _fit(sources[0][1], cfg.tiny_size))
+    _write(tiny, fit_to(sources[0][1], cfg.tiny_size))
     mp = (SCALE * SCALE) / 1e6
     return Workload(folder, tuple(names), len(names) * w * h * mp, large,
                     cfg.large_size[0] * cfg.large_size[1] * mp, tiny,
@@ -464,36 +334,6 @@ def run_once(spec: Spec, cwd: Path) -> tuple[float, int | None]:
 
 
 # ---- checks ------------------------------------------------------------------------------------
-
-
-def png_size(path: Path) -> tuple[int, int] | None:
-    """Width and height from the IHDR chunk: decoding a 48 MP PNG to check its size takes seconds."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-
-
-def compare_folders(ours: Path, theirs: Path, names: tuple[str, ...]) -> tuple[float, float, int]:
-    """(max |diff| in levels, share of values off by more than AGREE_LEVELS, images compared)."""
-    worst, off, values, compared = 0.0, 0, 0, 0
-    for name in names:
-        a = cv2.imread(str(ours / name), cv2.IMREAD_UNCHANGED)
-        b = cv2.imread(str(theirs / name), cv2.IMREAD_UNCHANGED)
-        if a is None or b is None:
-            continue
-        if a.shape != b.shape:
-            raise FileBenchError(f"{name}: upres wrote {a.shape}, the naive loop {b.shape}")
-        diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
-        worst = max(worst, float(diff.max()))
-        off += int((diff > AGREE_LEVELS).sum())
-        values += diff.size
-        compared += 1
-    return worst, (off / values if values else 0.0), compared
 
 
 def _checks(specs: list[Spec], rows: dict[str, FileRow], work: Workload) -> list[Check]:
