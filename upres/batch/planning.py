@@ -32,8 +32,6 @@ class BatchPlanner:
             else:
                 models = []
                 for role, ref in self.setup.models.items():
-                    if role == "restore":
-                        continue  # it gives the coarse network other weights, not another stage
                     mm = measure_memory_model(ref.path, ref.sha256, "ort-cpu",
                                               self.setup.precision, threads=self.opts.threads or 1)
                     models.append((mm, 1 if role == "coarse" else s * s))

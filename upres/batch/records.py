@@ -24,7 +24,7 @@ def settings_record(setup: ChainSetup, opts: RunOptions) -> dict[str, Any]:
         "backend": setup.backend,
         "precision": setup.precision,
         "denoise": str(setup.denoise),
-        "models": {k: m.sha256 for k, m in setup.models.items()},
+        "models": {k: m.sha256 for k, m in setup.recorded_models.items()},
         "tile": opts.tile,
         "halo": opts.halo,
         "blend": opts.blend,

@@ -110,9 +110,8 @@ class UpresContender(BaseContender):
     def flops_per_pixel(self) -> float | None:
         if self.setup is None:
             return None
-        # The ONNX metadata counts FLOPs per *output* pixel for each stage; hybrid runs both (a
-        # restoration twin replaces the coarse model's weights, not adds to its work).
-        total = sum(ref.info.flops_per_pixel for role, ref in self.setup.models.items() if role != "restore")
+        # The ONNX metadata counts FLOPs per *output* pixel for each stage; hybrid runs both.
+        total = sum(ref.info.flops_per_pixel for ref in self.setup.models.values())
         return total or None
 
     def describe(self) -> str:

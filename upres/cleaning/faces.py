@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from upres.kernels.edges import LUMA_WEIGHTS
 from upres.runtime.catalog import WEIGHTS_DIR
 
 CASCADES = ("haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml")
@@ -41,7 +42,7 @@ def _cascades() -> tuple[cv2.CascadeClassifier, ...]:
 def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) of each face (frontal, and profile both ways) in an H x W x 3 RGB image
     in [0, 1], grown by FACE_MARGIN and clipped to the image."""
-    luma = np.asarray(image, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = np.asarray(image, np.float32) @ np.array(LUMA_WEIGHTS, np.float32)
     grey: np.ndarray = np.clip(np.rint(luma * 255), 0, 255).astype(np.uint8)
     grey = cv2.equalizeHist(grey)
     h, w = grey.shape

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from upres.kernels.edges import LUMA_WEIGHTS
+
 DISC = 11  # px: wider than a 4 px scratch, so the opening removes it
 WINDOW = 41  # px: the neighbourhood a defect must stand out of
 STRONG = 28.0  # levels of 255 a seed pixel stands above what the opening leaves
@@ -65,7 +67,7 @@ class Thin:
 
 def luma(image: np.ndarray) -> np.ndarray:
     rgb = np.asarray(image, np.float32)
-    return (rgb @ np.array([0.299, 0.587, 0.114], np.float32)) * np.float32(255.0)
+    return (rgb @ np.array(LUMA_WEIGHTS, np.float32)) * np.float32(255.0)
 
 
 def _tophat(y: np.ndarray, bright: bool) -> np.ndarray:

@@ -14,6 +14,7 @@ from enum import Enum
 import cv2
 import numpy as np
 
+from upres.kernels.edges import LUMA_WEIGHTS
 from upres.kernels.resize import bicubic_down
 
 
@@ -94,7 +95,7 @@ def poisson_noise(img: np.ndarray, scale: float, gray: bool, rng: np.random.Gene
     """Shot noise: variance proportional to the signal, `scale` levels of sigma at full white."""
     signal = np.clip(img, 0, 255) / 255.0
     if gray:
-        signal = signal @ np.array([0.299, 0.587, 0.114], np.float32)
+        signal = signal @ np.array(LUMA_WEIGHTS, np.float32)
         signal = signal[..., None]
     std = scale * np.sqrt(signal)
     return img + (std * rng.standard_normal(signal.shape)).astype(np.float32)
@@ -115,7 +116,7 @@ def film_grain(img: np.ndarray, amount: float, grain_size: float, rng: np.random
             noise = np.asarray(cv2.GaussianBlur(noise, (0, 0), grain_size)).reshape(h, w, channels)
         return noise / max(float(noise.std()), 1e-6)
 
-    luma = (np.clip(img, 0, 255) / 255.0) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = (np.clip(img, 0, 255) / 255.0) @ np.array(LUMA_WEIGHTS, np.float32)
     strength = amount * (0.35 + 2.6 * luma * (1.0 - luma))[..., None]
     grain = clumped(1) + 0.3 * clumped(img.shape[2])
     return img + strength * grain

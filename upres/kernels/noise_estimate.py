@@ -23,6 +23,8 @@ import math
 import cv2
 import numpy as np
 
+from upres.kernels.edges import LUMA_WEIGHTS
+
 _BLOCK = 8
 _CROP = 512
 # A low percentile of 8x8 blocks reads white noise this much low (measured on pure noise, where
@@ -41,7 +43,8 @@ def luma(image: np.ndarray) -> np.ndarray:
         img *= 255.0
     if img.ndim == 3:
         if img.shape[2] >= 3:
-            img = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+            r, g, b = LUMA_WEIGHTS
+            img = img[..., 0] * r + img[..., 1] * g + img[..., 2] * b
         else:
             img = img[..., 0]
     return img

@@ -29,13 +29,21 @@ class ChainSetup:
     backend: str
     backend_reason: str
     precision: str
-    models: dict[str, ModelRef] = field(default_factory=dict)
+    models: dict[str, ModelRef] = field(default_factory=dict)  # the chain's stages, by role
     device: DevicePlan | None = None  # GPU pipeline backends: the device memory plan
     denoise: DenoiseSetting = OFF
+    # The coarse model's restoration twin: not a stage of its own, it moves the coarse stage's
+    # weights (--denoise), so outputs record it beside the stages.
+    restore: ModelRef | None = None
     # auto denoise: the chain at another strength, built on first use (None: `chain` serves all).
     variants: Callable[[float], TileChain] | None = None
     keep_variants: int = 11  # GPU pipelines hold device memory each: one at a time there
     _built: dict[float, TileChain] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def recorded_models(self) -> dict[str, ModelRef]:
+        """Every model an output depends on: the stages, and the restoration twin if one is used."""
+        return self.models | ({"restore": self.restore} if self.restore is not None else {})
 
     def chain_for(self, strength: float) -> TileChain:
         """The tile chain for an image upscaled at this denoise strength."""
@@ -58,7 +66,7 @@ class ChainSetup:
             "halo_required": self.chain.halo,
             "models": {k: {"path": str(m.path), "sha256": m.sha256, "name": m.info.name,
                            "receptive_field": m.info.receptive_field, "probed": m.probed}
-                       for k, m in self.models.items()},
+                       for k, m in self.recorded_models.items()},
             **({"device_plan": self.device.to_dict()} if self.device is not None else {}),
             **({"device_memory": measured} if (measured := self.device_memory()) else {}),
         }
@@ -126,7 +134,6 @@ def build_chain(
     restore = _restore_for(coarse, model, s, graphs, denoise)
     refine = resolve(DEFAULT_REFINE, "fp32") if mode == "hybrid" else None
     models = {"coarse": coarse} | ({"refine": refine} if refine is not None else {})
-    models |= {"restore": restore} if restore is not None else {}
 
     def coarse_at(strength: float) -> ModelRef:
         if strength == 0.0 or restore is None:
@@ -144,7 +151,7 @@ def build_chain(
     chain = chain_at(denoise.strength)
     return ChainSetup(chain, mode, s, choice.name, choice.reason, precision, models,
                       chain.device_plan(),
-                      denoise, chain_at if denoise.auto and restore is not None else None,
+                      denoise, restore, chain_at if denoise.auto and restore is not None else None,
                       1 if gpu else 11)
 
 
