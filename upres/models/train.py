@@ -80,14 +80,33 @@ class _Task(Protocol):
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor: ...
 
 
+class _Prefetch:
+    """Batch k+1 is built in a thread while the network steps on batch k.
+
+    Degradation, font rendering and inpainting release the GIL for most of their work, so the
+    sampler runs beside the step; batch k is still a pure function of k.
+    """
+
+    def __init__(self, make: Callable[[int, int], tuple[np.ndarray, np.ndarray]]) -> None:
+        self.make = make
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending: dict[int, Future[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def __call__(self, step: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        future = self.pending.pop(step, None) or self.pool.submit(self.make, step, size)
+        self.pending = {step + 1: self.pool.submit(self.make, step + 1, size)}
+        return future.result()
+
+
 class _CoarseTask:
     def __init__(self, cfg: TrainConfig) -> None:
         self.sampler = PatchSampler(
             list(cfg.data), spec(cfg.model).scale, cfg.lr_patch, cfg.seed, cfg.recipe
         )
+        self.batch = _Prefetch(self.sampler.batch)
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
-        lr, hr = self.sampler.batch(step, cfg.batch)
+        lr, hr = self.batch(step, cfg.batch)
         return F.l1_loss(model(torch.from_numpy(lr)), torch.from_numpy(hr))
 
 
@@ -135,24 +154,14 @@ class _DetectTask:
 
 
 class _FillTask:
-    """The learned fill learns to correct Telea inside overlay masks over training-photo crops.
-
-    Batches are built (font rendering, inpainting) one step ahead in a thread: both release the
-    GIL for most of their work, so it runs beside the network's step.
-    """
+    """The learned fill learns to correct Telea inside overlay masks over training-photo crops."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.sampler = FillSampler(list(cfg.data), cfg.lr_patch, cfg.seed)
-        self.pool = ThreadPoolExecutor(max_workers=1)
-        self.pending: dict[int, Future[tuple[np.ndarray, np.ndarray]]] = {}
-
-    def _batch(self, step: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-        future = self.pending.pop(step, None) or self.pool.submit(self.sampler.fill_batch, step, size)
-        self.pending = {step + 1: self.pool.submit(self.sampler.fill_batch, step + 1, size)}
-        return future.result()
+        self.batch = _Prefetch(self.sampler.fill_batch)
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
-        inputs, targets = (torch.from_numpy(a) for a in self._batch(step, cfg.batch))
+        inputs, targets = (torch.from_numpy(a) for a in self.batch(step, cfg.batch))
         return masked_l1(model(inputs), targets, inputs[:, 3:4])
 
 
