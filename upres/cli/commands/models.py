@@ -13,7 +13,8 @@ from upres.cli.options import DenoiseOpt, denoise_option, err, fail, out
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="coarse-x2|4, restore-x2|4, refine, overlay-detect, thin-detect or fill")],
+    model: Annotated[str, typer.Argument(
+        help="coarse-x2|4, restore-x2|4, refine, overlay-detect, thin-detect or fill")],
     data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
     steps: int = 10000,

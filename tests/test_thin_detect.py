@@ -1,0 +1,143 @@
+"""The learned thin-structure detector: training damage, the shipped model's tiling, what it finds on a
+photo and what it leaves alone, and its training path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from upres.cleaning import thin_net
+from upres.core.model import read_info
+from upres.export.onnx_export import export_weights
+from upres.kernels.masks import grow
+from upres.models.detect_data import HOLDOUT_EVERY, DamageSampler, split_photos
+from upres.models.detector import detection_loss
+from upres.models.registry import spec
+from upres.models.thin_synth import DamageConfig, render_damage
+from upres.models.train import TrainConfig, load_model, train
+from upres.runtime.catalog import WEIGHTS_DIR
+
+ONNX = WEIGHTS_DIR / "thin-detect.onnx"
+WEIGHTS = WEIGHTS_DIR / "thin-detect.pt"
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+T91 = DATASETS / "T91"
+
+
+def _f(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) / 255.0
+
+
+def _held_out_photo() -> np.ndarray:
+    """A training-set photo the network never saw (a held-out one), or skip without the data."""
+    if not T91.is_dir():
+        pytest.skip("no ../shared/datasets/T91")
+    with Image.open(split_photos(T91, True)[1]) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def _found(photo: np.ndarray) -> np.ndarray:
+    out = np.zeros(photo.shape[:2], bool)
+    for f in thin_net.detect(_f(photo)):
+        y0, y1, x0, x1 = f.box
+        out[y0:y1, x0:x1] |= f.pixels
+    return out
+
+
+def test_damage_is_deterministic_and_masks_only_visible_damage(photo: np.ndarray) -> None:
+    crop = np.ascontiguousarray(photo[:96, :96])
+    a = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=0.0, degrade=0.0))
+    b = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=0.0, degrade=0.0))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    moved = np.abs(a[0].astype(np.int16) - crop).max(axis=2)
+    assert a[1].any() and (moved[a[1]] >= 8).all()
+    blank, mask = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=1.0, lookalikes=1.0))
+    assert not mask.any() and not np.array_equal(blank, crop)  # look-alikes drawn, none of it damage
+
+
+def test_holdout_split_is_every_tenth_photo(tmp_path: Path, photo: np.ndarray) -> None:
+    for i in range(12):
+        Image.fromarray(photo[:40, :40]).save(tmp_path / f"p{i:02d}.png")
+    held = split_photos(tmp_path, True)
+    train_set = split_photos(tmp_path, False)
+    assert [p.name for p in held] == [f"p{HOLDOUT_EVERY - 1:02d}.png"]
+    assert len(train_set) == 11 and not set(held) & set(train_set)
+
+
+def test_shipped_onnx_is_current_and_small(tmp_path: Path, photo: np.ndarray) -> None:
+    report = export_weights(WEIGHTS, tmp_path / "t.onnx", real_images=[photo[:61, :77]])
+    assert report.parity_max_abs < 1e-4
+    assert onnx.load(str(report.path)).graph == onnx.load(str(ONNX)).graph, \
+        "thin-detect.onnx is stale: run `upres export` again"
+    info = read_info(ONNX)
+    assert info is not None and info.kind == "detect" and info.output_channels == 1
+    assert ONNX.stat().st_size < 1_000_000
+
+
+def test_tiled_logits_equal_the_whole_image(photo: np.ndarray) -> None:
+    image = _f(np.tile(photo, (2, 2, 1))[:301, :355])  # odd sizes, several tiles
+    det = thin_net.detector()
+    whole = det.logits(image, tile=0)
+    tiled = det.logits(image, tile=96)
+    assert np.abs(whole).max() > 1.0  # not a flat map
+    assert np.abs(tiled - whole).max() <= 1e-4
+    assert [f.box for f in thin_net.components(tiled)] == [f.box for f in thin_net.components(whole)]
+
+
+def test_finds_a_scratch_and_a_speck_on_a_training_photo() -> None:
+    clean = _held_out_photo()
+    h, w = clean.shape[:2]
+    canvas = Image.fromarray(clean)
+    draw = ImageDraw.Draw(canvas)
+    draw.line([(w * 0.1, h * 0.15), (w * 0.45, h * 0.35), (w * 0.9, h * 0.4)], fill=(245, 245, 245), width=2)
+    sy, sx = int(h * 0.75), int(w * 0.3)
+    draw.ellipse((sx - 2, sy - 2, sx + 2, sy + 2), fill=(10, 10, 10))
+    damaged = np.asarray(canvas)
+    true = np.abs(damaged.astype(np.int16) - clean).max(axis=2) >= 8
+    found = _found(damaged)
+    scratch = true.copy()
+    scratch[sy - 4 : sy + 5, sx - 4 : sx + 5] = False
+    assert found[scratch].mean() > 0.6
+    assert found[sy - 2 : sy + 3, sx - 2 : sx + 3].any()
+    assert (found & ~grow(true, 3)).sum() < 0.5 * true.sum()  # and little else
+
+
+def test_a_clean_photo_gives_no_detection(photo: np.ndarray) -> None:
+    assert thin_net.detect(_f(photo)) == []
+    if T91.is_dir():
+        assert thin_net.detect(_f(_held_out_photo())) == []
+
+
+def test_components_need_a_confident_pixel() -> None:
+    logits = np.full((40, 40), -8.0, np.float32)
+    logits[10, 5:30] = 0.0  # p = 0.5 throughout: above LOW, never above HIGH
+    logits[30, 5:30] = 0.0
+    logits[30, 12] = 8.0  # one sure pixel seeds the whole line
+    (found,) = thin_net.components(logits)
+    assert found.kind == "scratch" and found.box == (30, 31, 5, 30) and found.pixels.all()
+    with pytest.raises(ValueError, match="low"):
+        thin_net.components(logits, high=0.2, low=0.3)
+
+
+def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (y, x) in enumerate([(0, 0), (30, 60), (60, 120)]):
+        Image.fromarray(photo[y : y + 100, x : x + 110]).save(folder / f"p{i}.png")
+    cfg = TrainConfig(model="thin-detect", data=(folder,), out=tmp_path / "run", steps=12, batch=4,
+                      lr_patch=48, warmup_steps=2, threads=1)
+    x, target = (torch.from_numpy(a) for a in DamageSampler([folder], 48, seed=99).batch(0, 8))
+
+    def loss_of(model: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return float(detection_loss(model(x), target))
+
+    torch.manual_seed(cfg.seed)  # train() builds its model after seeding the same way
+    before = loss_of(spec("thin-detect").build().eval())
+    after = loss_of(load_model(train(cfg)))
+    assert after < before
