@@ -6,7 +6,8 @@ The held-out photos are every 10th of T91 and BSD200 by sorted name (upres.model
 seeds 5,000,000 + i, never a blank draw). For every (HIGH, MIN_AREA) of a grid: how many clean
 photos get any detection, the clean false-positive area, and the damage pixels found (within 1 px
 of a detection, summed) with the false-positive area beyond 3 px of the damage. The choice: the
-most recall with at most `--max-flagged` of the clean photos flagged.
+most recall with at most `--max-flagged` of the clean photos flagged. (HIGH: a scratch's most sure
+pixel; MIN_LENGTH: its box's longer side; SPECK_HIGH: a speck's most sure pixel, 1.0 for none.)
 
     python benchmarks/thin_threshold.py --datasets ../shared/datasets --json docs/thin_threshold.json
 """
@@ -14,6 +15,7 @@ most recall with at most `--max-flagged` of the clean photos flagged.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -27,8 +29,9 @@ from upres.models.data import load_rgb_u8
 from upres.models.detect_data import split_photos
 from upres.models.thin_synth import DamageConfig, render_damage
 
-HIGHS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
-AREAS = (3, 6, 10, 16)
+HIGHS = (0.8, 0.9, 0.95, 0.98, 0.99)
+LENGTHS = (11, 20, 30, 45, 60)
+SPECK_HIGHS = (0.99, 0.995, 0.999, 1.0)  # 1.0: no specks
 SEED = 5_000_000
 
 
@@ -54,27 +57,29 @@ def run(datasets: Path, model: Path, max_flagged: float) -> dict:
         comp, true = render_damage(photo, np.random.default_rng(SEED + i), DamageConfig(blank=0.0))
         damaged.append((det.logits(comp.astype(np.float32) / 255.0), true))
     grid = []
-    for high in HIGHS:
-        for area in AREAS:
-            flagged, fp_clean, hit, total, fp_dmg = [], [], 0, 0, []
-            for (name, _), logits in zip(photos, clean_logits, strict=True):
-                m = _mask(thin_net.components(logits, high, thin_net.LOW, area), logits.shape)
-                if m.any():
-                    flagged.append(name)
-                fp_clean.append(float(m.mean()))
-            for logits, true in damaged:
-                m = _mask(thin_net.components(logits, high, thin_net.LOW, area), logits.shape)
-                hit += int((grow(m, 1) & true).sum())
-                total += int(true.sum())
-                fp_dmg.append(float((m & ~grow(true, 3)).mean()))
-            grid.append({"high": high, "min_area": area, "clean_flagged": len(flagged),
-                         "clean_fp_area": round(float(np.mean(fp_clean)), 7),
-                         "recall": round(hit / max(1, total), 4),
-                         "damaged_fp_area_beyond_3px": round(float(np.mean(fp_dmg)), 7),
-                         "flagged": flagged})
+    for high, length, speck in itertools.product(HIGHS, LENGTHS, SPECK_HIGHS):
+        t = thin_net.Thresholds(high, length, speck)
+        flagged, fp_clean, hit, total, fp_dmg = [], [], 0, 0, []
+        for (name, _), logits in zip(photos, clean_logits, strict=True):
+            m = _mask(thin_net.components(logits, t), logits.shape)
+            if m.any():
+                flagged.append(name)
+            fp_clean.append(float(m.mean()))
+        for logits, true in damaged:
+            m = _mask(thin_net.components(logits, t), logits.shape)
+            hit += int((grow(m, 1) & true).sum())
+            total += int(true.sum())
+            fp_dmg.append(float((m & ~grow(true, 3)).mean()))
+        grid.append({"high": high, "min_length": length, "speck_high": speck,
+                     "clean_flagged": len(flagged),
+                     "clean_fp_area": round(float(np.mean(fp_clean)), 7),
+                     "recall": round(hit / max(1, total), 4),
+                     "damaged_fp_area_beyond_3px": round(float(np.mean(fp_dmg)), 7),
+                     "flagged": flagged})
     allowed = [g for g in grid if g["clean_flagged"] <= max_flagged * len(photos)]
     best = max(allowed, key=lambda g: (g["recall"], -g["high"])) if allowed else None
     return {"model": model.name, "photos": len(photos), "seed": SEED, "low": thin_net.LOW,
+            "min_area": thin_net.MIN_AREA,
             "max_flagged": max_flagged, "chosen": best, "grid": grid}
 
 
@@ -92,7 +97,8 @@ def main() -> None:
     brief = {k: v for k, v in result.items() if k != "grid"}
     print(json.dumps(brief, indent=2))
     for g in result["grid"]:
-        print(f"high {g['high']:.3f} area {g['min_area']:2d}: clean flagged {g['clean_flagged']:2d} "
+        print(f"high {g['high']:.3f} length {g['min_length']:2d} speck {g['speck_high']:.3f}: "
+              f"clean flagged {g['clean_flagged']:2d} "
               f"fp {g['clean_fp_area']:.5%}  recall {g['recall']:.3f}  "
               f"damaged fp>3px {g['damaged_fp_area_beyond_3px']:.5%}")
     if args.json:

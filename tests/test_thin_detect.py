@@ -32,12 +32,33 @@ def _f(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) / 255.0
 
 
-def _held_out_photo() -> np.ndarray:
-    """A training-set photo the network never saw (a held-out one), or skip without the data."""
+def _held_out_photos() -> list[np.ndarray]:
+    """The held-out tenth of T91 (photos the network never saw), or skip without the data."""
     if not T91.is_dir():
         pytest.skip("no ../shared/datasets/T91")
-    with Image.open(split_photos(T91, True)[1]) as im:
-        return np.asarray(im.convert("RGB")).copy()
+    out = []
+    for path in split_photos(T91, True):
+        with Image.open(path) as im:
+            out.append(np.asarray(im.convert("RGB")).copy())
+    return out
+
+
+def _scratched(clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """A 2 px scratch across the photo (bright on a dark photo, dark on a bright one) and a 5 px
+    dark speck; (damaged, scratch pixels, the speck's centre)."""
+    h, w = clean.shape[:2]
+    line = [(w * 0.1, h * 0.15), (w * 0.45, h * 0.35), (w * 0.9, h * 0.4)]
+    probe = Image.new("L", (w, h))
+    ImageDraw.Draw(probe).line(line, fill=255, width=2)
+    level = 245 if clean[np.asarray(probe) > 0].mean() < 128 else 15
+    canvas = Image.fromarray(clean)
+    draw = ImageDraw.Draw(canvas)
+    draw.line(line, fill=(level,) * 3, width=2)
+    damaged = np.array(canvas)
+    scratch = np.abs(damaged.astype(np.int16) - clean).max(axis=2) >= 8
+    sy, sx = int(h * 0.75), int(w * 0.3)
+    damaged[sy - 2 : sy + 3, sx - 2 : sx + 3] = 255 - level
+    return damaged, scratch, (sy, sx)
 
 
 def _found(photo: np.ndarray) -> np.ndarray:
@@ -89,28 +110,29 @@ def test_tiled_logits_equal_the_whole_image(photo: np.ndarray) -> None:
     assert [f.box for f in thin_net.components(tiled)] == [f.box for f in thin_net.components(whole)]
 
 
-def test_finds_a_scratch_and_a_speck_on_a_training_photo() -> None:
-    clean = _held_out_photo()
-    h, w = clean.shape[:2]
-    canvas = Image.fromarray(clean)
-    draw = ImageDraw.Draw(canvas)
-    draw.line([(w * 0.1, h * 0.15), (w * 0.45, h * 0.35), (w * 0.9, h * 0.4)], fill=(245, 245, 245), width=2)
-    sy, sx = int(h * 0.75), int(w * 0.3)
-    draw.ellipse((sx - 2, sy - 2, sx + 2, sy + 2), fill=(10, 10, 10))
-    damaged = np.asarray(canvas)
-    true = np.abs(damaged.astype(np.int16) - clean).max(axis=2) >= 8
-    found = _found(damaged)
-    scratch = true.copy()
-    scratch[sy - 4 : sy + 5, sx - 4 : sx + 5] = False
-    assert found[scratch].mean() > 0.6
-    assert found[sy - 2 : sy + 3, sx - 2 : sx + 3].any()
-    assert (found & ~grow(true, 3)).sum() < 0.5 * true.sum()  # and little else
+def test_finds_a_scratch_and_a_speck_on_training_photos() -> None:
+    photos = _held_out_photos()
+    found_in = 0
+    for clean in photos:
+        damaged, scratch, _ = _scratched(clean)
+        found = _found(damaged)
+        found_in += found[scratch].mean() > 0.6
+        assert (found & ~grow(scratch, 3)).sum() < 0.5 * scratch.sum()  # and little else
+    # Measured: 6 of the 9 (the misses: dark lines over busy dark texture and bright foliage).
+    assert found_in >= 2 * len(photos) // 3
+    # The network marks the speck too; the auto rule leaves specks alone (SPECK_HIGH = 1.0:
+    # a glint is a speck as well, and clean photos must stay clean).
+    damaged, _, (sy, sx) = _scratched(photos[0])
+    logits = thin_net.detector().logits(_f(damaged))
+    specks = thin_net.components(logits, thin_net.Thresholds(speck_high=0.5))
+    assert any(f.kind == "speck" and f.box[0] <= sy < f.box[1] and f.box[2] <= sx < f.box[3] for f in specks)
+    assert not any(f.kind == "speck" for f in thin_net.components(logits))
 
 
-def test_a_clean_photo_gives_no_detection(photo: np.ndarray) -> None:
+def test_clean_photos_give_no_detection(photo: np.ndarray) -> None:
     assert thin_net.detect(_f(photo)) == []
     if T91.is_dir():
-        assert thin_net.detect(_f(_held_out_photo())) == []
+        assert all(thin_net.detect(_f(p)) == [] for p in _held_out_photos())
 
 
 def test_components_need_a_confident_pixel() -> None:
@@ -118,10 +140,13 @@ def test_components_need_a_confident_pixel() -> None:
     logits[10, 5:30] = 0.0  # p = 0.5 throughout: above LOW, never above HIGH
     logits[30, 5:30] = 0.0
     logits[30, 12] = 8.0  # one sure pixel seeds the whole line
-    (found,) = thin_net.components(logits)
-    assert found.kind == "scratch" and found.box == (30, 31, 5, 30) and found.pixels.all()
+    logits[35, 35:38] = 8.0  # a sure speck
+    loose = thin_net.Thresholds(min_length=20, speck_high=0.99)
+    assert [(f.kind, f.box) for f in thin_net.components(logits, loose)] == [
+        ("scratch", (30, 31, 5, 30)), ("speck", (35, 36, 35, 38))]
+    assert thin_net.components(logits) == []  # shorter than MIN_LENGTH, and specks are not taken
     with pytest.raises(ValueError, match="low"):
-        thin_net.components(logits, high=0.2, low=0.3)
+        thin_net.components(logits, thin_net.Thresholds(high=0.2, low=0.3))
 
 
 def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
@@ -129,13 +154,13 @@ def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
     folder.mkdir()
     for i, (y, x) in enumerate([(0, 0), (30, 60), (60, 120)]):
         Image.fromarray(photo[y : y + 100, x : x + 110]).save(folder / f"p{i}.png")
-    cfg = TrainConfig(model="thin-detect", data=(folder,), out=tmp_path / "run", steps=12, batch=4,
+    cfg = TrainConfig(model="thin-detect", data=(folder,), out=tmp_path / "run", steps=40, batch=4,
                       lr_patch=48, warmup_steps=2, threads=1)
     x, target = (torch.from_numpy(a) for a in DamageSampler([folder], 48, seed=99).batch(0, 8))
 
     def loss_of(model: torch.nn.Module) -> float:
         with torch.no_grad():
-            return float(detection_loss(model(x), target))
+            return float(detection_loss(model(x), target, dice_weight=0.0))  # the per-pixel term
 
     torch.manual_seed(cfg.seed)  # train() builds its model after seeding the same way
     before = loss_of(spec("thin-detect").build().eval())
