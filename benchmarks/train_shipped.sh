@@ -52,3 +52,11 @@ upres train overlay-detect "${TRAIN[@]}" -o "$RUNS/overlay-detect2" --batch 16 -
 cp "$RUNS/overlay-detect2/overlay-detect.pt" "$W/overlay-detect.pt"
 cp "$RUNS/overlay-detect2/overlay-detect.train.json" "$W/overlay-detect.train.json"
 upres export "$W/overlay-detect.pt" -o "$W/overlay-detect.onnx"
+
+# Thin-structure detector (--detect thin): synthetic damage and look-alikes (upres/models/thin_synth.py)
+# on 96 px training crops; every 10th photo of each folder is held out (benchmarks/thin_threshold.py
+# chooses the thresholds on those).
+upres train thin-detect "${TRAIN[@]}" -o "$RUNS/thin-detect" --batch 16 --patch 96 --steps 6000 --threads 2
+cp "$RUNS/thin-detect/thin-detect.pt" "$W/thin-detect.pt"
+cp "$RUNS/thin-detect/thin-detect.train.json" "$W/thin-detect.train.json"
+upres export "$W/thin-detect.pt" -o "$W/thin-detect.onnx"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from support import SAMPLE
 
-from upres.cleaning import auto_mask, faces, text_detect, thin_detect
+from upres.cleaning import auto_mask, faces, text_detect, thin_net
 from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import auto_grow
 from upres.kernels.masks import final_mask
@@ -107,11 +107,17 @@ def test_haar_cascades_find_a_real_face() -> None:
     assert y0 < 260 < y1 and x0 < 300 < x1  # her face, around (300, 260)
 
 
-def test_thin_detector_finds_a_scratch_and_a_speck_on_a_quiet_background() -> None:
-    rng = np.random.default_rng(0)
-    photo = np.full((160, 200, 3), 0.45, np.float32) + rng.normal(0, 0.01, (160, 200, 1)).astype(np.float32)
-    photo[:, 100:] += 0.1  # an edge, which is not a scratch
-    photo[30:32, 10:190] = 0.95  # a bright 2 px scratch
-    photo[120:123, 60:63] = 0.05  # a dark speck
-    found = {(t.kind, t.polarity) for t in thin_detect.detect_thin(photo) if t.confident}
-    assert found == {("scratch", "bright"), ("speck", "dark")}
+def test_thin_detections_are_filled_and_recorded_with_the_network() -> None:
+    clean = _sample()
+    h, w = clean.shape[:2]
+    canvas = Image.fromarray(clean)
+    ImageDraw.Draw(canvas).line([(10, h * 0.2), (w * 0.6, h * 0.3), (w - 10, h * 0.25)],
+                                fill=(240, 240, 240), width=2)
+    marked = np.asarray(canvas)
+    scratch = np.abs(marked.astype(np.int16) - clean).max(axis=2) >= 8
+    auto = auto_mask.detect_auto(_f(marked), text=False, thin=True)
+    assert auto.detectors == {auto_mask.THIN: thin_net.detector().sha256}
+    assert {d.kind for d in auto.detections} == {"scratch"}
+    final = final_mask(auto.mask, auto_grow(estimate_stroke_width(auto.mask)))
+    assert final[scratch].mean() > 0.4  # measured 0.47: the stretches over busy, bright parts are missed
+    assert not auto_mask.detect_auto(_f(clean), text=False, thin=True).mask.any()

@@ -5,7 +5,8 @@ repainted, so
 
 - text comes from PaddleOCR's detection network (lines whose mean probability reaches its box
   threshold), cut down to the glyph pixels (``text_detect.strokes``);
-- scratches and dust from the thin-structure detector, its confident components only;
+- scratches, hair and dust from the thin-detect network (``thin_net``), its confident
+  components only;
 - nothing larger than a speck is filled inside a face (``faces``);
 - at most ``max_area`` of the image is masked: detections are taken most confident first and the
   rest is left unfilled, the image flagged for review.
@@ -21,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from upres.cleaning import faces, text_detect, thin_detect
+from upres.cleaning import faces, text_detect, thin_net
 
 DEFAULT_MAX_AREA = 0.08  # of the image: more than a caption and a stamp; the rest is for a person
-THIN = "thin-structure"
-THIN_VERSION = "classical-1"  # no weights: recorded in place of a network's SHA-256
+THIN = "thin-detect"
 
 
 @dataclass
@@ -81,11 +81,9 @@ def _text(image: np.ndarray, threads: int) -> list[Detection]:
     return out
 
 
-def _thin(image: np.ndarray, text: np.ndarray) -> list[Detection]:
+def _thin(image: np.ndarray, text: np.ndarray, threads: int) -> list[Detection]:
     out = []
-    for t in thin_detect.detect_thin(image):
-        if not t.confident:
-            continue
+    for t in thin_net.detect(image, threads):
         y0, y1, x0, x1 = t.box
         if (t.pixels & text[y0:y1, x0:x1]).any():
             continue  # part of a caption's strokes: the text detection has it
@@ -126,7 +124,7 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
     if not 0.0 < max_area <= 1.0:
         raise ValueError(f"--max-auto-area must be within (0, 1], got {max_area}")
     h, w = image.shape[:2]
-    detectors: dict[str, str | None] = {THIN: THIN_VERSION} if thin else {}
+    detectors: dict[str, str | None] = {THIN: thin_net.detector(threads).sha256} if thin else {}
     detections: list[Detection] = []
     text_px = np.zeros((h, w), bool)
     if text and text_detect.available():
@@ -138,7 +136,7 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
     elif text:
         detectors[text_detect.NAME] = None
     if thin:
-        detections += _thin(image, text_px)
+        detections += _thin(image, text_px, threads)
     boxes = faces.face_boxes(image)
     _keep_off_faces(detections, faces.face_area((h, w), boxes))
     review = _cap(detections, (h, w), max_area)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from upres.cleaning.auto_mask import DEFAULT_MAX_AREA, THIN_VERSION, AutoMask
+from upres.cleaning.auto_mask import DEFAULT_MAX_AREA, AutoMask
 from upres.cleaning.masks import find_mask, read_mask
 from upres.cleaning.text_detect import available as text_available
 from upres.cleaning.text_detect import model_path as text_model_path
@@ -84,12 +84,15 @@ class MaskSource:
         """What the settings record says about the masks (which file: per image, by its hash)."""
         out: dict[str, Any] = {"kind": self.kind}
         if self.kind == AUTO:
+            from upres.cleaning.thin_net import MODEL_NAME
             from upres.core.hashing import file_sha256
+            from upres.runtime.catalog import builtin_path
 
             path = text_model_path()
             out.update(detect=list(self.detect), max_area=self.max_area,
                        text_detector_sha256=file_sha256(path) if path and "text" in self.detect else None,
-                       thin_detector=THIN_VERSION if "thin" in self.detect else None)
+                       thin_detector_sha256=file_sha256(builtin_path(MODEL_NAME))
+                       if "thin" in self.detect else None)
         return out
 
     def locate(self, job: Job) -> Path | None:

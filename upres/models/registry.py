@@ -21,6 +21,7 @@ class ModelSpec:
     refine: RefineConfig | None = None
     detect: DetectorConfig | None = None
     fill: FillConfig | None = None
+    synth: str = "overlay"  # detect: what it is trained on, "overlay" (captions, stamps) or "damage"
 
     def same_network(self, other: ModelSpec) -> bool:
         """Whether `other`'s weights fit this network (a restoration model starts from a clean one)."""
@@ -50,6 +51,8 @@ SPECS: dict[str, ModelSpec] = {
     "restore-x4": ModelSpec("restore-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
     "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig()),
     "overlay-detect": ModelSpec("overlay-detect", "detect", 1, detect=DetectorConfig()),
+    # Scratches, hair, creases and dust: the overlay detector's network on other training data.
+    "thin-detect": ModelSpec("thin-detect", "detect", 1, detect=DetectorConfig(), synth="damage"),
     "fill": ModelSpec("fill", "fill", 1, fill=FillConfig()),
 }
 

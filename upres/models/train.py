@@ -19,7 +19,7 @@ from upres.core.atomic import atomic_output, atomic_write_text
 from upres.kernels.scan_recipe import ScanRecipe
 from upres.models import edge_ops
 from upres.models.data import PatchSampler
-from upres.models.detect_data import OverlaySampler
+from upres.models.detect_data import DamageSampler, OverlaySampler
 from upres.models.detector import detection_loss
 from upres.models.fill_data import FillSampler
 from upres.models.fill_net import masked_l1
@@ -143,10 +143,11 @@ class _RefineTask:
 
 
 class _DetectTask:
-    """The overlay detector learns on synthetic overlays over training-photo crops of `lr_patch` px."""
+    """A detector learns on synthetic overlays or damage over training-photo crops of `lr_patch` px."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        self.sampler = OverlaySampler(list(cfg.data), cfg.lr_patch, cfg.seed)
+        damage = spec(cfg.model).synth == "damage"
+        self.sampler = (DamageSampler if damage else OverlaySampler)(list(cfg.data), cfg.lr_patch, cfg.seed)
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
         images, masks = self.sampler.batch(step, cfg.batch)

@@ -35,8 +35,8 @@ def clean_command(
     mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove; at most 98% of "
                                       "the image, once grown) for every input, a folder of masks "
                                       "matched by name, or auto (detect)")],
-    detect: Annotated[str, typer.Option("--detect", help="with --mask auto: text, thin (scratches "
-                                        "and dust; off by default: see docs/CLEAN_DETECT.md) or "
+    detect: Annotated[str, typer.Option("--detect", help="with --mask auto: text, thin (scratches, "
+                                        "hair; off by default: see docs/CLEAN_DETECT.md) or "
                                         "text,thin")] = "text",
     max_auto_area: Annotated[float, typer.Option("--max-auto-area", help="with --mask auto: the most "
                                                  "of an image (0..1) filled; more is flagged for "

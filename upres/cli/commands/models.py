@@ -13,12 +13,13 @@ from upres.cli.options import DenoiseOpt, denoise_option, err, fail, out
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="coarse-x2|4, restore-x2|4, refine, overlay-detect or fill")],
+    model: Annotated[str, typer.Argument(
+        help="coarse-x2|4, restore-x2|4, refine, overlay-detect, thin-detect or fill")],
     data: Annotated[list[Path], typer.Option("--data", help="folder of HR training images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="checkpoint/output folder")],
     steps: int = 10000,
     batch: int = 16,
-    patch: Annotated[int, typer.Option(help="LR patch (refine: output/4; overlay-detect, fill: crop)")] = 32,
+    patch: Annotated[int, typer.Option(help="LR patch (refine: output/4; *-detect, fill: crop)")] = 32,
     learning_rate: float = 2e-3,
     seed: int = 0,
     threads: int = 0,

@@ -1,0 +1,168 @@
+"""The learned thin-structure detector: training damage, the shipped model's tiling, what it finds on a
+photo and what it leaves alone, and its training path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from upres.cleaning import thin_net
+from upres.core.model import read_info
+from upres.export.onnx_export import export_weights
+from upres.kernels.masks import grow
+from upres.models.detect_data import HOLDOUT_EVERY, DamageSampler, split_photos
+from upres.models.detector import detection_loss
+from upres.models.registry import spec
+from upres.models.thin_synth import DamageConfig, render_damage
+from upres.models.train import TrainConfig, load_model, train
+from upres.runtime.catalog import WEIGHTS_DIR
+
+ONNX = WEIGHTS_DIR / "thin-detect.onnx"
+WEIGHTS = WEIGHTS_DIR / "thin-detect.pt"
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+T91 = DATASETS / "T91"
+
+
+def _f(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) / 255.0
+
+
+def _held_out_photos() -> list[np.ndarray]:
+    """The held-out tenth of T91 (photos the network never saw), or skip without the data."""
+    if not T91.is_dir():
+        pytest.skip("no ../shared/datasets/T91")
+    out = []
+    for path in split_photos(T91, True):
+        with Image.open(path) as im:
+            out.append(np.asarray(im.convert("RGB")).copy())
+    return out
+
+
+def _scratched(clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """A 2 px scratch across the photo (bright on a dark photo, dark on a bright one) and a 5 px
+    dark speck; (damaged, scratch pixels, the speck's centre)."""
+    h, w = clean.shape[:2]
+    line = [(w * 0.1, h * 0.15), (w * 0.45, h * 0.35), (w * 0.9, h * 0.4)]
+    probe = Image.new("L", (w, h))
+    ImageDraw.Draw(probe).line(line, fill=255, width=2)
+    level = 245 if clean[np.asarray(probe) > 0].mean() < 128 else 15
+    canvas = Image.fromarray(clean)
+    draw = ImageDraw.Draw(canvas)
+    draw.line(line, fill=(level,) * 3, width=2)
+    damaged = np.array(canvas)
+    scratch = np.abs(damaged.astype(np.int16) - clean).max(axis=2) >= 8
+    sy, sx = int(h * 0.75), int(w * 0.3)
+    damaged[sy - 2 : sy + 3, sx - 2 : sx + 3] = 255 - level
+    return damaged, scratch, (sy, sx)
+
+
+def _found(photo: np.ndarray) -> np.ndarray:
+    out = np.zeros(photo.shape[:2], bool)
+    for f in thin_net.detect(_f(photo)):
+        y0, y1, x0, x1 = f.box
+        out[y0:y1, x0:x1] |= f.pixels
+    return out
+
+
+def test_damage_is_deterministic_and_masks_only_visible_damage(photo: np.ndarray) -> None:
+    crop = np.ascontiguousarray(photo[:96, :96])
+    a = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=0.0, degrade=0.0))
+    b = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=0.0, degrade=0.0))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    moved = np.abs(a[0].astype(np.int16) - crop).max(axis=2)
+    assert a[1].any() and (moved[a[1]] >= 8).all()
+    blank, mask = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=1.0, lookalikes=1.0))
+    assert not mask.any() and not np.array_equal(blank, crop)  # look-alikes drawn, none of it damage
+
+
+def test_holdout_split_is_every_tenth_photo(tmp_path: Path, photo: np.ndarray) -> None:
+    for i in range(12):
+        Image.fromarray(photo[:40, :40]).save(tmp_path / f"p{i:02d}.png")
+    held = split_photos(tmp_path, True)
+    train_set = split_photos(tmp_path, False)
+    assert [p.name for p in held] == [f"p{HOLDOUT_EVERY - 1:02d}.png"]
+    assert len(train_set) == 11 and not set(held) & set(train_set)
+
+
+def test_shipped_onnx_is_current_and_small(tmp_path: Path, photo: np.ndarray) -> None:
+    report = export_weights(WEIGHTS, tmp_path / "t.onnx", real_images=[photo[:61, :77]])
+    assert report.parity_max_abs < 1e-4
+    assert onnx.load(str(report.path)).graph == onnx.load(str(ONNX)).graph, \
+        "thin-detect.onnx is stale: run `upres export` again"
+    info = read_info(ONNX)
+    assert info is not None and info.kind == "detect" and info.output_channels == 1
+    assert ONNX.stat().st_size < 1_000_000
+
+
+def test_tiled_logits_equal_the_whole_image(photo: np.ndarray) -> None:
+    image = _f(np.tile(photo, (2, 2, 1))[:301, :355])  # odd sizes, several tiles
+    det = thin_net.detector()
+    whole = det.logits(image, tile=0)
+    tiled = det.logits(image, tile=96)
+    assert np.abs(whole).max() > 1.0  # not a flat map
+    assert np.abs(tiled - whole).max() <= 1e-4
+    assert [f.box for f in thin_net.components(tiled)] == [f.box for f in thin_net.components(whole)]
+
+
+def test_finds_a_scratch_and_a_speck_on_training_photos() -> None:
+    photos = _held_out_photos()
+    found_in = 0
+    for clean in photos:
+        damaged, scratch, _ = _scratched(clean)
+        found = _found(damaged)
+        found_in += found[scratch].mean() > 0.6
+        assert (found & ~grow(scratch, 3)).sum() < 0.5 * scratch.sum()  # and little else
+    # Measured: 6 of the 9 (the misses: dark lines over busy dark texture and bright foliage).
+    assert found_in >= 2 * len(photos) // 3
+    # The network marks the speck too; the auto rule leaves specks alone (SPECK_HIGH = 1.0:
+    # a glint is a speck as well, and clean photos must stay clean).
+    damaged, _, (sy, sx) = _scratched(photos[0])
+    logits = thin_net.detector().logits(_f(damaged))
+    specks = thin_net.components(logits, thin_net.Thresholds(speck_high=0.5))
+    assert any(f.kind == "speck" and f.box[0] <= sy < f.box[1] and f.box[2] <= sx < f.box[3] for f in specks)
+    assert not any(f.kind == "speck" for f in thin_net.components(logits))
+
+
+def test_clean_photos_give_no_detection(photo: np.ndarray) -> None:
+    assert thin_net.detect(_f(photo)) == []
+    if T91.is_dir():
+        assert all(thin_net.detect(_f(p)) == [] for p in _held_out_photos())
+
+
+def test_components_need_a_confident_pixel() -> None:
+    logits = np.full((40, 40), -8.0, np.float32)
+    logits[10, 5:30] = 0.0  # p = 0.5 throughout: above LOW, never above HIGH
+    logits[30, 5:30] = 0.0
+    logits[30, 12] = 8.0  # one sure pixel seeds the whole line
+    logits[35, 35:38] = 8.0  # a sure speck
+    loose = thin_net.Thresholds(min_length=20, speck_high=0.99)
+    assert [(f.kind, f.box) for f in thin_net.components(logits, loose)] == [
+        ("scratch", (30, 31, 5, 30)), ("speck", (35, 36, 35, 38))]
+    assert thin_net.components(logits) == []  # shorter than MIN_LENGTH, and specks are not taken
+    with pytest.raises(ValueError, match="low"):
+        thin_net.components(logits, thin_net.Thresholds(high=0.2, low=0.3))
+
+
+def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (y, x) in enumerate([(0, 0), (30, 60), (60, 120)]):
+        Image.fromarray(photo[y : y + 100, x : x + 110]).save(folder / f"p{i}.png")
+    cfg = TrainConfig(model="thin-detect", data=(folder,), out=tmp_path / "run", steps=40, batch=4,
+                      lr_patch=48, warmup_steps=2, threads=1)
+    x, target = (torch.from_numpy(a) for a in DamageSampler([folder], 48, seed=99).batch(0, 8))
+
+    def loss_of(model: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return float(detection_loss(model(x), target, dice_weight=0.0))  # the per-pixel term
+
+    torch.manual_seed(cfg.seed)  # train() builds its model after seeding the same way
+    before = loss_of(spec("thin-detect").build().eval())
+    after = loss_of(load_model(train(cfg)))
+    assert after < before
