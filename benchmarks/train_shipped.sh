@@ -16,10 +16,12 @@ TRAIN=(--data "$DATA/T91" --data "$DATA/BSD200" --threads 1)
 (upres train coarse-x2 "${TRAIN[@]}" -o "$RUNS/coarse-x2" --steps 10000 --stop-after 5500 --patch 40 &&
  upres train coarse-x2 "${TRAIN[@]}" -o "$RUNS/coarse-x2" --steps 7500 --patch 40) &
 wait
-# refine: an L1 + FFT-magnitude + gradient run (its schedule was cut and resumed three times; the
-# shipped one used coarse-x2's step-6000 checkpoint), then fine-tuned in four stages with the windowed
-# FFT-magnitude texture loss (see upres/weights/MODEL_CARD.md for why each stage).
-REFINE=(refine "${TRAIN[@]}" --coarse "$RUNS/coarse-x4/coarse-x4.pt" --coarse "$RUNS/coarse-x2/coarse-x2.pt")
+# refine-full (the teacher, at full output resolution): an L1 + FFT-magnitude + gradient run (its
+# schedule was cut and resumed three times; the shipped one used coarse-x2's step-6000 checkpoint),
+# then fine-tuned in four stages with the windowed FFT-magnitude texture loss (see
+# upres/weights/MODEL_CARD.md for why each stage). Its .pt files say "refine": it shipped as that.
+COARSE=(--coarse "$RUNS/coarse-x4/coarse-x4.pt" --coarse "$RUNS/coarse-x2/coarse-x2.pt")
+REFINE=(refine-full "${TRAIN[@]}" "${COARSE[@]}")
 upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 2500 --stop-after 500 --patch 32 --texture-weight 0.3
 upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 1000 --patch 32 --texture-weight 0.3
 upres train "${REFINE[@]}" -o "$RUNS/refine0" --steps 1400 --patch 24 --texture-weight 3
@@ -33,11 +35,22 @@ upres train "${REFINE[@]}" "${TUNE[@]}" -o "$RUNS/refine3" --init "$RUNS/refine2
     --learning-rate 2e-3 --texture-weight 30 --spectrum-window 8 --seed 1
 upres train "${REFINE[@]}" "${TUNE[@]}" -o "$RUNS/refine" --init "$RUNS/refine3/refine.pt" --steps 500 \
     --learning-rate 2e-3 --texture-weight 100 --spectrum-window 8 --seed 2
-for name in coarse-x4 coarse-x2 refine; do
+# refine (shipped): the teacher distilled into the network on 2x2 pixel blocks, L1 to its output.
+# The first 1,000 steps ran under a 4,000-step schedule, cut as the machine grew busy.
+DISTIL=(refine "${TRAIN[@]}" "${COARSE[@]}" --teacher "$RUNS/refine/refine-full.pt" --patch 16
+        --texture-weight 0 --learning-rate 2e-3 --seed 2)
+upres train "${DISTIL[@]}" -o "$RUNS/refine-distil" --steps 4000 --stop-after 1000
+upres train "${DISTIL[@]}" -o "$RUNS/refine-distil" --steps 2500
+upres train "${DISTIL[@]}" -o "$RUNS/refine-distil2" --init "$RUNS/refine-distil/refine.pt" \
+    --steps 3000 --learning-rate 1e-3 --seed 3
+for name in coarse-x4 coarse-x2; do
     cp "$RUNS/$name/$name.pt" "$W/$name.pt"
     cp "$RUNS/$name/$name.train.json" "$W/$name.train.json"
     upres export "$W/$name.pt" -o "$W/$name.onnx"
 done
+cp "$RUNS/refine-distil2/refine.pt" "$W/refine.pt"
+cp "$RUNS/refine-distil2/refine.train.json" "$W/refine.train.json"
+upres export "$W/refine.pt" -o "$W/refine.onnx"
 
 # Overlay detector (upres clean --mask auto): synthetic overlays on training crops of 96 px.
 # The shipped run was cut twice on a contended machine and finished with shorter cosine schedules:

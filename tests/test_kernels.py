@@ -50,3 +50,21 @@ def test_deterministic_upscale_does_not_overshoot(photo: np.ndarray) -> None:
     step[:, 8:] = 1.0
     sharp = upscale(step, 2)
     assert sharp.min() >= 0.0 and sharp.max() <= 1.0
+
+
+def test_refine_stage_on_planes_equals_the_compose_reference() -> None:
+    """The runtime's in-place refine stage (planes, one input fill, compose in place) gives the
+    bits of the reference definition: compose(coarse, refine([coarse, sobel]), sobel)."""
+    from upres.kernels.edges import compose, sobel_magnitude
+    from upres.runtime.chain_factory import build_chain
+    from upres.runtime.stages import refine_texture, run_hwc
+
+    chain = build_chain("hybrid", 4, threads=1, texture=0.7).chain
+    image = np.random.default_rng(0).random((37, 45, 3), dtype=np.float32)
+    coarse = run_hwc(chain.coarse, image, clip=True)
+    edge = sobel_magnitude(coarse)
+    residual = run_hwc(chain.refine, np.concatenate([coarse, edge[..., None]], axis=2))
+    reference = compose(coarse, residual, edge, 0.7)
+    assert not np.array_equal(reference, coarse)
+    assert np.array_equal(refine_texture(chain.refine, coarse, 0.7), reference)
+    assert np.array_equal(chain(image), reference)

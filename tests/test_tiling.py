@@ -130,3 +130,22 @@ def test_pipelined_chain_matches_tile_by_tile(blend: str) -> None:
     got = upscale_array(image, grid, piped, blend)
     assert piped.calls == len(grid.tiles)
     np.testing.assert_array_equal(got, expect)
+
+
+def test_texture_stage_tiled_equals_whole_on_odd_sides(photo) -> None:
+    """The refine network runs on 2x2 pixel blocks: odd sides are extended and tile origins
+    aligned, so tiles of any size give the whole-image result."""
+    from dataclasses import replace
+
+    from upres.cleaning.texture import build_texture
+
+    stage = build_texture("ort-cpu", threads=1)[0]
+    assert stage.align == 2
+    image = photo[:75, :97].astype(np.float32) / 255.0
+    mask = np.ones(image.shape[:2], bool)
+    whole, _ = replace(stage, tile=0)(image, mask, 1.0)
+    assert not np.array_equal(whole, image)  # the texture did something
+    for tile in (16, 33):
+        tiled, runs = replace(stage, tile=tile)(image, mask, 1.0)
+        assert runs > 1
+        assert np.abs(tiled - whole).max() <= 1e-5

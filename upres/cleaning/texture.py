@@ -28,6 +28,7 @@ class TextureStage:
     refine: Backend
     refine_rf: int
     tile: int = TEXTURE_TILE
+    align: int = 1  # the refine network's pixel blocks: tile origins on its multiples
 
     @property
     def halo(self) -> int:
@@ -39,11 +40,13 @@ class TextureStage:
         keeps the result inside the mask."""
         if strength <= 0:
             return image.copy(), 0
-        return apply_tiled(image, lambda crop: refine_texture(self.refine, crop, strength), self.tile,
-                           self.halo, where=mask, base=image)
+        return apply_tiled(image, lambda crop: refine_texture(self.refine, crop, strength),
+                           self.tile, self.halo, self.align, where=mask, base=image)
 
 
 def build_texture(backend: str = "ort-cpu", threads: int = 0) -> tuple[TextureStage, ModelRef]:
     """The texture stage on the shipped refine network, and the model's reference (for sidecars)."""
     refine = resolve(DEFAULT_REFINE, "fp32")
-    return TextureStage(select.create(backend, refine.path, threads), refine.info.receptive_field), refine
+    stage = TextureStage(select.create(backend, refine.path, threads), refine.info.receptive_field,
+                         align=refine.info.alignment)
+    return stage, refine

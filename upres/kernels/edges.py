@@ -28,7 +28,16 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 def sobel_magnitude(rgb: np.ndarray) -> np.ndarray:
     """Normalised Sobel gradient magnitude of the luma, (H, W) float32, replicate borders."""
-    y = luma(rgb)
+    return _sobel_of_luma(luma(rgb))
+
+
+def sobel_magnitude_planes(rgb: np.ndarray) -> np.ndarray:
+    """:func:`sobel_magnitude` of a (3, H, W) image: the same values, read from planes."""
+    r, g, b = LUMA_WEIGHTS
+    return _sobel_of_luma((r * rgb[0] + g * rgb[1] + b * rgb[2]).astype(np.float32))
+
+
+def _sobel_of_luma(y: np.ndarray) -> np.ndarray:
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
     return (np.sqrt(gx * gx + gy * gy) / SOBEL_NORM).astype(np.float32)

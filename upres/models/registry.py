@@ -49,7 +49,10 @@ SPECS: dict[str, ModelSpec] = {
     # interpolated weight by weight (`--denoise` between 0 and 1).
     "restore-x2": ModelSpec("restore-x2", "coarse", 2, coarse=CoarseConfig(scale=2)),
     "restore-x4": ModelSpec("restore-x4", "coarse", 4, coarse=CoarseConfig(scale=4)),
-    "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig()),
+    # On 2x2 pixel blocks: a third of the full-resolution network's cost (see models/refine.py),
+    # distilled from refine-full (`upres train refine --teacher`), which is not shipped.
+    "refine": ModelSpec("refine", "refine", 1, refine=RefineConfig(unshuffle=2)),
+    "refine-full": ModelSpec("refine-full", "refine", 1, refine=RefineConfig()),
     "overlay-detect": ModelSpec("overlay-detect", "detect", 1, detect=DetectorConfig()),
     # Scratches, hair, creases and dust: the overlay detector's network on other training data.
     "thin-detect": ModelSpec("thin-detect", "detect", 1, detect=DetectorConfig(), synth="damage"),

@@ -24,6 +24,7 @@ from upres.models.detector import detection_loss
 from upres.models.fill_data import FillSampler
 from upres.models.fill_net import masked_l1
 from upres.models.losses import RefineLossSchedule
+from upres.models.refine import RefineConfig, RefineNet
 from upres.models.registry import spec
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -46,6 +47,7 @@ class TrainConfig:
     recipe: ScanRecipe | None = None  # degrade LR by the scan recipe (restoration models)
     refine_schedule: RefineLossSchedule = field(default_factory=RefineLossSchedule)
     coarse_weights: tuple[Path, ...] = ()  # refine: frozen coarse models (one per scale)
+    teacher_weights: Path | None = None  # refine: distil this refine network's output instead
     init_weights: Path | None = None  # start (not resume) from these weights: fine-tuning
 
 
@@ -70,6 +72,18 @@ def load_state(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
 def load_model(path: Path) -> torch.nn.Module:
     name, state = load_state(path)
     model = spec(name).build()
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load_refine(path: Path) -> torch.nn.Module:
+    """A refine network of any shape (channels, depth, pixel blocks), read from its weights."""
+    _, state = load_state(path)
+    hidden = sorted(k for k in state if k.startswith("hidden.") and k.endswith(".weight"))
+    channels, in_channels = state[hidden[0]].shape[:2]
+    config = RefineConfig(channels=int(channels), layers=len(hidden) + 1,
+                          unshuffle=math.isqrt(int(in_channels) // 4))
+    model = RefineNet(config)
     model.load_state_dict(state)
     return model.eval()
 
@@ -125,6 +139,7 @@ class _RefineTask:
             self.samplers.append(
                 PatchSampler(list(cfg.data), scale, lr_patch, cfg.seed, cfg.recipe)
             )
+        self.teacher = load_refine(cfg.teacher_weights) if cfg.teacher_weights else None
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
         k = step % len(self.coarse)
@@ -139,7 +154,14 @@ class _RefineTask:
             cond = coarse + sched.cond_noise * torch.randn(coarse.shape, generator=gen)
         residual = model(torch.cat([cond, edge], dim=1))
         out = edge_ops.compose(coarse, residual, edge, texture=1.0)
-        return sched.loss(out, torch.from_numpy(hr), step / max(1, cfg.steps))
+        target = torch.from_numpy(hr)
+        if self.teacher is not None:
+            # Distillation: the teacher's composed output is the target, so what the edge gate
+            # hides does not count and the student learns the teacher's texture, not the HR's.
+            with torch.no_grad():
+                target = edge_ops.compose(coarse, self.teacher(torch.cat([coarse, edge], dim=1)),
+                                          edge, texture=1.0)
+        return sched.loss(out, target, step / max(1, cfg.steps))
 
 
 class _DetectTask:
@@ -234,6 +256,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         "refine_schedule": asdict(cfg.refine_schedule),
         "parameters": sum(p.numel() for p in model.parameters()),
         "init_weights": cfg.init_weights.name if cfg.init_weights else None,
+        "teacher_weights": cfg.teacher_weights.name if cfg.teacher_weights else None,
     }
     atomic_write_text(cfg.out / f"{cfg.model}.train.json", json.dumps(meta, indent=2))
     return final

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from upres.kernels import deterministic
-from upres.kernels.edges import SOBEL_RADIUS, compose, sobel_magnitude
+from upres.kernels.edges import SOBEL_RADIUS, edge_gate, sobel_magnitude_planes
 from upres.runtime.backends.base import Backend
 from upres.runtime.chain import TileChain
 from upres.runtime.memory import MemoryModel
@@ -99,10 +99,11 @@ class HybridChain(TileChain):
         return self.coarse_rf + math.ceil(refine_halo(self.refine_rf) / self.scale)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        coarse = run_hwc(self.coarse, tile, clip=True)
-        if self.texture == 0:
-            return coarse
-        return refine_texture(self.refine, coarse, self.texture)
+        coarse = self.coarse.run(_to_nchw(tile))
+        np.clip(coarse, 0.0, 1.0, out=coarse)
+        if self.texture != 0:
+            add_texture(self.refine, coarse, self.texture)
+        return coarse[0].transpose(1, 2, 0)
 
 
 def refine_halo(refine_rf: int) -> int:
@@ -113,10 +114,26 @@ def refine_halo(refine_rf: int) -> int:
 def refine_texture(refine: Backend, image: np.ndarray, texture: float) -> np.ndarray:
     """The refine stage: ``image`` plus the edge-gated texture residual that the refine network
     predicts from it and its Sobel edge map. (H, W, 3) float32 [0, 1] in and out."""
-    edge = sobel_magnitude(image)
-    x = np.concatenate([image, edge[..., None]], axis=2)
-    residual = run_hwc(refine, x)
-    return compose(image, residual, edge, texture)
+    planes = _to_nchw(image)
+    add_texture(refine, planes, texture)
+    return _to_hwc(planes)
+
+
+def add_texture(refine: Backend, planes: np.ndarray, texture: float) -> None:
+    """:func:`refine_texture` in place on (1, 3, H, W) planes in [0, 1].
+
+    On planes, at output resolution, every full-size temporary is one more 4-byte-per-sample
+    pass over memory: the network's input is filled once and the compose runs in place.
+    """
+    rgb = planes[0]
+    edge = sobel_magnitude_planes(rgb)
+    x = np.empty((1, 4, *edge.shape), np.float32)
+    x[0, :3] = rgb
+    x[0, 3] = edge
+    residual = refine.run(x)[0]
+    residual *= np.float32(texture) * edge_gate(edge)
+    rgb += residual
+    np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:

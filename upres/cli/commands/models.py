@@ -34,6 +34,7 @@ def train(
     spectrum_window: Annotated[int, typer.Option(help="refine: local FFT window, 0 = patch")] = 0,
     fidelity_sigma: Annotated[float, typer.Option(help="refine: L1 on low-passes, 0 = off")] = 0.0,
     init: Annotated[Path | None, typer.Option(help="start from these weights (fine-tune)")] = None,
+    teacher: Annotated[Path | None, typer.Option(help="refine: distil these refine weights")] = None,
 ) -> None:
     """Train a network from folders of HR training images (resumes from --out)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -49,8 +50,9 @@ def train(
     for folder in data:
         if not folder.is_dir():
             raise fail(f"--data {folder}: not a folder")
-    if init is not None and not init.is_file():
-        raise fail(f"--init {init}: no such file")
+    for option, path in (("--init", init), ("--teacher", teacher)):
+        if path is not None and not path.is_file():
+            raise fail(f"{option} {path}: no such file")
     cfg = TrainConfig(
         model=model, data=tuple(data), out=out_dir, steps=steps, batch=batch, lr_patch=patch,
         learning_rate=learning_rate, seed=seed, threads=threads, stop_after=stop_after,
@@ -61,6 +63,7 @@ def train(
             fidelity_sigma=fidelity_sigma),
         coarse_weights=tuple(coarse or ()),
         init_weights=init,
+        teacher_weights=teacher,
     )
     if not err.is_terminal:
         # A log file gets a line every 50 steps instead of a bar it cannot show.
