@@ -11,8 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import upres
-from upres.cli import app
 from upres.cleaning.pipeline import CleanSettings
+from upres.cli import app
 from upres.core.choices import Blend, CleanBlend, FeatherShape, Mode
 from upres.studio.settings import SettingsError, StudioSettings
 
@@ -60,10 +60,10 @@ def test_settings_store_members_and_keep_writing_names() -> None:
 
 
 def test_the_studio_refuses_a_bad_name_in_its_own_words() -> None:
-    with pytest.raises(SettingsError, match="^mode must be one of deterministic, faithful, hybrid, "
-                                            "got 'magic'$"):
+    with pytest.raises(SettingsError, match=r"^mode must be one of deterministic, faithful, hybrid, "
+                                            r"got 'magic'$"):
         StudioSettings.from_json({"mode": "magic"})
-    with pytest.raises(SettingsError, match="^blend must be one of alpha, poisson, got 'crop'$"):
+    with pytest.raises(SettingsError, match=r"^blend must be one of alpha, poisson, got 'crop'$"):
         StudioSettings.from_json({"blend": "crop"})
 
 
