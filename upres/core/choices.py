@@ -24,7 +24,10 @@ class Choice(StrEnum):
             for member in cls:
                 if member.value == value:
                     return member
-        raise ValueError(f"{_OPTIONS[cls]} must be one of {', '.join(cls)}, got {value!r}")
+        names = list(cls)
+        allowed = _WORDING[cls].format(list=", ".join(names),
+                                       alternatives=f"{', '.join(names[:-1])} or {names[-1]}")
+        raise ValueError(f"{allowed}, got {value!r}")
 
 
 class Mode(Choice):
@@ -60,10 +63,11 @@ class CleanBlend(Choice):
     POISSON = "poisson"
 
 
-# The option each set is given by, for the one-line error; looked up when a parse fails.
-_OPTIONS: dict[type[Choice], str] = {
-    Mode: "--mode",
-    Blend: "--blend",
-    FeatherShape: "the feather shape",
-    CleanBlend: "--blend",
+# The one-line error of each set, by the option it is given with; the wording is the one these
+# options have always had (scripts match it), so it differs from set to set.
+_WORDING: dict[type[Choice], str] = {
+    Mode: "--mode must be one of {list}",
+    Blend: "--blend must be {alternatives}",
+    FeatherShape: "the feather shape must be {alternatives}",
+    CleanBlend: "--blend must be one of {list}",
 }
