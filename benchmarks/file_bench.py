@@ -19,8 +19,10 @@ from pathlib import Path
 from rich.console import Console
 
 from upres.bench.doc_sections import with_files_section
-from upres.bench.file_report import files_main, print_result, render_markdown, write_json
+from upres.bench.file_report import render_markdown, write_json
 from upres.bench.files import FileBenchResult
+from upres.cli.commands.bench import files_main
+from upres.cli.render_bench import print_file_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: --from-json {args.from_json}: {exc}", file=sys.stderr)
         return 2
-    print_result(result, Console(), Console(stderr=True))
+    print_file_result(result, Console(), Console(stderr=True))
     if args.json:
         write_json(result, args.json)
     if args.markdown:

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from upres.calibration.benchmark import score_test_sets
 from upres.calibration.int8 import calibrate_int8
+from upres.cli.render_calibration import calibration_table, progress_bar
 from upres.core.hashing import file_sha256
 from upres.core.model import read_info, read_props
 from upres.runtime.catalog import builtin_path
@@ -41,7 +42,9 @@ def _exclude_for(name: str) -> list[str] | str:
 def make(name: str, datasets: Path, samples: int, method: str, seed: int, max_loss_db: float) -> bool:
     src, out = builtin_path(name, "fp32"), builtin_path(name, "int8")
     report = calibrate_int8(src, [datasets / s for s in TRAIN_SETS], out, samples=samples, method=method,
-                            exclude=_exclude_for(name), max_loss_db=max_loss_db, seed=seed)
+                            exclude=_exclude_for(name), max_loss_db=max_loss_db, seed=seed,
+                            progress=progress_bar)
+    Console().print(calibration_table(report))
     info = read_info(src)
     scale = info.scale if info else _scale(name)
     report.evaluation = score_test_sets({"fp32": src, "int8": out}, scale, [datasets / n for n in TEST_SETS])

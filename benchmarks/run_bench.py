@@ -21,8 +21,9 @@ from rich.console import Console
 from upres.bench.doc_sections import keeping_files_section
 from upres.bench.markdown import render
 from upres.bench.plot import pareto_plot
-from upres.bench.report import rich_table, targets_table, write_json
+from upres.bench.report import write_json
 from upres.bench.runner import BenchConfig, BenchResult, run_bench
+from upres.cli.render_bench import rich_table, targets_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -63,7 +63,7 @@ def calib_dir(tmp_path_factory: pytest.TempPathFactory, photo: np.ndarray) -> Pa
 def int8(calib_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("int8") / "coarse-x4.int8.onnx"
     report = calibrate_int8(MODEL, calib_dir, out, samples=8, method="minmax", exclude="auto",
-                            heldout_count=6, speed_runs=1, speed_size=32, quiet=True)
+                            heldout_count=6, speed_runs=1, speed_size=32)
     return out, report
 
 
@@ -144,13 +144,13 @@ def test_manual_exclusion_keeps_node_float(calib_dir: Path, tmp_path: Path) -> N
     node = "/body/body.2/conv1/Conv"
     out = tmp_path / "m.onnx"
     report = calibrate_int8(MODEL, calib_dir, out, samples=4, exclude=[node], heldout_count=3,
-                            speed_runs=0, quiet=True)
+                            speed_runs=0)
     assert report.excluded_nodes == [node] and report.exclude_mode == "manual"
     model = onnx.load(str(out))
     assert not _weight_from_dq(model, node)
     assert _weight_from_dq(model, "/body/body.2/conv2/Conv")
     with pytest.raises(CalibrationError, match="no node named"):
-        calibrate_int8(MODEL, calib_dir, tmp_path / "x.onnx", samples=2, exclude=["nope"], quiet=True)
+        calibrate_int8(MODEL, calib_dir, tmp_path / "x.onnx", samples=2, exclude=["nope"])
 
 
 def test_exclusion_search_keeps_fewest_sensitive_layers() -> None:
@@ -200,7 +200,7 @@ def test_auto_sensitivity_pass_excludes_measured_layers(calib_dir: Path, tmp_pat
     model = _tiny_sr_model(tmp_path / "tiny.onnx")
     out = tmp_path / "s.onnx"
     report = calibrate_int8(model, calib_dir, out, samples=4, exclude="auto", max_loss_db=-50.0,
-                            heldout_count=2, speed_runs=0, quiet=True)
+                            heldout_count=2, speed_runs=0)
     assert [c.node for c in report.sensitivity] and set(c.node for c in report.sensitivity) == {
         "conv0", "conv1", "conv2"}
     assert not report.target_met and report.speed is None
@@ -216,7 +216,7 @@ def test_auto_sensitivity_pass_excludes_measured_layers(calib_dir: Path, tmp_pat
 def test_auto_within_budget_quantizes_every_layer(calib_dir: Path, tmp_path: Path) -> None:
     model = _tiny_sr_model(tmp_path / "tiny.onnx")
     report = calibrate_int8(model, calib_dir, tmp_path / "q.onnx", samples=4, exclude="auto",
-                            max_loss_db=0.3, heldout_count=2, speed_runs=0, quiet=True)
+                            max_loss_db=0.3, heldout_count=2, speed_runs=0)
     assert report.target_met and report.excluded_nodes == ["skip"] and not report.sensitivity
     q = onnx.load(str(tmp_path / "q.onnx"))
     assert all(_weight_from_dq(q, f"conv{i}") for i in range(3))
@@ -227,7 +227,7 @@ def test_histogram_methods_take_crops_of_mixed_sizes(calib_dir: Path, tmp_path: 
     model = _tiny_sr_model(tmp_path / "tiny.onnx")
     out = tmp_path / f"{method}.onnx"
     report = calibrate_int8(model, calib_dir, out, samples=4, method=method, heldout_count=2,
-                            speed_runs=0, quiet=True, settings=QdqSettings(num_bins=256))
+                            speed_runs=0, settings=QdqSettings(num_bins=256))
     assert report.method == method and read_props(out)["upres.calibration.method"] == method
     assert report.accuracy.psnr_vs_fp32 > 30.0
 
@@ -236,14 +236,14 @@ def test_same_images_and_seed_give_same_model_bytes(calib_dir: Path, tmp_path: P
     model = _tiny_sr_model(tmp_path / "tiny.onnx")
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
     for out in (a, b):
-        calibrate_int8(model, calib_dir, out, samples=3, heldout_count=1, speed_runs=0, quiet=True)
+        calibrate_int8(model, calib_dir, out, samples=3, heldout_count=1, speed_runs=0)
     assert a.read_bytes() == b.read_bytes()  # no timings or paths in the model file
 
 
 def test_fp16_float32_io_and_parity(calib_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxconverter_common")
     out = tmp_path / "coarse-x4.fp16.onnx"
-    report = calibrate_fp16(MODEL, calib_dir, out, samples=4, heldout_count=4, speed_runs=0, quiet=True)
+    report = calibrate_fp16(MODEL, calib_dir, out, samples=4, heldout_count=4, speed_runs=0)
     model = onnx.load(str(out))
     onnx.checker.check_model(model)
     f32 = onnx.TensorProto.FLOAT
@@ -311,31 +311,31 @@ def test_bad_inputs_give_clear_errors(calib_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(CalibrationError, match=f"{empty}.*empty"):
-        calibrate_int8(MODEL, empty, out, samples=2, quiet=True)
+        calibrate_int8(MODEL, empty, out, samples=2)
     texts = tmp_path / "texts"
     texts.mkdir()
     (texts / "notes.txt").write_text("not a photo")
     with pytest.raises(CalibrationError, match=f"no images in {texts}"):
-        calibrate_int8(MODEL, texts, out, samples=2, quiet=True)
+        calibrate_int8(MODEL, texts, out, samples=2)
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("a.png", "b.png"):
         (broken / name).write_bytes(b"\x89PNG not really")
     with pytest.raises(CalibrationError, match=r"[ab]\.png is not a readable image"):
-        calibrate_int8(MODEL, broken, out, samples=2, quiet=True)
+        calibrate_int8(MODEL, broken, out, samples=2)
     with pytest.raises(CalibrationError, match="not found"):
-        calibrate_int8(MODEL, tmp_path / "missing", out, samples=2, quiet=True)
+        calibrate_int8(MODEL, tmp_path / "missing", out, samples=2)
     fake = tmp_path / "model.onnx"
     fake.write_text("this is a text file, not a model\n")
     with pytest.raises(CalibrationError, match=f"{fake} is not an ONNX model"):
-        calibrate_int8(fake, calib_dir, out, samples=2, quiet=True)
+        calibrate_int8(fake, calib_dir, out, samples=2)
     with pytest.raises(FileNotFoundError, match=r"missing\.onnx"):
-        calibrate_int8(tmp_path / "missing.onnx", calib_dir, out, samples=2, quiet=True)
+        calibrate_int8(tmp_path / "missing.onnx", calib_dir, out, samples=2)
     with pytest.raises(CalibrationError, match="--method"):
-        calibrate_int8(MODEL, calib_dir, out, samples=2, method="magic", quiet=True)
+        calibrate_int8(MODEL, calib_dir, out, samples=2, method="magic")
     refine = builtin_path("refine")
     with pytest.raises(CalibrationError, match="4 input channels"):
-        calibrate_int8(refine, calib_dir, out, samples=2, quiet=True)
+        calibrate_int8(refine, calib_dir, out, samples=2)
     assert not out.exists()
 
 
@@ -354,3 +354,31 @@ def test_command_registers_with_typer_and_reports_errors(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["calibrate", str(MODEL), "--images", str(empty), "-o",
                                       str(tmp_path / "o.onnx"), "--precision", "int4"])
     assert result.exit_code == 2 and "--precision" in result.output
+
+
+def test_progress_goes_where_the_caller_says_and_the_library_prints_nothing(
+        calib_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxconverter_common")
+    from collections.abc import Callable, Iterator
+    from contextlib import contextmanager
+
+    from rich.console import Console
+
+    from upres.cli.render_calibration import calibration_table
+
+    steps: list[tuple[str, int]] = []
+    advanced: list[str] = []
+
+    @contextmanager
+    def record(total: int, description: str) -> Iterator[Callable[[], None]]:
+        steps.append((description, total))
+        yield lambda: advanced.append(description)
+
+    report = calibrate_fp16(MODEL, calib_dir, tmp_path / "p.fp16.onnx", samples=3, heldout_count=2,
+                            speed_runs=0, progress=record)
+    assert steps == [("measuring ranges", 3)] and advanced == ["measuring ranges"] * 3
+    assert capsys.readouterr() == ("", "")
+    console = Console(record=True, width=200)
+    console.print(calibration_table(report))
+    text = console.export_text()
+    assert "FP16 calibration: p.fp16.onnx" in text and "PSNR FP16 vs FP32" in text

@@ -33,6 +33,7 @@ from upres.cleaning.masks import MAX_MASKED
 from upres.cleaning.pipeline import Cleaner as CleanStages
 from upres.cleaning.pipeline import CleanSettings, seed_of
 from upres.cleaning.runner import CleanRunner, MaskOptions, saved_mask_clashes, unscaled_setup
+from upres.core.choices import CleanBlend
 from upres.imageio import Compression, display_path
 from upres.kernels.masks import final_mask
 from upres.runtime.backends import select
@@ -68,7 +69,7 @@ class Cleaner:
     """
 
     def __init__(self, *, feather: int = 2, fill: str = "fsr", fill_model: str | Path | None = None,
-                 texture: float = 0.5, grain: float = 0.0, blend: str = "alpha",
+                 texture: float = 0.5, grain: float = 0.0, blend: CleanBlend | str = CleanBlend.ALPHA,
                  grow: int | None = None, backend: str = "auto", threads: int = 0,
                  memory: int | str | None = None, upscale: Upscaler | None = None,
                  detect: str | tuple[str, ...] = DEFAULT_DETECT,
@@ -79,7 +80,7 @@ class Cleaner:
             raise SettingsError(f"--grow must be auto (None) or a number of pixels >= 0, got {grow}")
         try:
             self.settings = CleanSettings(feather=feather, fill=fill, texture=texture, grain=grain,
-                                          blend=blend)
+                                          blend=CleanBlend.parse(blend))
             choice = select.choose(backend)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None

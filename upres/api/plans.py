@@ -29,7 +29,7 @@ class PlanReport:
         """`upres plan IMAGE`'s lines."""
         s = self.setup
         out_w, out_h = self.output_size
-        return (f"{self.source}: {self.width}x{self.height} -> {out_w}x{out_h}, {s.mode}, backend "
+        return (f"{self.source}: {self.width}x{self.height} -> {out_w}x{out_h}, {s.mode_name}, backend "
                 f"{s.backend} ({s.backend_reason})\ndenoise {self.denoise.describe()}\n"
                 f"{describe(self.plan)}")
 

@@ -13,20 +13,20 @@ from dataclasses import dataclass
 
 from upres.api.errors import SettingsError
 from upres.batch.results import RunOptions
+from upres.core.choices import Blend, Mode
 from upres.core.sizes import parse_size
 from upres.imageio import DEFAULT_MAX_PIXELS, Compression
 from upres.runtime.chain_factory import SCALES, ChainSetup, build_chain
 from upres.runtime.denoise import DenoiseSetting
 from upres.runtime.memory import default_memory_target
-from upres.runtime.planner import BLENDS
 
 
-def default_mode(mode: str | None, model: str | None) -> str:
+def default_mode(mode: Mode | None, model: str | None) -> Mode:
     """``mode`` as given; else a model of the user's own runs alone (upres's refine pass would
     cost several times the model), and upres's models run hybrid."""
     if mode is not None:
         return mode
-    return "faithful" if model is not None else "hybrid"
+    return Mode.FAITHFUL if model is not None else Mode.HYBRID
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,9 @@ class Settings:
     """The settings of an :class:`~upres.api.upscaler.Upscaler` (`upres run`'s options)."""
 
     scale: int = 4  # 2 or 4 for upres's models; a model of your own has its own
-    mode: str | None = None  # deterministic | faithful | hybrid; None: hybrid (faithful with model)
+    # The two names below may be given as members or as their names (a str): __post_init__
+    # stores the member, so everything past this object compares members.
+    mode: Mode | str | None = None  # deterministic | faithful | hybrid; None: hybrid (faithful with model)
     texture: float = 0.5  # hybrid: refine strength 0..1
     model: str | None = None  # a built-in name or a path to an .onnx model
     precision: str = "fp32"  # fp32 | fp16 | int8
@@ -42,7 +44,7 @@ class Settings:
     memory: int | str | None = None  # bytes or "2GiB"; None: half the available memory, <= 8 GiB
     tile: int | None = None  # None: planned; 0: whole image; N: cores of N input pixels
     halo: int | None = None  # None: the chain's receptive field
-    blend: str = "auto"  # auto | crop | feather
+    blend: Blend | str = Blend.AUTO  # auto | crop | feather
     threads: int = 0  # inference threads (0: every core)
     # "auto": a strength per image, from its measured noise and JPEG blockiness; or a fixed
     # strength 0 (the clean models) .. 1 (the restoration models), on a 0.1 grid.
@@ -53,8 +55,11 @@ class Settings:
         # the model itself are checked by build_chain, which knows them.
         if self.scale not in SCALES and self.model is None:
             raise SettingsError(f"--scale must be 2 or 4, got {self.scale}")
-        if self.blend not in BLENDS:
-            raise SettingsError(f"--blend must be auto, crop or feather, got {self.blend!r}")
+        try:
+            object.__setattr__(self, "mode", None if self.mode is None else Mode.parse(self.mode))
+            object.__setattr__(self, "blend", Blend.parse(self.blend))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         for name, value in (("tile", self.tile), ("halo", self.halo)):
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise SettingsError(f"--{name} must be auto (None) or a number of pixels >= 0, "
@@ -93,8 +98,10 @@ class Settings:
         PlanError when a GPU backend's device memory plan cannot fit ``memory``."""
         # GPU backends plan device memory when the chain is built: an explicit memory bounds it.
         device_memory = self.memory_target() if self.memory is not None else None
+        mode = self.mode
+        assert mode is None or isinstance(mode, Mode)  # __post_init__ parsed it
         try:
-            return build_chain(default_mode(self.mode, self.model), self.scale, self.model,
+            return build_chain(default_mode(mode, self.model), self.scale, self.model,
                                self.texture, self.backend, self.precision, self.threads,
                                device_memory, denoise=self.denoise_setting())
         except ValueError as exc:
@@ -119,6 +126,7 @@ class Settings:
             raise SettingsError(str(exc)) from None
         if math.isnan(wait) or wait < 0:
             raise SettingsError(f"wait must be a number of seconds >= 0, got {wait}")
+        assert isinstance(self.blend, Blend)  # __post_init__ parsed it
         return RunOptions(memory=self.memory_target() if memory is None else memory,
                           tile=self.tile, halo=self.halo, blend=self.blend, fmt=fmt,
                           resume=resume, compression=deflate,

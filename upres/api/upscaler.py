@@ -17,6 +17,7 @@ from upres.api.guard import Guard
 from upres.api.plans import PlanReport
 from upres.api.settings import Settings
 from upres.batch import BatchRunner, ImageResult, Progress, RunOptions
+from upres.core.choices import Blend, Mode
 from upres.imageio import Compression, display_path
 from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.denoise import DenoiseChoice, choose
@@ -38,10 +39,10 @@ class Upscaler:
     it as a context manager, or call :meth:`close`, to free its sessions.
     """
 
-    def __init__(self, scale: int = 4, *, mode: str | None = None, texture: float = 0.5,
+    def __init__(self, scale: int = 4, *, mode: Mode | str | None = None, texture: float = 0.5,
                  model: str | None = None, precision: str = "fp32", backend: str = "auto",
                  memory: int | str | None = None, tile: int | None = None,
-                 halo: int | None = None, blend: str = "auto", threads: int = 0,
+                 halo: int | None = None, blend: Blend | str = Blend.AUTO, threads: int = 0,
                  denoise: str | float = "auto") -> None:
         self.settings = Settings(scale=scale, mode=mode, texture=texture, model=model,
                                  precision=precision, backend=backend, memory=memory, tile=tile,
@@ -70,7 +71,7 @@ class Upscaler:
 
     @property
     def mode(self) -> str:
-        return self.setup.mode
+        return self.setup.mode_name
 
     @property
     def backend(self) -> str:
@@ -242,7 +243,7 @@ class Upscaler:
         if self._setup is None:
             return "Upscaler(closed)"
         s = self._setup
-        return f"Upscaler(scale={s.scale}, mode={s.mode!r}, backend={s.backend!r})"
+        return f"Upscaler(scale={s.scale}, mode={s.mode_name!r}, backend={s.backend!r})"
 
 
 def _file_format(source: Path, output: Path) -> str:

@@ -18,7 +18,7 @@ def settings_record(setup: ChainSetup, opts: RunOptions) -> dict[str, Any]:
     chain = setup.chain
     return {
         "upres_version": __version__,
-        "mode": setup.mode,
+        "mode": setup.mode_name,
         "scale": setup.scale,
         "texture": chain.texture,
         "backend": setup.backend,

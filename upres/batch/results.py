@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from upres.core.choices import Blend
 from upres.imageio import DEFAULT_MAX_PIXELS, Compression
 from upres.runtime.inputs import Job
 from upres.runtime.tiling import Tile
@@ -15,7 +16,7 @@ class RunOptions:
     memory: int
     tile: int | None = None  # None = auto
     halo: int | None = None  # None = auto
-    blend: str = "auto"
+    blend: Blend = Blend.AUTO
     fmt: str = "same"
     resume: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS

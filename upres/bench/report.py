@@ -1,11 +1,10 @@
-"""A bench result as text: cells shared by the terminal table and the markdown table, and JSON."""
+"""A bench result as text: cells shared by the terminal table (`upres.cli.render_bench`) and the
+markdown table, and JSON."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from rich.table import Table
 
 from upres.bench.rows import Row
 from upres.bench.runner import BenchResult
@@ -78,30 +77,6 @@ def peak_line(result: BenchResult) -> str:
     size = result.config.get("gemm_size")
     return (f"GEMM peak through ONNX Runtime ({size}^3, {result.threads} threads): "
             + ("; ".join(parts) if parts else "not measured"))
-
-
-def rich_table(result: BenchResult) -> Table:
-    sets = tuple(result.config.get("sets", ()))
-    cfg = result.config
-    title = (f"upres bench ({cfg['profile']}): x4, {cfg['image_count']} x {cfg['image_size']}^2 "
-             f"inputs, {cfg['passes']} passes, {result.threads} threads")
-    table = Table(title=title, caption=peak_line(result))
-    for h in headers(sets):
-        table.add_column(h, overflow="fold")
-    for row in result.rows:
-        style = None if row.status == "ok" else "dim"
-        table.add_row(*cells(row, sets), style=style)
-    return table
-
-
-def targets_table(result: BenchResult) -> Table:
-    table = Table(title="targets (issue 6)")
-    for h in ("target", "goal", "measured", "met", "note"):
-        table.add_column(h, overflow="fold")
-    for t in result.targets:
-        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t.met]
-        table.add_row(t.name, t.goal, t.value or "-", met, t.note)
-    return table
 
 
 def write_json(result: BenchResult, path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from upres.bench.contender import SCALE, BaseContender
+from upres.core.choices import Blend, Mode
 from upres.evaluate import to_u8
 from upres.runtime.tiling import TileGrid, plan_grid
 
@@ -23,23 +24,23 @@ if TYPE_CHECKING:
 class UpresContender(BaseContender):
     group = "upres"
 
-    def __init__(self, threads: int, memory: int | None = None, mode: str = "faithful",
+    def __init__(self, threads: int, memory: int | None = None, mode: Mode | str = Mode.FAITHFUL,
                  precision: str = "fp32", tile: str | int = "auto", texture: float = 0.5,
                  model: str | None = None, denoise: str = "auto") -> None:
         self.threads = threads
         self.denoise = denoise
         self.memory = memory
-        self.mode = mode
+        self.mode = Mode.parse(mode)
         self.precision = precision
         self.tile = tile  # "auto" (the planner's choice), 0 (whole image) or a core size
         self.texture = texture
         self.model = model or f"coarse-x{SCALE}"
-        label = "" if mode == "faithful" else f" {mode} t{texture:g}"  # faithful: the default row
+        label = "" if self.mode is Mode.FAITHFUL else f" {mode} t{texture:g}"  # faithful: the default row
         where = {"auto": "auto", 0: "whole"}.get(tile, f"tile {tile}")
         self.name = f"upres{label} {precision} {where}"
         self.setup: ChainSetup | None = None
         self.runner: BatchRunner | None = None  # set for tile "auto": plans as `upres run` does
-        self._grids: dict[tuple[int, int], tuple[TileGrid, str]] = {}
+        self._grids: dict[tuple[int, int], tuple[TileGrid, Blend]] = {}
 
     def available(self) -> str | None:
         from upres.runtime.catalog import builtin_path
@@ -67,7 +68,7 @@ class UpresContender(BaseContender):
             # do it now, not inside the first timed pass.
             self.runner.stage_models()
 
-    def _grid(self, height: int, width: int) -> tuple[TileGrid, str]:
+    def _grid(self, height: int, width: int) -> tuple[TileGrid, Blend]:
         key = (height, width)
         if key not in self._grids:
             assert self.setup is not None, "load() first"
@@ -77,7 +78,7 @@ class UpresContender(BaseContender):
             else:
                 tile = int(self.tile)
                 halo = self.setup.chain.halo if tile else 0
-                self._grids[key] = (plan_grid(height, width, tile, halo), "crop")
+                self._grids[key] = (plan_grid(height, width, tile, halo), Blend.CROP)
         return self._grids[key]
 
     def upscale(self, img: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from upres.core.choices import Mode
 from upres.evaluate import evaluate_folder, summary
 from upres.runtime.chain_factory import build_chain
 
@@ -17,7 +18,7 @@ def score_test_sets(models: Mapping[str, Path], scale: int, folders: Sequence[Pa
     for folder in folders:
         entry: dict[str, Any] = {}
         for name, path in models.items():
-            setup = build_chain("faithful", scale, model=str(path), backend="ort-cpu")
+            setup = build_chain(Mode.FAITHFUL, scale, model=str(path), backend="ort-cpu")
             s = summary(evaluate_folder(folder, scale, setup.chain))
             entry[name] = {"psnr": round(s["psnr"], 3), "ssim": round(s["ssim"], 4), "images": s["images"]}
         names = list(models)

@@ -25,7 +25,7 @@ from upres.calibration.accuracy import backend, compare, cpu_facts, measure_spee
 from upres.calibration.images import CalibrationError, as_folders
 from upres.calibration.int8 import prepare_data
 from upres.calibration.model import output_info
-from upres.calibration.reader import Feed, TileCropReader, progress_bar
+from upres.calibration.reader import Feed, ProgressFactory, TileCropReader, no_progress
 from upres.calibration.report import CalibrationReport, kept_props
 from upres.core.atomic import atomic_output
 from upres.core.model import write_props
@@ -118,14 +118,15 @@ def calibrate_fp16(
     speed_runs: int = 5,
     speed_size: int = 256,
     safe_abs: float = SAFE_ABS,
-    quiet: bool = False,
+    progress: ProgressFactory = no_progress,
 ) -> CalibrationReport:
-    """Write a mixed FP16/FP32 model (float32 I/O) to `out_path`, its report to OUT.json."""
+    """Write a mixed FP16/FP32 model (float32 I/O) to `out_path`, its report to OUT.json.
+    progress: how the range measurement shows its progress (default: not at all)."""
     out_path = Path(out_path)
     data = prepare_data(Path(model_path), as_folders(images_dir), heldout_fraction, heldout_count, seed)
     spec = data.spec
     fp32 = onnx.load(str(spec.path))
-    with progress_bar(samples, "measuring ranges", quiet) as advance:
+    with progress(samples, "measuring ranges") as advance:
         reader = TileCropReader(data.calibration, spec, samples, seed, on_sample=advance)
         ranges = tensor_ranges(fp32, reader)
     block = blocked_nodes(fp32, ranges, safe_abs)
@@ -157,6 +158,4 @@ def calibrate_fp16(
         with atomic_output(out_path) as target:
             shutil.copyfile(staged, target)
     report.write_json()
-    if not quiet:
-        report.print()
     return report

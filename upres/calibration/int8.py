@@ -39,7 +39,13 @@ from onnxruntime.quantization import (
 from upres.calibration.accuracy import Accuracy, backend, compare, cpu_facts, measure_speed, run_crops
 from upres.calibration.images import CalibrationError, ImageSet, as_folders, find_images, split_holdout
 from upres.calibration.model import ModelSpec, inspect_model, output_info
-from upres.calibration.reader import EvalCrop, TileCropReader, heldout_crops, progress_bar
+from upres.calibration.reader import (
+    EvalCrop,
+    ProgressFactory,
+    TileCropReader,
+    heldout_crops,
+    no_progress,
+)
 from upres.calibration.report import CalibrationReport, LayerCost, kept_props
 from upres.calibration.sensitivity import (
     choose_exclusions,
@@ -94,12 +100,13 @@ def prepare_data(model_path: Path, images: Path | Sequence[Path], heldout_fracti
 
 
 def collect_ranges(spec: ModelSpec, calibration: ImageSet, samples: int, seed: int, method: str,
-                   cache: Path, settings: QdqSettings, quiet: bool = False) -> None:
+                   cache: Path, settings: QdqSettings,
+                   progress: ProgressFactory = no_progress) -> None:
     """Run the calibration crops through an augmented FP32 model and save the tensor ranges where
     `quantize_static(calibration_cache_path=...)` reads them: calibrate once, quantize many times."""
     extra: dict[str, object] = {"num_bins": settings.num_bins, "percentile": settings.percentile}
     with tempfile.TemporaryDirectory(prefix="upres-calib.") as tmp, \
-            progress_bar(samples, f"calibrating ({method})", quiet) as advance:
+            progress(samples, f"calibrating ({method})") as advance:
         reader = TileCropReader(calibration, spec, samples, seed, on_sample=advance)
         calibrator = create_calibrator(
             spec.path, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
@@ -170,13 +177,14 @@ def calibrate_int8(
     speed_runs: int = 7,
     speed_size: int = 256,
     settings: QdqSettings | None = None,
-    quiet: bool = False,
+    progress: ProgressFactory = no_progress,
 ) -> CalibrationReport:
     """Write a Q/DQ INT8 model to `out_path`, its report to OUT.json, and return the report.
 
     exclude: "auto" keeps the image path in float and then the most sensitive layers until the
     held-out loss against the truth is at most `max_loss_db`; a list keeps exactly those nodes in
     float; None quantizes everything ORT can. speed_runs=0 skips the timing (speed is None).
+    progress: how each long step shows its progress (default: not at all).
     """
     settings = settings or QdqSettings()
     if method not in METHODS:
@@ -198,7 +206,7 @@ def calibrate_int8(
     with tempfile.TemporaryDirectory(prefix="upres-int8.") as tmp_dir:
         tmp = Path(tmp_dir)
         cache = tmp / "ranges.json"
-        collect_ranges(spec, data.calibration, samples, seed, method, cache, settings, quiet)
+        collect_ranges(spec, data.calibration, samples, seed, method, cache, settings, progress)
         counter = iter(range(1 << 30))
 
         def build(exclude_nodes: Sequence[str], only: Sequence[str] | None = None) -> Path:
@@ -218,7 +226,7 @@ def calibrate_int8(
             excluded, accuracy = base, first
             if first.loss_db > max_loss_db:
                 candidates = [n for n in weighted_nodes(fp32) if n.name not in base]
-                with progress_bar(len(candidates), "sensitivity", quiet) as advance:
+                with progress(len(candidates), "sensitivity") as advance:
                     sensitivity = layer_costs(candidates, lambda only: score(build(base, only)), advance)
                 excluded, accuracy, steps = choose_exclusions(
                     sensitivity, base, lambda ex: score(build(ex)), max_loss_db, first)
@@ -249,8 +257,6 @@ def calibrate_int8(
         with atomic_output(out_path) as target:
             shutil.copyfile(staged, target)
     report.write_json()
-    if not quiet:
-        report.print()
     return report
 
 

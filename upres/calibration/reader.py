@@ -10,13 +10,11 @@ folder and seed give the same calibration, and the same quantized model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from upres.calibration.images import CalibrationError, ImageSet, image_size, load_rgb
 from upres.calibration.model import ModelSpec
@@ -226,13 +224,12 @@ def heldout_crops(
     return crops
 
 
+# A step's progress display: given the step's total and name, a context that yields the function
+# advancing it by one. The CLI passes a progress bar (`upres.cli.render_calibration`); the default
+# shows nothing, so the library prints nothing.
+ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[], None]]]
+
+
 @contextmanager
-def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr; yields the function that advances it by one."""
-    if quiet:
-        yield lambda: None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
+def no_progress(total: int, description: str) -> Iterator[Callable[[], None]]:
+    yield lambda: None

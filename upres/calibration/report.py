@@ -1,4 +1,5 @@
-"""The calibration report: a rich table, a JSON file beside the model, and model metadata props."""
+"""The calibration report: a JSON file beside the model and model metadata props (the CLI
+renders it as a table: `upres.cli.render_calibration`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-from rich.console import Console
-from rich.table import Table
 
 from upres.calibration.accuracy import Accuracy, SpeedRun
 from upres.core.atomic import atomic_write_text
@@ -99,43 +98,6 @@ class CalibrationReport:
             "settings": json.dumps(self.settings, sort_keys=True),
         }
         return {CAL_PREFIX + k: str(v) for k, v in values.items()}
-
-    def table(self) -> Table:
-        a = self.accuracy
-        label = self.precision.upper()
-        t = Table(title=f"{label} calibration: {Path(self.output).name}", show_header=False)
-        t.add_column("what", style="bold")
-        t.add_column("value")
-        t.add_row("model", f"{self.model} (sha256 {self.model_sha256[:12]})")
-        t.add_row("calibration set", f"{self.calibration_images} images, sha256 "
-                  f"{self.calibration_sha256[:12]}, {self.samples} crops, seed {self.seed}")
-        t.add_row("method", self.method)
-        t.add_row("held-out set", f"{self.heldout_images} images, {a.crops} crops, "
-                                  f"sha256 {self.heldout_sha256[:12]}")
-        kept = ", ".join(self.excluded_nodes) or "none"
-        t.add_row("kept in float", f"{kept} ({self.exclude_mode})")
-        t.add_row("PSNR FP32 vs HR", f"{a.psnr_fp32_hr:.3f} dB")
-        t.add_row(f"PSNR {label} vs HR", f"{a.psnr_hr:.3f} dB (loss {a.loss_db:+.3f} dB"
-                  + (f", budget {self.max_loss_db} dB" if self.max_loss_db is not None else "") + ")")
-        t.add_row(f"PSNR {label} vs FP32", f"{a.psnr_vs_fp32:.2f} dB (max abs {a.max_abs:.2e}, "
-                                           f"mean abs {a.mean_abs:.2e})")
-        if self.speed is not None:
-            s = self.speed
-            shape = "x".join(str(v) for v in s.input_shape)
-            for name, sp in s.models.items():
-                t.add_row(f"speed {name}", f"{sp.median_ms:.1f} ms median ({sp.min_ms:.1f}-{sp.max_ms:.1f}, "
-                                           f"{sp.runs} runs), {sp.mp_per_s:.2f} MP/s")
-            if self.precision in s.models:
-                note = " [yellow](CPU shared with other jobs: noisy)[/yellow]" if s.contended else ""
-                t.add_row("speed-up", f"x{s.speedup(self.precision):.2f} on {shape}, {s.threads} threads, "
-                                      f"load {s.load_before:.1f}{note}")
-        t.add_row("target", "[green]met[/green]" if self.target_met else "[red]missed[/red]")
-        for note in self.notes:
-            t.add_row("note", note)
-        return t
-
-    def print(self, console: Console | None = None) -> None:
-        (console or Console()).print(self.table())
 
 
 def json_path_for(model_out: Path) -> Path:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from upres.core.choices import CleanBlend
 from upres.kernels.inpaint import inpaint_planes
 
-BLEND_METHODS = ("alpha", "poisson")
 # cv2.seamlessClone erodes its mask 3 times with a 3x3 square before using the source gradients
 # (seamless_cloning_impl.cpp); 2 more pixels keep the gradients that cross the solve region's
 # border clear of the masked (overlay) pixels.
@@ -21,11 +21,6 @@ _CLONE_MARGIN = 2
 _CLONE_PAD = _CLONE_ERODE + _CLONE_MARGIN + 2
 _MID = 128.0  # 8-bit offset that holds the signed correction
 _MAX_GAIN = 255.0 * 256.0  # finest step of the correction: 1/256 of an 8-bit level
-
-
-def check_method(method: str) -> None:
-    if method not in BLEND_METHODS:
-        raise ValueError(f"--blend must be one of {', '.join(BLEND_METHODS)}, got {method!r}")
 
 
 def alpha_blend(original: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -78,11 +73,10 @@ def poisson_blend(original: np.ndarray, patch: np.ndarray, mask: np.ndarray) -> 
 
 
 def blend(original: np.ndarray, patch: np.ndarray, mask: np.ndarray, alpha: np.ndarray,
-          method: str) -> np.ndarray:
+          method: CleanBlend) -> np.ndarray:
     """Blend ``patch`` into ``original`` over ``mask`` (bool) with ``method``. ``alpha`` is the
     feathered mask; Poisson corrects the patch first and feathers too, so the two methods differ
     only by the correction."""
-    check_method(method)
-    if method == "poisson":
+    if method is CleanBlend.POISSON:
         patch = poisson_blend(original, patch, mask)
     return alpha_blend(original, patch, alpha)

@@ -22,6 +22,7 @@ from upres.cleaning.grain import RING, add_grain
 from upres.cleaning.learned_fill import LearnedFillStage
 from upres.cleaning.regions import Region, RegionPlan, plan_regions
 from upres.cleaning.texture import TextureStage
+from upres.core.choices import CleanBlend
 from upres.kernels.inpaint import INPAINT_RADIUS
 from upres.kernels.masks import feather
 from upres.runtime.tiling import Rect
@@ -36,11 +37,11 @@ class CleanSettings:
     radius: int = INPAINT_RADIUS
     texture: float = 0.5
     grain: float = 0.0
-    blend: str = "alpha"
+    blend: CleanBlend = CleanBlend.ALPHA  # a name given by an untyped caller is parsed below
 
     def __post_init__(self) -> None:
         check_method(self.fill)
-        blending.check_method(self.blend)
+        object.__setattr__(self, "blend", CleanBlend.parse(self.blend))
         if self.feather < 0:
             raise ValueError(f"--feather must be >= 0 pixels, got {self.feather}")
         if self.radius < 1:

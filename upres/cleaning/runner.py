@@ -52,7 +52,7 @@ class Unscaled(TileChain):
 
 
 def unscaled_setup(backend: str, reason: str) -> ChainSetup:
-    return ChainSetup(Unscaled(), "none", 1, backend, reason, "fp32")
+    return ChainSetup(Unscaled(), None, 1, backend, reason, "fp32")
 
 
 @dataclass(frozen=True)

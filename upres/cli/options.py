@@ -4,11 +4,13 @@ several commands take (--scale, --mode, --backend, --memory, ...) with its parse
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from upres.core.choices import Choice
 
 if TYPE_CHECKING:  # imported by the commands that use them, not at start-up
     from upres.api import Settings, Upscaler
@@ -25,6 +27,17 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     # soft_wrap: one line however long, so a log keeps it whole (a terminal wraps it itself).
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+C = TypeVar("C", bound=Choice)
+
+
+def choice_option(kind: type[C], value: str) -> C:
+    """A name option (--mode, --blend) as its member; a bad one exits 2 with the one-line error."""
+    try:
+        return kind.parse(value)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def tile_option(value: str) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from upres.batch import BatchRunner, ImageResult, RunOptions
+from upres.core.choices import Mode
 from upres.runtime.backends.registry import SPECS, DeviceKind
 from upres.runtime.catalog import builtin_path
 from upres.runtime.chain_factory import ChainSetup, build_chain
@@ -26,7 +27,7 @@ GPU_BACKENDS = tuple(s.name for s in SPECS if s.device is DeviceKind.CUDA)
 class ChainSpec:
     """The arguments of :func:`build_chain` that reproduce a driver's :class:`ChainSetup`."""
 
-    mode: str
+    mode: Mode
     scale: int
     model: str | None  # a built-in name, or an absolute path every node must see
     texture: float | None  # None: the chain has no refine stage (deterministic, faithful)
@@ -60,6 +61,7 @@ def chain_spec(setup: ChainSetup, threads: int) -> ChainSpec:
     # other sidecars (and possibly other bytes) than its neighbours.
     backend = "ort-cpu" if setup.backend == "none" else setup.backend
     texture = setup.chain.texture
+    assert setup.mode is not None, "only `upres run` batches (which upscale) go to Ray workers"
     return ChainSpec(setup.mode, setup.scale, _portable_model(setup),
                      None if texture is None else float(texture), backend, setup.precision, threads)
 

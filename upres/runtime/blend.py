@@ -6,13 +6,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from upres.core.choices import FeatherShape
 from upres.runtime.tiling import Rect, Tile, TileGrid, plan_grid
 
-BLEND_MODES = ("crop", "feather")
-FEATHER_SHAPES = ("linear", "cosine")
 
-
-def _ramp(length: int, lead: int, trail: int, shape: str) -> np.ndarray:
+def _ramp(length: int, lead: int, trail: int, shape: FeatherShape) -> np.ndarray:
     """1-D weights: rising over `lead` samples, falling over `trail`, 1 in between.
 
     Rising and falling ramps of neighbouring tiles over the same band sum to exactly 1.
@@ -22,13 +20,14 @@ def _ramp(length: int, lead: int, trail: int, shape: str) -> np.ndarray:
         if n <= 0:
             continue
         t = (np.arange(n, dtype=np.float32) + 0.5) / n
-        if shape == "cosine":
+        if shape == FeatherShape.COSINE:
             t = 0.5 - 0.5 * np.cos(np.pi * t)
         w[sl] = t[::-1] if rev else t
     return w
 
 
-def feather_weights(tile: Tile, grid: TileGrid, scale: int, shape: str = "linear") -> np.ndarray:
+def feather_weights(tile: Tile, grid: TileGrid, scale: int,
+                    shape: FeatherShape = FeatherShape.LINEAR) -> np.ndarray:
     """(H, W) weights over the tile's padded output.
 
     Each seam gets a cross-fade band `halo` wide centred on the core boundary, so every blended
@@ -42,7 +41,7 @@ def feather_weights(tile: Tile, grid: TileGrid, scale: int, shape: str = "linear
 
 
 def _axis_weights(p0: int, p1: int, c0: int, c1: int, size: int, scale: int,
-                  shape: str) -> np.ndarray:
+                  shape: FeatherShape) -> np.ndarray:
     n = (p1 - p0) * scale
     w = np.zeros(n, np.float32)
     lead = (c0 - p0) * scale if c0 > 0 else 0  # halo actually present before the core

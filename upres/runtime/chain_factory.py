@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from upres.core.choices import Mode
 from upres.core.errors import BackendUnavailable, ModelError
 from upres.core.hashing import file_sha256
 from upres.core.model import ModelRef
@@ -15,7 +16,7 @@ from upres.runtime.catalog import DEFAULT_REFINE, require_rgb, resolve
 from upres.runtime.chain import DevicePlan, TileChain
 from upres.runtime.denoise import OFF, DenoiseSetting, texture_at
 from upres.runtime.interpolate import interpolated_path
-from upres.runtime.stages import MODES, DeterministicChain, FaithfulChain, HybridChain
+from upres.runtime.stages import DeterministicChain, FaithfulChain, HybridChain
 
 SCALES = (2, 4)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -24,7 +25,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 @dataclass(frozen=True)
 class ChainSetup:
     chain: TileChain
-    mode: str
+    mode: Mode | None  # None: the chain does not upscale (`upres clean` alone)
     scale: int
     backend: str
     backend_reason: str
@@ -39,6 +40,11 @@ class ChainSetup:
     variants: Callable[[float], TileChain] | None = None
     keep_variants: int = 11  # GPU pipelines hold device memory each: one at a time there
     _built: dict[float, TileChain] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def mode_name(self) -> str:
+        """The mode as sidecars, reports and `upres plan` write it ("none" for no upscale)."""
+        return self.mode or "none"
 
     @property
     def recorded_models(self) -> dict[str, ModelRef]:
@@ -57,7 +63,7 @@ class ChainSetup:
 
     def describe(self) -> dict[str, object]:
         return {
-            "mode": self.mode,
+            "mode": self.mode_name,
             "scale": self.scale,
             "backend": self.backend,
             "backend_reason": self.backend_reason,
@@ -83,7 +89,7 @@ class ChainSetup:
 
 
 def build_chain(
-    mode: str = "hybrid",
+    mode: Mode = Mode.HYBRID,
     scale: int | None = 4,
     model: str | None = None,
     texture: float = 0.5,
@@ -97,9 +103,9 @@ def build_chain(
     """memory/streams: the device memory target (hard; None = most of what is free) and the CUDA
     streams of the GPU pipeline backends (trt, torch-cuda); the CPU backends ignore them.
     denoise: a fixed strength toward the restoration model, or auto (per image, through
-    ChainSetup.chain_for); None = 0, the clean models alone."""
-    if mode not in MODES:
-        raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    ChainSetup.chain_for); None = 0, the clean models alone. A mode given by name (a script's
+    string) is parsed here, so a bad one fails as the CLI's does."""
+    mode = Mode.parse(mode)
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not 0.0 <= texture <= 1.0:
@@ -111,7 +117,7 @@ def build_chain(
         choice = BackendChoice(choice.name, choice.reason + "; fp16 requested, but the CPU "
                                "provider runs FP32 faster: running fp32")
         precision = "fp32"
-    if mode == "deterministic":
+    if mode is Mode.DETERMINISTIC:
         if scale not in SCALES:
             raise ValueError(f"--scale must be one of {SCALES}, got {scale}")
         return ChainSetup(DeterministicChain(scale), mode, scale, "none",
@@ -132,7 +138,7 @@ def build_chain(
     s = coarse.info.scale
     denoise = denoise or OFF
     restore = _restore_for(coarse, model, s, graphs, denoise)
-    refine = resolve(DEFAULT_REFINE, "fp32") if mode == "hybrid" else None
+    refine = resolve(DEFAULT_REFINE, "fp32") if mode is Mode.HYBRID else None
     models = {"coarse": coarse} | ({"refine": refine} if refine is not None else {})
 
     def coarse_at(strength: float) -> ModelRef:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from upres.core.choices import Blend
 from upres.core.sizes import format_size
 from upres.imageio.tiff_rows import STREAM_CHUNK_ROWS
 from upres.runtime.memory import MemoryModel, current_rss
@@ -30,8 +31,6 @@ TILE_OUT_COPIES = 3  # HWC transpose, clip, alpha concat / hybrid intermediates 
 # the band: strips taller than `STREAM_CHUNK_ROWS` are not streamed.
 STREAM_BAND_COPIES = 4
 
-BLENDS = ("auto", "crop", "feather")
-
 
 class PlanError(ValueError):
     """No tiling of this job fits the memory target."""
@@ -41,7 +40,7 @@ class PlanError(ValueError):
 class Plan:
     tile: int  # core size in input pixels; 0 = whole image
     halo: int
-    blend: str  # "crop" | "feather"
+    blend: Blend  # CROP or FEATHER (never AUTO: the planner resolves it)
     exact: bool  # halo covers the required context (or one tile covers the image)
     batch: int
     depth: int  # images in flight in the pipeline
@@ -213,11 +212,11 @@ def _plan_error(job: _Job, tile: int | None, halo: int | None) -> PlanError:
     return PlanError(msg + "; raise --memory")
 
 
-def _resolve_blend(blend: str, exact: bool, halo: int, required: int) -> tuple[str, list[str]]:
-    if blend == "auto":
-        return ("crop", []) if exact else ("feather", [])
-    if blend == "crop" and not exact:
-        return "crop", [f"blend crop with halo {halo} < required {required}: not exact, "
+def _resolve_blend(blend: Blend, exact: bool, halo: int, required: int) -> tuple[Blend, list[str]]:
+    if blend is Blend.AUTO:
+        return (Blend.CROP, []) if exact else (Blend.FEATHER, [])
+    if blend is Blend.CROP and not exact:
+        return Blend.CROP, [f"blend crop with halo {halo} < required {required}: not exact, "
                         "tile seams may show"]
     return blend, []
 
@@ -246,7 +245,7 @@ def plan_job(
     stage_models: list[tuple[MemoryModel, int]],
     tile: int | None = None,
     halo: int | None = None,
-    blend: str = "auto",
+    blend: Blend = Blend.AUTO,
     baseline: int | None = None,
     streamed_input: bool = False,
     align: int = 1,
@@ -257,10 +256,10 @@ def plan_job(
 
     stage_models: each stage's memory model with the pixel factor of its input relative to the
     LR tile (1 for the coarse stage, scale**2 for a refine stage at output resolution).
+    A blend given by name (a script's string) is parsed here.
     """
     _validate(height, width, scale, required_halo, memory_target, tile, halo)
-    if blend not in BLENDS:
-        raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+    blend = Blend.parse(blend)
     job = _Job(height, width, scale, required_halo, channels_out, bytes_per_sample_out,
                memory_target, current_rss() if baseline is None else baseline,
                tuple(stage_models), streamed_input)
@@ -273,10 +272,10 @@ def plan_job(
     chosen_blend, blend_notes = _resolve_blend(blend, exact, fit.halo, required_halo)
     if not exact and halo is None:
         bound = (f"; error at most that of an exact-mode crop with halo {fit.halo // 2}"
-                 if chosen_blend == "feather" else "")
+                 if chosen_blend is Blend.FEATHER else "")
         notes.append(f"memory target forces halo {fit.halo} < required {required_halo}: "
                      f"{chosen_blend} blending, not exact{bound}")
-    elif not exact and chosen_blend == "feather":
+    elif not exact and chosen_blend is Blend.FEATHER:
         notes.append(f"halo {fit.halo} < required {required_halo}: feather blending, not exact; "
                      f"error at most that of an exact-mode crop with halo {fit.halo // 2}")
     notes += blend_notes

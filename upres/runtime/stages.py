@@ -14,9 +14,6 @@ from upres.runtime.backends.base import Backend
 from upres.runtime.chain import TileChain
 from upres.runtime.memory import MemoryModel
 
-MODES = ("deterministic", "faithful", "hybrid")
-
-
 # The contract every chain implements (kept under its old name for the tiler's callers).
 TileFn = TileChain
 

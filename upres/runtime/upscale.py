@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from upres.core.choices import Blend, FeatherShape
 from upres.runtime.blend import FeatherAccumulator, core_of, feather_weights
 from upres.runtime.stages import TileFn, resize_alpha
 from upres.runtime.tiling import Rect, Tile, TileGrid
@@ -60,13 +61,13 @@ def iter_strips(
     read: RegionReader,
     grid: TileGrid,
     chain: TileFn,
-    blend: str = "crop",
-    feather_shape: str = "linear",
+    blend: Blend = Blend.CROP,
+    feather_shape: FeatherShape = FeatherShape.LINEAR,
     on_tile: Callable[[Tile], None] | None = None,
 ) -> Iterator[Strip]:
     s = chain.scale
     outputs = _tile_outputs(read, grid.tiles, chain)
-    if blend == "crop":
+    if blend == Blend.CROP:
         for row in range(grid.rows):
             band = _row_band(grid, row, s)
             if grid.cols == 1:
@@ -90,7 +91,7 @@ def iter_strips(
             assert strip is not None
             yield Strip(row, band.y0, strip)
         return
-    if blend != "feather":
+    if blend != Blend.FEATHER:
         raise ValueError(f"blend must be 'crop' or 'feather', got {blend!r}")
     # Tile row r contributes to strips r-1, r and r+1 (its halo reaches the neighbours' cores);
     # strip r-1 is complete once row r is in, so at most three strips are alive at a time.
@@ -115,8 +116,8 @@ def iter_strips(
 
 
 def upscale_array(
-    image: np.ndarray, grid: TileGrid, chain: TileFn, blend: str = "crop",
-    feather_shape: str = "linear",
+    image: np.ndarray, grid: TileGrid, chain: TileFn, blend: Blend = Blend.CROP,
+    feather_shape: FeatherShape = FeatherShape.LINEAR,
 ) -> np.ndarray:
     """Whole output in memory: (H*s, W*s, C) float32 in [0, 1]."""
     def read(r: Rect) -> np.ndarray:

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from upres.cleaning.text_detect import available as detection_available
+from upres.core.choices import CleanBlend, Mode
 from upres.imageio import ImageError, probe_image
 from upres.runtime.tiling import Rect
 from upres.studio.accept import AcceptError, accept, accepted_state
@@ -29,7 +30,7 @@ from upres.studio.engines import Engines
 from upres.studio.preview import STAGES, PreviewError, make_preview
 from upres.studio.security import SameOriginOnly
 from upres.studio.session import TILE, ImageSession, encode_png, levels_for
-from upres.studio.settings import BLENDS, DENOISE, FILLS, FORMATS, SettingsError, StudioSettings
+from upres.studio.settings import DENOISE, FILLS, FORMATS, SettingsError, StudioSettings
 from upres.studio.workspace import NotServed, Workspace
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -115,8 +116,8 @@ def build_app(studio: Studio, hosts: frozenset[str]) -> SameOriginOnly:
 
     def options(request: Request, body: bytes) -> Response:
         return JSONResponse({
-            "defaults": StudioSettings().record(), "fills": FILLS, "blends": BLENDS,
-            "formats": FORMATS, "modes": ["deterministic", "faithful", "hybrid"], "scales": [2, 4],
+            "defaults": StudioSettings().record(), "fills": FILLS, "blends": list(CleanBlend),
+            "formats": FORMATS, "modes": list(Mode), "scales": [2, 4],
             "precisions": ["fp32", "int8"], "denoise": list(DENOISE), "stages": STAGES, "tile": TILE,
             "detector": detection_available(), "folder": str(ws.folder), "output": str(ws.output),
         }, headers=_NO_STORE)

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from upres.cleaning.pipeline import CleanSettings
+from upres.core.choices import Choice, CleanBlend, Mode
 from upres.runtime.chain_factory import PRECISIONS, SCALES
-from upres.runtime.stages import MODES
 
 # The learned fill needs a network file of the user's (none ships), which a page served to the
 # browser should not be able to name: the studio offers the OpenCV fills.
 FILLS = ("fsr", "telea", "ns")
-BLENDS = ("alpha", "poisson")
 # JPEG would re-encode every pixel, the opposite of a clean's promise; PNG and TIFF keep them.
 FORMATS = ("png", "tiff")
 # The page offers auto and a few fixed strengths (the command takes any on the 0.1 grid).
@@ -32,19 +31,25 @@ class StudioSettings:
     fill: str = "fsr"
     texture: float = 0.5  # inside the mask, and the hybrid upscale's, as `upres clean`'s --texture
     grain: float = 0.0
-    blend: str = "alpha"
+    blend: CleanBlend = CleanBlend.ALPHA  # a request body gives the name: __post_init__ parses it
     feather: int = 2
     grow: int = 0  # the mask shown is what is filled; grow only on request
     upscale: bool = True
     scale: int = 4
-    mode: str = "hybrid"
+    mode: Mode = Mode.HYBRID  # the same
     precision: str = "fp32"
     denoise: str = "auto"  # as `upres clean --then-upscale --denoise`
     fmt: str = "png"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("fill", FILLS), ("blend", BLENDS), ("mode", MODES),
-                              ("precision", PRECISIONS), ("fmt", FORMATS)):
+        kinds: tuple[tuple[str, type[Choice]], ...] = (("blend", CleanBlend), ("mode", Mode))
+        for name, kind in kinds:
+            try:
+                object.__setattr__(self, name, kind.parse(getattr(self, name)))
+            except ValueError:
+                raise SettingsError(f"{name} must be one of {', '.join(kind)}, "
+                                    f"got {getattr(self, name)!r}") from None
+        for name, allowed in (("fill", FILLS), ("precision", PRECISIONS), ("fmt", FORMATS)):
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")

@@ -37,12 +37,11 @@ def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 
             err.print(f"[red]error:[/red] --files does not take {', '.join(compute_only)} "
                       "(those are for the compute bench)")
             return USAGE_ERROR
-        from upres.bench.file_report import files_main
-
         return files_main(json_out, threads, datasets, repeats, large, console=out, err=err)
     from upres.bench.plot import pareto_plot
-    from upres.bench.report import rich_table, targets_table, write_json
+    from upres.bench.report import write_json
     from upres.bench.runner import BenchConfig, run_bench
+    from upres.cli.render_bench import rich_table, targets_table
 
     for label, value, least in (("--threads", threads, 0), ("--size", size, 16),
                                 ("--repeats", repeats, 1), ("--peak-size", peak_size, 0)):
@@ -92,6 +91,53 @@ def bench_main(full: bool = False, json_out: Path | None = None, threads: int = 
         why = pareto_plot(result, plot, cfg.sets[0] if cfg.sets else "Set5")
         err.print(why or f"wrote {plot}")
     return 1 if result.failed else 0
+
+
+def files_main(json_out: Path | None = None, threads: int = 0, datasets: Path | None = None,
+               repeats: int | None = None, large: bool = True, markdown: Path | None = None,
+               command: str | None = None, console: Console | None = None,
+               err: Console | None = None) -> int:
+    """Run the file bench, print its tables, write JSON/markdown; 0 ok, 1 a contender or check
+    failed, 2 usage."""
+    from rich.markup import escape
+
+    from upres.bench.file_report import render_markdown, write_json
+    from upres.bench.file_rows import FileBenchError
+    from upres.bench.files import FileBenchConfig, run_files
+    from upres.cli.render_bench import print_file_result
+    from upres.core.atomic import atomic_write_text
+
+    out = console or Console()
+    err = err or Console(stderr=True)
+    for label, value, least in (("--threads", threads, 0), ("--repeats", repeats, 1)):
+        if value is not None and value < least:
+            err.print(f"[red]error:[/red] {label} must be >= {least}, got {value}")
+            return USAGE_ERROR
+    if datasets is not None and not (datasets / "BSD100").is_dir():
+        err.print(f"[yellow]warning:[/yellow] --datasets {escape(str(datasets))}: no BSD100/ in it; "
+                  "synthesized photos are used")
+    overrides: dict[str, object] = {"threads": threads, "large": large}
+    if datasets is not None:
+        overrides["datasets"] = datasets
+    if repeats is not None:
+        overrides["repeats"] = repeats
+    cfg = FileBenchConfig.quick(**overrides)
+    try:
+        with err.status("upres bench --files: starting") as status:
+            result = run_files(cfg, progress=lambda msg: status.update(f"upres bench --files: {msg}"))
+    except FileBenchError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    result.command = command or shlex.join(["upres", *sys.argv[1:]])
+    print_file_result(result, out, err)
+    if json_out is not None:
+        write_json(result, json_out)
+        err.print(f"wrote {escape(str(json_out))}")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(markdown, render_markdown(result))
+        err.print(f"wrote {escape(str(markdown))}")
+    return 1 if result.failed or any(c.ok is False for c in result.checks) else 0
 
 
 def bench_command(

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from upres.calibration.images import CalibrationError
+from upres.cli.render_calibration import calibration_table, progress_bar
 
 PRECISIONS = ("int8", "fp16")
 USAGE_ERROR = 2
@@ -58,17 +59,19 @@ def run_calibrate(
             from upres.calibration.int8 import calibrate_int8
 
             report = calibrate_int8(model_path, images, output, samples=samples, method=method,
-                                    exclude=_exclude_option(exclude), max_loss_db=max_loss_db, seed=seed)
+                                    exclude=_exclude_option(exclude), max_loss_db=max_loss_db, seed=seed,
+                                    progress=progress_bar)
         else:
             if exclude:
                 raise CalibrationError("--exclude applies to int8; fp16 keeps out-of-range ops in FP32")
             from upres.calibration.fp16 import calibrate_fp16
 
             report = calibrate_fp16(model_path, images, output, samples=samples, seed=seed,
-                                    max_loss_db=max_loss_db)
+                                    max_loss_db=max_loss_db, progress=progress_bar)
     except (CalibrationError, FileNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return USAGE_ERROR
+    Console().print(calibration_table(report))
     err.print(f"wrote {output} and {report.json_path}", highlight=False)
     if not report.target_met:
         err.print(f"[yellow]warning:[/yellow] {precision} loses {report.accuracy.loss_db:.3f} dB on held-out "

@@ -8,15 +8,27 @@ of the wrong size) is reported on one line, the batch goes on and the exit code 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from upres.cli.options import InputsArg, MemoryOpt, OutdirOpt, QuietOpt, ReportOpt, ResumeOpt
+from upres.cli.batch_files import BatchFiles
+from upres.cli.options import (
+    InputsArg,
+    MemoryOpt,
+    OutdirOpt,
+    QuietOpt,
+    ReportOpt,
+    ResumeOpt,
+)
+from upres.core.choices import CleanBlend
 
 if TYPE_CHECKING:
     from upres.api.batch import Batch
+    from upres.api.settings import Settings
+    from upres.cleaning.mask_source import MaskSource
 
 REVIEW = 3  # exit code: done, but --mask auto flagged images for review (sidecar: mask.auto.review)
 
@@ -82,16 +94,8 @@ def clean_command(
     Exit code 1 if any image failed, 2 on usage errors, 3 if --mask auto flagged an image for
     review (it hit --max-auto-area)."""
     # upres.cli imports this module at start-up, so its helpers are imported when the command runs.
-    from upres.api.cleaner import Cleaner, lossless_same, saved_mask_clash
-    from upres.api.errors import SettingsError
-    from upres.batch import Progress
     from upres.cleaning.mask_source import MaskOptionError, MaskSource, detect_option
-    from upres.cleaning.masks import saved_mask_path
-    from upres.cli.console import drive, print_note
-    from upres.cli.options import err, fail, open_upscaler, out, upscaler_settings
-    from upres.core.errors import BackendUnavailable
-    from upres.imageio import display_path
-    from upres.runtime.inputs import InputError, collect_jobs, report_conflict
+    from upres.cli.options import choice_option, fail, upscaler_settings
 
     if fill_model is not None and fill != "learned":
         raise fail("--fill-model applies with --fill learned")
@@ -101,56 +105,98 @@ def clean_command(
         grow_px = _grow_option(grow)
         detectors = detect_option(detect)
         source = MaskSource.parse(mask, detectors, max_auto_area)
-        jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
-        if fmt == "same":
-            jobs = lossless_same(jobs)
-    except (MaskOptionError, InputError, ValueError) as exc:
+    except (MaskOptionError, ValueError) as exc:
         raise fail(str(exc)) from None
-    if not jobs:
-        raise fail("no input images found")
-    masks_written = [saved_mask_path(job.output) for job in jobs] if save_mask else []
-    if report is not None and (conflict := report_conflict(report, jobs, masks_written)):
-        raise fail(conflict)
-    if report is not None and source.kind == "file" and source.path is not None \
-            and report.resolve() == source.path.resolve():
-        raise fail(f"--report {display_path(report)} is the --mask file; give another file name")
-    if save_mask and (clash := saved_mask_clash(jobs)):
+    # The upscale's device memory is not bound by --memory here, as before: it bounds the batch.
+    upscale = upscaler_settings(scale or 4, mode, texture, model, backend, precision,
+                                threads=threads, denoise=denoise) if then_upscale else None
+    request = CleanRequest(
+        BatchFiles(tuple(inputs), outdir, fmt, resume, report, max_pixels,
+                   float("inf") if wait else 0.0, quiet),
+        mask, source, detectors, max_auto_area, grow_px, feather, fill, fill_model, texture, grain,
+        choice_option(CleanBlend, blend), save_mask, upscale, backend, threads, memory)
+    raise typer.Exit(clean_batch(request))
+
+
+@dataclass(frozen=True)
+class CleanRequest:
+    """`upres clean`'s options, parsed: the files, the mask, the cleaning stages' settings and
+    the upscale that follows (None without --then-upscale)."""
+
+    files: BatchFiles
+    mask: str  # as given: a file, a folder of masks or "auto"
+    source: MaskSource  # `mask` parsed
+    detect: tuple[str, ...]
+    max_auto_area: float
+    grow: int | None  # None: auto
+    feather: int
+    fill: str
+    fill_model: Path | None
+    texture: float
+    grain: float
+    blend: CleanBlend
+    save_mask: bool
+    upscale: Settings | None
+    backend: str
+    threads: int
+    memory: str | None
+
+
+def clean_batch(request: CleanRequest) -> int:
+    """Clean the request's images; the exit code (usage errors exit 2 through `fail`)."""
+    from upres.api.cleaner import Cleaner, lossless_same, saved_mask_clash
+    from upres.api.errors import SettingsError
+    from upres.batch import Progress
+    from upres.cleaning.masks import saved_mask_path
+    from upres.cli.console import drive
+    from upres.cli.options import err, fail, open_upscaler, out
+    from upres.core.errors import BackendUnavailable
+    from upres.imageio import display_path
+    from upres.runtime.inputs import InputError
+
+    files, source = request.files, request.source
+    jobs = files.jobs()
+    if files.fmt == "same":
+        try:
+            jobs = lossless_same(jobs)
+        except InputError as exc:
+            raise fail(str(exc)) from None
+    masks_written = [saved_mask_path(job.output) for job in jobs] if request.save_mask else []
+    files.check_report(jobs, masks_written)
+    if files.report is not None and source.kind == "file" and source.path is not None \
+            and files.report.resolve() == source.path.resolve():
+        raise fail(f"--report {display_path(files.report)} is the --mask file; give another file name")
+    if request.save_mask and (clash := saved_mask_clash(jobs)):
         raise fail(clash)
-    lock_wait = float("inf") if wait else 0.0
-    upscaler = None
-    if then_upscale:
-        # The upscale's device memory is not bound by --memory here, as before: it bounds the batch.
-        upscaler = open_upscaler(upscaler_settings(scale or 4, mode, texture, model, backend,
-                                                   precision, threads=threads, denoise=denoise))
+    upscaler = open_upscaler(request.upscale) if request.upscale is not None else None
     try:
-        cleaner = Cleaner(feather=feather, fill=fill, fill_model=fill_model, texture=texture,
-                          grain=grain, blend=blend, grow=grow_px, backend=backend, threads=threads,
-                          memory=memory, upscale=upscaler, detect=detectors,
-                          max_auto_area=max_auto_area)
-        cleaner.run_options(fmt, resume, max_pixels, lock_wait)  # checked before anything is written
+        cleaner = Cleaner(feather=request.feather, fill=request.fill, fill_model=request.fill_model,
+                          texture=request.texture, grain=request.grain, blend=request.blend,
+                          grow=request.grow, backend=request.backend, threads=request.threads,
+                          memory=request.memory, upscale=upscaler, detect=request.detect,
+                          max_auto_area=request.max_auto_area)
+        # checked before anything is written
+        cleaner.run_options(files.fmt, files.resume, files.max_pixels, files.lock_wait)
     except (SettingsError, FileNotFoundError, BackendUnavailable) as exc:
         raise fail(str(exc)) from None
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
+    files.make_outdir()
 
     def start(progress: Progress, on_error: Callable[[str], None],
               on_wait: Callable[[Path, int | None], None]) -> Batch:
         try:
-            return cleaner.map_jobs(jobs, mask, format=fmt, save_mask=save_mask, resume=resume,
-                                    max_pixels=max_pixels, wait=lock_wait, report=report,
-                                    progress=progress, on_error=on_error, on_wait=on_wait,
-                                    signals=True)
+            return cleaner.map_jobs(jobs, request.mask, format=files.fmt, save_mask=request.save_mask,
+                                    resume=files.resume, max_pixels=files.max_pixels,
+                                    wait=files.lock_wait, report=files.report, progress=progress,
+                                    on_error=on_error, on_wait=on_wait, signals=True)
         except (SettingsError, InputError) as exc:
             raise fail(str(exc)) from None
 
     with cleaner:
-        code = drive(start, len(jobs), cleaner.setup, quiet, out, err)
+        code = drive(start, len(jobs), cleaner.setup, files.quiet, out, err)
     if upscaler is not None:
         upscaler.close()
     for source_path, reasons in cleaner.review:
         err.print(f"review: {display_path(source_path)}: {'; '.join(reasons)}", highlight=False,
                   soft_wrap=True)
     # 3: every image was written, but the automatic mask left some for a person to look at.
-    raise typer.Exit(REVIEW if code == 0 and cleaner.review else code)
+    return REVIEW if code == 0 and cleaner.review else code

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from upres.cli.options import DenoiseOpt, denoise_option, err, fail, out
+from upres.cli.options import DenoiseOpt, choice_option, denoise_option, err, fail, out
+from upres.core.choices import Mode
 
 
 def train(
@@ -142,8 +143,9 @@ def evaluate(
         raise fail(f"--data {data}: not a folder")
     if degrade not in DEGRADATIONS:
         raise fail(f"--degrade must be one of {', '.join(DEGRADATIONS)}, got {degrade!r}")
+    chosen = choice_option(Mode, mode)
     try:
-        setup = build_chain(mode, scale, model, texture, "ort-cpu", precision, threads,
+        setup = build_chain(chosen, scale, model, texture, "ort-cpu", precision, threads,
                             denoise=denoise_option(denoise))
     except (ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from upres.cli.batch_files import BatchFiles
 from upres.cli.options import (
     BackendOpt,
     BlendOpt,
@@ -35,7 +37,7 @@ from upres.cli.options import (
 )
 
 if TYPE_CHECKING:  # the API is imported when the command runs
-    from upres.api import Batch
+    from upres.api import Batch, Settings
     from upres.batch import Progress
 
 
@@ -75,49 +77,59 @@ def run(
 ) -> None:
     """Upscale images (the main job). Exit code 1 if any image failed or a signal stopped the
     batch after its current image, 2 on usage errors, 130 when a Ctrl-C stopped it at once."""
-    from upres.api.errors import SettingsError
-    from upres.cli.console import drive, print_note
-    from upres.runtime.inputs import InputError, collect_jobs, report_conflict
+    request = RunRequest(
+        BatchFiles(tuple(inputs), outdir, fmt, resume, report, max_pixels,
+                   float("inf") if wait else 0.0, quiet),
+        upscaler_settings(scale, mode, texture, model, backend, precision, memory, tile, halo,
+                          blend, threads, denoise),
+        compression, ray, json_lines)
+    raise typer.Exit(run_batch(request))
 
-    try:
-        jobs = collect_jobs(inputs, outdir, fmt, note=None if quiet else lambda text: print_note(err, text))
-    except InputError as exc:
-        raise fail(str(exc)) from None
-    if not jobs:
-        raise fail("no input images found")
-    if report is not None and (conflict := report_conflict(report, jobs)):
-        raise fail(conflict)
-    settings = upscaler_settings(scale, mode, texture, model, backend, precision, memory, tile, halo,
-                                 blend, threads, denoise)
-    lock_wait = float("inf") if wait else 0.0
+
+@dataclass(frozen=True)
+class RunRequest:
+    """`upres run`'s options, parsed: the files, the Upscaler's settings, how the batch runs."""
+
+    files: BatchFiles
+    settings: Settings
+    compression: str = "default"
+    ray: str | None = None  # "local", "auto" or HOST:PORT: Ray workers instead of this process
+    json_lines: bool = False  # --json: one JSON object per image on stdout
+
+
+def run_batch(request: RunRequest) -> int:
+    """Upscale the request's images; the exit code (usage errors exit 2 through `fail`)."""
+    from upres.api.errors import SettingsError
+    from upres.cli.console import drive
+
+    files = request.files
+    jobs = files.jobs()
+    files.check_report(jobs)
+    file_options = (files.fmt, request.compression, files.resume, files.max_pixels, files.lock_wait)
     try:  # the file options are checked before any model loads
-        settings.run_options(fmt, compression, resume, max_pixels, lock_wait)
+        request.settings.run_options(*file_options)
     except SettingsError as exc:
         raise fail(str(exc)) from None
-    with open_upscaler(settings) as upscaler:
-        try:
-            outdir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise fail(f"--output {outdir}: {exc.strerror or exc}") from None
+    with open_upscaler(request.settings) as upscaler:
+        files.make_outdir()
         scheduler = None
-        if ray is not None:
+        if request.ray is not None:
             from upres.fleet.ray_batch import RayBatchError, connect
 
             try:
-                scheduler = connect(ray, upscaler.setup, upscaler.run_options(
-                    fmt, compression, resume, max_pixels, lock_wait))
+                scheduler = connect(request.ray, upscaler.setup, upscaler.run_options(*file_options))
             except RayBatchError as exc:
                 raise fail(str(exc)) from None
 
         def start(progress: Progress, on_error: Callable[[str], None],
                   on_wait: Callable[[Path, int | None], None]) -> Batch:
-            return upscaler.map_jobs(jobs, format=fmt, compression=compression, resume=resume,
-                                     max_pixels=max_pixels, wait=lock_wait, report=report,
-                                     progress=progress, on_error=on_error, on_wait=on_wait,
-                                     signals=True, scheduler=scheduler)
+            return upscaler.map_jobs(jobs, format=files.fmt, compression=request.compression,
+                                     resume=files.resume, max_pixels=files.max_pixels,
+                                     wait=files.lock_wait, report=files.report, progress=progress,
+                                     on_error=on_error, on_wait=on_wait, signals=True,
+                                     scheduler=scheduler)
 
-        code = drive(start, len(jobs), upscaler.setup, quiet, out, err, json_lines)
-    raise typer.Exit(code)
+        return drive(start, len(jobs), upscaler.setup, files.quiet, out, err, request.json_lines)
 
 
 def plan(
