@@ -209,7 +209,10 @@ def test_an_entry_of_another_file_is_not_trusted(tmp_path: Path, monkeypatch: py
 
 def _memory_damage(entry: Path, how: str) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
-    good = {"version": 1, "base": 1000.0, "per_pixel": 40.0, "samples": [[2304, 93160]], "session": 0}
+    from upres.runtime.memory import _CACHE_VERSION
+
+    good = {"version": _CACHE_VERSION, "base": 1000.0, "per_pixel": 40.0,
+            "samples": [[2304, 93160]], "session": 0}
     if how == "a-folder":
         (entry / "inside").mkdir(parents=True)
         return
@@ -223,7 +226,7 @@ def _memory_damage(entry: Path, how: str) -> None:
         "bad-samples": json.dumps({**good, "samples": [[1, 2, 3]]}),
         "no-samples": json.dumps({**good, "samples": []}),
         "bools": json.dumps({**good, "session": True}),
-        "newer-version": json.dumps({**good, "version": 2}),
+        "newer-version": json.dumps({**good, "version": good["version"] + 1}),
     }[how]
     entry.write_text(text)
 

@@ -22,7 +22,7 @@ from upres.core.cache import cache_dir, read_json, write_atomic
 from upres.core.sizes import GIB, KIB, MIB
 
 # Bump when the probe or the fit changes meaning, so stale cache files are measured again.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: sessions without a memory pattern, the allocator keeping freed blocks
 
 
 def _proc_kib(path: str, key: str) -> int | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from upres.core.allocator import keep_freed_memory
 from upres.core.errors import BackendUnavailable, ModelError
 
 PROVIDERS = {
@@ -90,11 +91,15 @@ class OrtBackend:
         if wanted not in available_providers():
             raise BackendUnavailable(
                 f"{name}: ONNX Runtime has no {wanted} here (install onnxruntime-gpu and CUDA)")
+        keep_freed_memory()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         # Same bytes for the same input: no nondeterministic kernels, no spinning between tiles.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # A memory pattern is planned per input shape, and a batch's images and edge tiles come
+        # in many: with it on, each new shape cost a re-plan and fresh buffers (docs/RUNTIME.md).
+        opts.enable_mem_pattern = False
         src = str(model) if isinstance(model, Path) else model
         label = str(model) if isinstance(model, Path) else "model"
         try:
