@@ -118,8 +118,9 @@ def test_finds_a_scratch_and_a_speck_on_training_photos() -> None:
         found = _found(damaged)
         found_in += found[scratch].mean() > 0.6
         assert (found & ~grow(scratch, 3)).sum() < 0.5 * scratch.sum()  # and little else
-    # Measured: 6 of the 9 (the misses: dark lines over busy dark texture and bright foliage).
-    assert found_in >= 2 * len(photos) // 3
+    # Measured: 5 of the 9 (the misses: dark lines over busy dark texture and bright foliage,
+    # where the sides of the line differ from each other as much as from it: 6 without that check).
+    assert found_in >= len(photos) // 2 + 1
     # The network marks the speck too; the auto rule leaves specks alone (SPECK_HIGH = 1.0:
     # a glint is a speck as well, and clean photos must stay clean).
     damaged, _, (sy, sx) = _scratched(photos[0])
@@ -147,6 +148,27 @@ def test_components_need_a_confident_pixel() -> None:
     assert thin_net.components(logits) == []  # shorter than MIN_LENGTH, and specks are not taken
     with pytest.raises(ValueError, match="low"):
         thin_net.components(logits, thin_net.Thresholds(high=0.2, low=0.3))
+
+
+def test_a_line_between_two_surfaces_is_not_a_scratch() -> None:
+    """A bright line over one grey surface stands out from both sides alike; the same line along
+    the border of a dark and a light surface (a rim, a roof against the sky) does not, and is
+    refused even where the network is sure of it."""
+    line = np.zeros((60, 120), bool)
+    line[29:31, 10:110] = True
+    over = np.full(line.shape, 90.0, np.float32)
+    over[line] = 230
+    edge = np.full(line.shape, 90.0, np.float32)
+    edge[31:] = 200
+    edge[line] = 255
+    assert thin_net.sides_agree(over, line) > 0.9
+    assert thin_net.sides_agree(edge, line) < 0.1
+    logits = np.where(line, 8.0, -8.0).astype(np.float32)
+    rgb = {name: np.repeat(y[..., None], 3, axis=2) / 255.0 for name, y in (("over", over), ("edge", edge))}
+    assert len(thin_net.components(logits)) == 1  # without the image: the network's word alone
+    assert len(thin_net.components(logits, image=rgb["over"])) == 1
+    assert thin_net.components(logits, image=rgb["edge"]) == []
+    assert thin_net.components(logits, thin_net.Thresholds(min_sides=0.0), rgb["edge"]) != []
 
 
 def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
