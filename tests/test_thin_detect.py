@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -15,6 +16,7 @@ from upres.cleaning import thin_net
 from upres.core.model import read_info
 from upres.export.onnx_export import export_weights
 from upres.kernels.masks import grow
+from upres.models import thin_synth
 from upres.models.detect_data import HOLDOUT_EVERY, DamageSampler, split_photos
 from upres.models.detector import detection_loss
 from upres.models.registry import spec
@@ -79,6 +81,23 @@ def test_damage_is_deterministic_and_masks_only_visible_damage(photo: np.ndarray
     assert a[1].any() and (moved[a[1]] >= 8).all()
     blank, mask = render_damage(crop, np.random.default_rng(3), DamageConfig(blank=1.0, lookalikes=1.0))
     assert not mask.any() and not np.array_equal(blank, crop)  # look-alikes drawn, none of it damage
+
+
+def test_natural_lookalikes_are_drawn_in_the_photos_tones_and_never_masked(photo: np.ndarray) -> None:
+    """Twigs, fur and stars: each is drawn (it moves pixels), soft, and left out of the mask; and a
+    dust-only draw has no lines."""
+    crop = np.ascontiguousarray(photo[:96, :96]).astype(np.float32)
+    for seed in range(6):
+        colour, alpha = thin_synth._natural(np.random.default_rng(seed), crop)
+        assert alpha.max() > 0.3 and (alpha > 0.05).mean() < 0.5
+        assert colour.std(axis=(0, 1)).min() > 1.0  # follows the photo: never a flat grey
+        assert np.abs(alpha[1:] - alpha[:-1]).max() < 0.9  # blurred: no hard one-pixel steps
+    for seed in range(8):
+        _, mask = render_damage(photo[:96, :96].copy(), np.random.default_rng(seed),
+                                DamageConfig(blank=0.0, lines=0.0, lookalikes=0.0, degrade=0.0))
+        if mask.any():  # specks only: every part is small
+            count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+            assert max(int(stats[i][2:4].max()) for i in range(1, count)) <= 32
 
 
 def test_holdout_split_is_every_tenth_photo(tmp_path: Path, photo: np.ndarray) -> None:
