@@ -69,7 +69,10 @@ upres export "$W/overlay-detect.pt" -o "$W/overlay-detect.onnx"
 # Thin-structure detector (--detect thin): synthetic damage and look-alikes (upres/models/thin_synth.py)
 # on 96 px training crops; every 10th photo of each folder is held out (benchmarks/thin_threshold.py
 # chooses the thresholds on those).
+# Then fine-tuned at a lower rate on the generator with its harder look-alikes (twigs, fur, stars).
 upres train thin-detect "${TRAIN[@]}" -o "$RUNS/thin-detect" --batch 16 --patch 96 --steps 6000 --threads 2
-cp "$RUNS/thin-detect/thin-detect.pt" "$W/thin-detect.pt"
-cp "$RUNS/thin-detect/thin-detect.train.json" "$W/thin-detect.train.json"
+upres train thin-detect "${TRAIN[@]}" -o "$RUNS/thin-detect-ft" --init "$RUNS/thin-detect/thin-detect.pt" \
+    --batch 16 --patch 96 --steps 5000 --learning-rate 6e-4 --seed 1
+cp "$RUNS/thin-detect-ft/thin-detect.pt" "$W/thin-detect.pt"
+cp "$RUNS/thin-detect-ft/thin-detect.train.json" "$W/thin-detect.train.json"
 upres export "$W/thin-detect.pt" -o "$W/thin-detect.onnx"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -15,6 +16,7 @@ from upres.cleaning import thin_net
 from upres.core.model import read_info
 from upres.export.onnx_export import export_weights
 from upres.kernels.masks import grow
+from upres.models import thin_synth
 from upres.models.detect_data import HOLDOUT_EVERY, DamageSampler, split_photos
 from upres.models.detector import detection_loss
 from upres.models.registry import spec
@@ -81,6 +83,23 @@ def test_damage_is_deterministic_and_masks_only_visible_damage(photo: np.ndarray
     assert not mask.any() and not np.array_equal(blank, crop)  # look-alikes drawn, none of it damage
 
 
+def test_natural_lookalikes_are_drawn_in_the_photos_tones_and_never_masked(photo: np.ndarray) -> None:
+    """Twigs, fur and stars: each is drawn (it moves pixels), soft, and left out of the mask; and a
+    dust-only draw has no lines."""
+    crop = np.ascontiguousarray(photo[:96, :96]).astype(np.float32)
+    for seed in range(6):
+        colour, alpha = thin_synth._natural(np.random.default_rng(seed), crop)
+        assert alpha.max() > 0.3 and (alpha > 0.05).mean() < 0.5
+        assert colour.std(axis=(0, 1)).min() > 1.0  # follows the photo: never a flat grey
+        assert np.abs(alpha[1:] - alpha[:-1]).max() < 0.9  # blurred: no hard one-pixel steps
+    for seed in range(8):
+        _, mask = render_damage(photo[:96, :96].copy(), np.random.default_rng(seed),
+                                DamageConfig(blank=0.0, lines=0.0, lookalikes=0.0, degrade=0.0))
+        if mask.any():  # specks only: every part is small
+            count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+            assert max(int(stats[i][2:4].max()) for i in range(1, count)) <= 32
+
+
 def test_holdout_split_is_every_tenth_photo(tmp_path: Path, photo: np.ndarray) -> None:
     for i in range(12):
         Image.fromarray(photo[:40, :40]).save(tmp_path / f"p{i:02d}.png")
@@ -118,8 +137,9 @@ def test_finds_a_scratch_and_a_speck_on_training_photos() -> None:
         found = _found(damaged)
         found_in += found[scratch].mean() > 0.6
         assert (found & ~grow(scratch, 3)).sum() < 0.5 * scratch.sum()  # and little else
-    # Measured: 6 of the 9 (the misses: dark lines over busy dark texture and bright foliage).
-    assert found_in >= 2 * len(photos) // 3
+    # Measured: 5 of the 9 (the misses: dark lines over busy dark texture and bright foliage,
+    # where the sides of the line differ from each other as much as from it: 6 without that check).
+    assert found_in >= len(photos) // 2 + 1
     # The network marks the speck too; the auto rule leaves specks alone (SPECK_HIGH = 1.0:
     # a glint is a speck as well, and clean photos must stay clean).
     damaged, _, (sy, sx) = _scratched(photos[0])
@@ -147,6 +167,27 @@ def test_components_need_a_confident_pixel() -> None:
     assert thin_net.components(logits) == []  # shorter than MIN_LENGTH, and specks are not taken
     with pytest.raises(ValueError, match="low"):
         thin_net.components(logits, thin_net.Thresholds(high=0.2, low=0.3))
+
+
+def test_a_line_between_two_surfaces_is_not_a_scratch() -> None:
+    """A bright line over one grey surface stands out from both sides alike; the same line along
+    the border of a dark and a light surface (a rim, a roof against the sky) does not, and is
+    refused even where the network is sure of it."""
+    line = np.zeros((60, 120), bool)
+    line[29:31, 10:110] = True
+    over = np.full(line.shape, 90.0, np.float32)
+    over[line] = 230
+    edge = np.full(line.shape, 90.0, np.float32)
+    edge[31:] = 200
+    edge[line] = 255
+    assert thin_net.sides_agree(over, line) > 0.9
+    assert thin_net.sides_agree(edge, line) < 0.1
+    logits = np.where(line, 8.0, -8.0).astype(np.float32)
+    rgb = {name: np.repeat(y[..., None], 3, axis=2) / 255.0 for name, y in (("over", over), ("edge", edge))}
+    assert len(thin_net.components(logits)) == 1  # without the image: the network's word alone
+    assert len(thin_net.components(logits, image=rgb["over"])) == 1
+    assert thin_net.components(logits, image=rgb["edge"]) == []
+    assert thin_net.components(logits, thin_net.Thresholds(min_sides=0.0), rgb["edge"]) != []
 
 
 def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:

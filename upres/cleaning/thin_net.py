@@ -13,9 +13,15 @@ with its clear ones) of at least MIN_AREA px that is either
 - a *speck*: within SPECK_EXTENT, with a pixel of ``p > SPECK_HIGH``, which is stricter for the
   same reason (a glint is a speck).
 
+and, when the image is given, whose centre line stands out from *both* its sides alike at MIN_SIDES
+of its points at least (``sides_agree``). A scratch lies over one surface, which goes on beside it on
+both sides; most of what the network confuses with one is a contour between two surfaces (a roof
+against the sky, a fish's outline, a rim), whose sides differ.
+
 The thresholds are chosen on held-out *training* photos (every 10th of T91 and BSD200, which the
-network never saw), with damage from the training generator: the most recall for which at most
-one clean photo in 30 gets any detection (benchmarks/thin_threshold.py; docs/CLEAN_DETECT.md).
+network never saw, at 1x, 0.7x and 0.5x), with damage from the training generator: the most
+recall for which none of the clean ones gets any detection (benchmarks/thin_threshold.py;
+docs/CLEAN_DETECT.md). Specks are left to upres.cleaning.dust's stricter rule.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ MIN_LENGTH = 60  # px: the longer side of a scratch's box
 SPECK_HIGH = 1.0  # a speck needs one pixel at least this sure; 1.0: specks are not taken
 MIN_AREA = 3  # px: single pixels are noise, grain and JPEG blocks
 SPECK_EXTENT = 10  # px: a detection whose box side is at most this is a speck, else a scratch
+MIN_SIDES = 0.3  # share of a scratch's centre line that stands out from both sides alike
+MIN_RIDGE = 8.0  # levels of 255: the least a centre-line point differs from its sides' mean
+SIDE_GAP = 2.5  # px beyond the line's half width where its sides are read
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,40 @@ class Thresholds:
     speck_high: float = SPECK_HIGH
     low: float = LOW
     min_area: int = MIN_AREA
+    min_sides: float = MIN_SIDES
 
 
-def components(logits: np.ndarray, t: Thresholds | None = None) -> list[ThinFound]:
-    """The confident detections of an H x W logit map."""
+def sides_agree(luma: np.ndarray, line: np.ndarray) -> float:
+    """The share of the centre line of ``line`` (bool, over an H x W luma crop in levels of 255)
+    where it differs from the mean of its two sides by MIN_RIDGE or more and by more than twice
+    their difference from each other. The sides are read along the normal, from the structure
+    tensor of the blurred mask, SIDE_GAP px beyond the half width (area over centre-line length)."""
+    centre = cv2.ximgproc.thinning(line.astype(np.uint8) * 255) > 0
+    ys, xs = np.nonzero(centre)
+    if len(ys) < 3:
+        return 0.0
+    soft = cv2.GaussianBlur(line.astype(np.float32), (0, 0), 1.5)
+    gx, gy = cv2.Sobel(soft, cv2.CV_32F, 1, 0), cv2.Sobel(soft, cv2.CV_32F, 0, 1)
+    jxx, jxy, jyy = (cv2.GaussianBlur(g, (0, 0), 3.0)[ys, xs] for g in (gx * gx, gx * gy, gy * gy))
+    theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy)  # the major eigenvector: across the line
+    nx, ny = np.cos(theta), np.sin(theta)
+    smooth = cv2.GaussianBlur(luma.astype(np.float32), (0, 0), 0.8)
+
+    def at(d: float) -> np.ndarray:
+        mx, my = (xs + d * nx).astype(np.float32)[None], (ys + d * ny).astype(np.float32)[None]
+        return np.asarray(cv2.remap(smooth, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)[0])
+
+    d = float(line.sum()) / len(ys) / 2 + SIDE_GAP
+    plus, minus = (at(d) + at(d + 1.5)) / 2, (at(-d) + at(-d - 1.5)) / 2
+    ridge = at(0.0) - (plus + minus) / 2
+    ridge = ridge * np.sign(np.median(ridge))  # bright or dark, the line's own polarity
+    return float(((ridge >= MIN_RIDGE) & (ridge > 2 * np.abs(plus - minus))).mean())
+
+
+def components(logits: np.ndarray, t: Thresholds | None = None,
+               image: np.ndarray | None = None) -> list[ThinFound]:
+    """The confident detections of an H x W logit map; with the H x W x 3 RGB image (float in
+    [0, 1] or uint8) scratches must also pass ``sides_agree``."""
     t = t or Thresholds()
     if not 0.0 < t.low <= min(t.high, t.speck_high) and t.high < 1.0:
         raise ValueError(f"thin detector: need 0 < low <= high < 1, got low {t.low}, high {t.high}")
@@ -82,6 +122,10 @@ def components(logits: np.ndarray, t: Thresholds | None = None) -> list[ThinFoun
     peak = np.full(count, -np.inf, np.float32)
     inside = labels > 0
     np.maximum.at(peak, labels[inside], logits[inside])
+    luma = None
+    if image is not None and t.min_sides > 0:
+        scale = 255.0 if image.dtype != np.uint8 else 1.0
+        luma = (np.asarray(image, np.float32) @ LUMA) * scale
     out = []
     sure_speck = _logit(t.speck_high) if t.speck_high < 1.0 else np.inf
     for i in np.flatnonzero(peak > _logit(t.high)):
@@ -90,12 +134,19 @@ def components(logits: np.ndarray, t: Thresholds | None = None) -> list[ThinFoun
         if area < t.min_area or (kind == "speck" and not peak[i] > sure_speck) or \
                 (kind == "scratch" and max(bw, bh) < t.min_length):
             continue
+        pixels = labels[y : y + bh, x : x + bw] == i
+        if kind == "scratch" and luma is not None:
+            pad = 12  # px: room for the sides and the structure tensor's blur
+            y0, x0 = max(0, y - pad), max(0, x - pad)
+            crop = labels[y0 : y + bh + pad, x0 : x + bw + pad] == i
+            if sides_agree(luma[y0 : y + bh + pad, x0 : x + bw + pad], crop) < t.min_sides:
+                continue
         score = float(1.0 / (1.0 + math.exp(-float(peak[i]))))
-        out.append(ThinFound(kind, (y, y + bh, x, x + bw), labels[y : y + bh, x : x + bw] == i, score))
+        out.append(ThinFound(kind, (y, y + bh, x, x + bw), pixels, score))
     return out
 
 
 def detect(image: np.ndarray, threads: int = 1, thresholds: Thresholds | None = None,
            tile: int = 512) -> list[ThinFound]:
     """Confident scratch and speck detections of an H x W x 3 float32 RGB image in [0, 1]."""
-    return components(detector(threads).logits(image, tile), thresholds)
+    return components(detector(threads).logits(image, tile), thresholds, image)

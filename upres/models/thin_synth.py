@@ -8,8 +8,10 @@ a dark line side by side; dust as round, elongated or ragged specks of 1-7 px an
 
 A network that learned only "thin and contrasting" would mark every twig and wire. The look-alikes,
 left out of the mask, are what a photo has and damage does not: saturated colour, thin lines in
-repeating gratings (fences, stripes, fabric), step edges with an optical blur, and clusters of
-coloured dots (foliage, flowers); the crops' own twigs, fur and grass are negatives too.
+repeating gratings (fences, stripes, fabric), step edges with an optical blur, clusters of
+coloured dots (foliage, flowers), branches that fork and taper, fur and grass (many strands lying
+one way), glints and stars, all soft as a lens draws them and in the photo's own tones; the
+crops' own twigs, fur and grass are negatives too.
 
 Unlike ``damage_synth`` (the benchmark's overlays, drawn with its own seeds), this module has its
 own generators, so the benchmark measures damage the detector has not been fitted to. Everything
@@ -39,6 +41,7 @@ class DamageConfig:
     max_items: int = 3  # damage items per damaged crop
     lookalikes: float = 0.5  # crops that get look-alikes
     degrade: float = 0.5  # crops blurred, noised or JPEG'd after compositing (scans are)
+    lines: float = 0.6  # damage items that are lines (the rest: dust)
 
 
 def _path(rng: np.random.Generator, hw: tuple[int, int], curl: float, length: float,
@@ -147,9 +150,74 @@ def _crease(alpha: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> 
     return np.maximum(alpha, other), colour
 
 
+def _twig(rng: np.random.Generator, draw: ImageDraw.ImageDraw, hw: tuple[int, int]) -> None:
+    """A branch that forks and tapers: a scratch does neither."""
+    stack = [(_path(rng, hw, rng.uniform(0.02, 0.15), math.hypot(*hw) * rng.uniform(0.3, 0.8), 10),
+              rng.uniform(1.5, 4.0), 0)]
+    while stack:
+        pts, width, depth = stack.pop()
+        for k in range(len(pts) - 1):  # thinner towards the tip
+            w = max(1, round(width * (1 - 0.6 * k / len(pts)) * SS))
+            draw.line(pts[k : k + 2], fill=255, width=w)
+        if depth < 2:
+            for _ in range(int(rng.integers(1, 4))):
+                x, y = pts[int(rng.integers(1, len(pts)))]
+                angle = rng.uniform(0, 2 * math.pi)
+                n, step = 6, rng.uniform(3, 8) * SS
+                child = [(x + step * k * math.cos(angle), y + step * k * math.sin(angle)) for k in range(n)]
+                stack.append((child, width * 0.6, depth + 1))
+
+
+def _fur(rng: np.random.Generator, draw: ImageDraw.ImageDraw, hw: tuple[int, int]) -> None:
+    """Hair and fur, grass: many fine strands lying mostly one way (one strand alone is damage)."""
+    angle = rng.uniform(0, 2 * math.pi)
+    for _ in range(int(rng.integers(12, 40))):
+        x, y = rng.uniform(0, hw[1]), rng.uniform(0, hw[0])
+        a, length = angle + rng.normal(0, 0.25), rng.uniform(6, 30)
+        bend = rng.normal(0, 0.05)
+        pts = []
+        for _ in range(6):
+            pts.append((x * SS, y * SS))
+            a += bend
+            x, y = x + length / 5 * math.cos(a), y + length / 5 * math.sin(a)
+        draw.line(pts, fill=255, width=max(SS, round(rng.uniform(0.8, 2.0) * SS)), joint="curve")
+
+
+def _glints(rng: np.random.Generator, draw: ImageDraw.ImageDraw, hw: tuple[int, int]) -> None:
+    """Stars and glints with a cross of rays (plain round specks are left out: dust is those)."""
+    for _ in range(int(rng.integers(1, 6))):
+        x, y = rng.uniform(0, hw[1]) * SS, rng.uniform(0, hw[0]) * SS
+        r = rng.uniform(0.6, 2.5) * SS
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        ray = rng.uniform(3, 9) * SS
+        a = rng.uniform(0, math.pi / 2)
+        for t in (a, a + math.pi / 2):
+            c, s = ray * math.cos(t), ray * math.sin(t)
+            draw.line([(x - c, y - s), (x + c, y + s)], fill=160, width=SS)
+
+
+def _natural(rng: np.random.Generator, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(colour, alpha) of thin things photos are full of, in the photo's own tones (darker or
+    lighter, never flat grey): twigs, fur, glints. Seen through a lens, so always a little soft."""
+    hw = base.shape[:2]
+    canvas = Image.new("L", (hw[1] * SS, hw[0] * SS))
+    draw = ImageDraw.Draw(canvas)
+    kind = rng.random()
+    bright = kind >= 0.75 or rng.random() < 0.3
+    (_twig if kind < 0.4 else _fur if kind < 0.75 else _glints)(rng, draw, hw)
+    alpha = synth._downsample(canvas).astype(np.float32) / 255.0
+    alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), float(rng.uniform(0.6, 1.4))), np.float32)
+    alpha = np.clip(alpha * float(rng.uniform(0.6, 1.3)), 0, 1)
+    gain = rng.uniform(1.3, 2.2) if bright else rng.uniform(0.15, 0.6)
+    colour = base.mean(axis=(0, 1), keepdims=True) * 0.3 + base * 0.7
+    return np.clip(colour * gain + rng.uniform(-10, 10, 3), 0, 255).astype(np.float32), alpha
+
+
 def _lookalike(rng: np.random.Generator, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(colour, alpha) of photo structure that is not damage."""
     hw = base.shape[:2]
+    if rng.random() < 0.4:
+        return _natural(rng, base)
     canvas = Image.new("L", (hw[1] * SS, hw[0] * SS))
     draw = ImageDraw.Draw(canvas)
     kind = rng.random()
@@ -210,7 +278,7 @@ def render_damage(photo: np.ndarray, rng: np.random.Generator,
     cover = np.zeros(hw, np.float32)
     if rng.random() >= cfg.blank:
         for _ in range(int(rng.integers(1, cfg.max_items + 1))):
-            alpha = _lines(rng, hw) if rng.random() < 0.6 else _specks(rng, hw)
+            alpha = _lines(rng, hw) if rng.random() < cfg.lines else _specks(rng, hw)
             alpha = _fade(rng, alpha)
             colour = _tone(rng, out, rng.random() < 0.55)
             if rng.random() < 0.12:
