@@ -188,11 +188,8 @@ def test_runtime_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 
-def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, (y, x) in enumerate([(0, 0), (30, 60), (60, 120)]):
-        Image.fromarray(photo[y : y + 100, x : x + 110]).save(folder / f"p{i}.png")
+def test_training_lowers_the_loss(tmp_path: Path, photo_crops: Path) -> None:
+    folder = photo_crops
     cfg = TrainConfig(model="overlay-detect", data=(folder,), out=tmp_path / "run", steps=10, batch=4,
                       lr_patch=48, warmup_steps=2, threads=1)
     held_out = OverlaySampler([folder], 48, seed=99).batch(0, 8)

@@ -190,11 +190,8 @@ def test_a_line_between_two_surfaces_is_not_a_scratch() -> None:
     assert thin_net.components(logits, thin_net.Thresholds(min_sides=0.0), rgb["edge"]) != []
 
 
-def test_training_lowers_the_loss(tmp_path: Path, photo: np.ndarray) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, (y, x) in enumerate([(0, 0), (30, 60), (60, 120)]):
-        Image.fromarray(photo[y : y + 100, x : x + 110]).save(folder / f"p{i}.png")
+def test_training_lowers_the_loss(tmp_path: Path, photo_crops: Path) -> None:
+    folder = photo_crops
     cfg = TrainConfig(model="thin-detect", data=(folder,), out=tmp_path / "run", steps=40, batch=4,
                       lr_patch=48, warmup_steps=2, threads=1)
     x, target = (torch.from_numpy(a) for a in DamageSampler([folder], 48, seed=99).batch(0, 8))
