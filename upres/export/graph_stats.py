@@ -80,8 +80,9 @@ def _run_shapes(model: onnx.ModelProto, probe_size: int) -> dict[str, list[int]]
     session = ort.InferenceSession(probe.SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
     feeds = {}
+    constants = {t.name for t in probe.graph.initializer}
     for inp in probe.graph.input:
-        if inp.name in {t.name for t in probe.graph.initializer}:
+        if inp.name in constants:
             continue
         dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
         dtype = onnx.helper.tensor_dtype_to_np_dtype(inp.type.tensor_type.elem_type)

@@ -1,7 +1,8 @@
 """Sobel edge map, edge gate and the hybrid compose step (numpy/OpenCV reference).
 
-These are the definitions the runtime uses; `upres.models.edge_ops` is their torch twin for training,
-and a test holds the two equal.
+These are the definitions: the runtime's hybrid stage (`upres.runtime.stages.add_texture`) computes
+the same values in place on planes, `upres.models.edge_ops` is their torch twin for training, and
+tests hold all three equal.
 """
 
 from __future__ import annotations
