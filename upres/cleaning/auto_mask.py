@@ -4,7 +4,9 @@ Precision first: a photo without defects must come out unchanged, and what is wr
 repainted, so
 
 - text comes from PaddleOCR's detection network (lines whose mean probability reaches its box
-  threshold), cut down to the glyph pixels (``text_detect.strokes``);
+  threshold) and is taken only where its recognition network reads the line as text
+  (``text_read``: stripes, railings and fur look like lines but read as nothing), cut down to
+  the glyph pixels (``text_detect.strokes``);
 - scratches, hair and dust from the thin-detect network (``thin_net``), its confident
   components only;
 - nothing larger than a speck is filled inside a face (``faces``);
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from upres.cleaning import faces, text_detect, thin_net
+from upres.cleaning import faces, text_detect, text_read, thin_net
 
 DEFAULT_MAX_AREA = 0.08  # of the image: more than a caption and a stamp; the rest is for a person
 THIN = "thin-detect"
@@ -37,6 +39,8 @@ class Detection:
     score: float
     status: str = "filled"  # or "refused"
     reason: str = ""
+    reading: text_read.Reading | None = None  # what the recogniser read in a text line
+
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {"detector": self.detector, "kind": self.kind, "box": list(self.box),
@@ -44,6 +48,9 @@ class Detection:
                                "status": self.status}
         if self.reason:
             out["reason"] = self.reason
+        if self.reading is not None:
+            out["read"] = self.reading.text
+            out["read_confidence"] = round(self.reading.confidence, 3)
         return out
 
 
@@ -72,12 +79,19 @@ class AutoMask:
 
 
 def _text(image: np.ndarray, threads: int) -> list[Detection]:
-    det = text_detect.detector(threads)
+    lines = text_detect.detector(threads).lines(image)
     out = []
-    for line in det.lines(image):
+    for line in lines:
         glyphs = text_detect.strokes(line, image)
-        if glyphs.any():
-            out.append(Detection(text_detect.NAME, "text", line.box, glyphs, line.score))
+        if not glyphs.any():
+            continue
+        reading = text_read.reader(threads).read_line(image, line)
+        found = Detection(text_detect.NAME, "text", line.box, glyphs, line.score, reading=reading)
+        if not reading.is_text():
+            found.status = "refused"
+            found.reason = (f"not read as text ({reading.characters} character(s) at "
+                            f"{reading.confidence:.2f}; {text_read.NAME})")
+        out.append(found)
     return out
 
 
@@ -93,6 +107,8 @@ def _thin(image: np.ndarray, text: np.ndarray, threads: int) -> list[Detection]:
 
 def _keep_off_faces(detections: list[Detection], face: np.ndarray) -> None:
     for d in detections:
+        if d.status != "filled":
+            continue
         y0, y1, x0, x1 = d.box
         on_face = d.pixels & face[y0:y1, x0:x1]
         if int(on_face.sum()) <= faces.SPECK:
@@ -130,9 +146,11 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
     if text and text_detect.available():
         detections += _text(image, threads)
         detectors[text_detect.NAME] = text_detect.detector(threads).sha256
+        detectors[text_read.NAME] = text_read.reader(threads).sha256
         for d in detections:
-            y0, y1, x0, x1 = d.box
-            text_px[y0:y1, x0:x1] |= d.pixels
+            if d.status == "filled":
+                y0, y1, x0, x1 = d.box
+                text_px[y0:y1, x0:x1] |= d.pixels
     elif text:
         detectors[text_detect.NAME] = None
     if thin:

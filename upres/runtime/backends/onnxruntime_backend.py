@@ -81,6 +81,19 @@ def check_image_signature(session: ort.InferenceSession, label: str) -> None:
                          "(N, C, H, W); upres runs image-to-image models")
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """upres's options for every ONNX Runtime session it makes (image models and others)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # Same bytes for the same input: no nondeterministic kernels, no spinning between tiles.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # A memory pattern is planned per input shape, and a batch's images and edge tiles come
+    # in many: with it on, each new shape cost a re-plan and fresh buffers (docs/RUNTIME.md).
+    opts.enable_mem_pattern = False
+    return opts
+
+
 class OrtBackend:
     """One InferenceSession; input/output bound by the graph's names, dtype adapted to the model."""
 
@@ -92,14 +105,7 @@ class OrtBackend:
             raise BackendUnavailable(
                 f"{name}: ONNX Runtime has no {wanted} here (install onnxruntime-gpu and CUDA)")
         keep_freed_memory()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        # Same bytes for the same input: no nondeterministic kernels, no spinning between tiles.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # A memory pattern is planned per input shape, and a batch's images and edge tiles come
-        # in many: with it on, each new shape cost a re-plan and fresh buffers (docs/RUNTIME.md).
-        opts.enable_mem_pattern = False
+        opts = session_options(threads)
         src = str(model) if isinstance(model, Path) else model
         label = str(model) if isinstance(model, Path) else "model"
         try:

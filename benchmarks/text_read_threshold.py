@@ -1,0 +1,128 @@
+"""Choose when a detected text line counts as text: the recogniser's reading rule, measured.
+
+Each photo gets captions (TrueType), Hershey captions and date stamps drawn alone (upres.models.
+damage_synth, seeds as in clean_detect_bench.py) and is also taken as it is. The text detector
+runs once per image; each of its lines is cut to its strokes and read once; then every rule is
+scored: overlay pixels inside the grown mask per kind (recall) and how many clean photos would be
+changed. Thresholds are chosen on BSD200 training photos (every 4th) and checked on the test
+photos (BSD100 + Set14). Faces, the area cap and the fill are left out: this is the detection
+step; clean_detect_bench.py measures the whole of `--mask auto`.
+
+    python benchmarks/text_read_threshold.py --datasets ../shared/datasets \
+        --json docs/text_read_threshold.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from upres.cleaning import text_detect, text_read
+from upres.cleaning.detect import estimate_stroke_width
+from upres.cleaning.mask_source import auto_grow
+from upres.kernels.masks import final_mask
+from upres.models.damage_synth import KINDS, render
+
+TEXT_KINDS = ("caption", "hershey", "date")
+SEED = 9_000_000  # clean_detect_bench.py's
+
+
+@dataclass
+class Line:
+    box: tuple[int, int, int, int]
+    glyphs: np.ndarray
+    reading: text_read.Reading
+
+
+@dataclass
+class Item:
+    kind: str  # a TEXT_KINDS member or "none"
+    true: np.ndarray
+    lines: list[Line]
+
+
+Rule = Callable[[text_read.Reading], bool]
+RULES: dict[str, Rule] = {
+    "no reading": lambda r: True,
+    "1+ characters at 0.3": lambda r: r.characters >= 1 and r.confidence >= 0.3,
+    "2+ characters at 0.3": lambda r: r.characters >= 2 and r.confidence >= 0.3,
+    "3+ characters at 0.3": lambda r: r.characters >= 3 and r.confidence >= 0.3,
+    "3+ characters at 0.5": lambda r: r.characters >= 3 and r.confidence >= 0.5,
+    "shipped (text_read.Reading.is_text)": lambda r: r.is_text(),
+}
+
+
+def _photos(datasets: Path, split: str) -> list[Path]:
+    if split == "training":
+        return sorted((datasets / "BSD200").glob("*.png"))[::4]
+    return [p for s in ("BSD100", "Set14") for p in sorted((datasets / s).glob("*.png"))]
+
+
+def measure(photos: list[Path]) -> list[Item]:
+    det, reader = text_detect.detector(), text_read.reader()
+    items = []
+    for i, path in enumerate(photos):
+        photo = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
+        for k, kind in enumerate((*KINDS, "none")):
+            if kind not in TEXT_KINDS and kind != "none":
+                continue
+            comp, true = (photo, np.zeros(photo.shape[:2], bool)) if kind == "none" else \
+                render(photo, kind, SEED + 16 * i + k)
+            image = comp.astype(np.float32) / 255.0
+            lines = []
+            for line in det.lines(image):
+                glyphs = text_detect.strokes(line, image)
+                if glyphs.any():
+                    lines.append(Line(line.box, glyphs, reader.read_line(image, line)))
+            items.append(Item(kind, true, lines))
+    return items
+
+
+def score(items: list[Item], rule: Rule) -> dict[str, float | int]:
+    hit = dict.fromkeys(TEXT_KINDS, 0)
+    total = dict.fromkeys(TEXT_KINDS, 0)
+    changed = 0
+    for item in items:
+        mask = np.zeros(item.true.shape, bool)
+        for line in item.lines:
+            if rule(line.reading):
+                y0, y1, x0, x1 = line.box
+                mask[y0:y1, x0:x1] |= line.glyphs
+        if item.kind == "none":
+            changed += int(mask.any())
+            continue
+        final = final_mask(mask, auto_grow(estimate_stroke_width(mask) if mask.any() else 0.0))
+        hit[item.kind] += int((final & item.true).sum())
+        total[item.kind] += int(item.true.sum())
+    out: dict[str, float | int] = {k: round(hit[k] / max(1, total[k]), 3) for k in TEXT_KINDS}
+    out["clean_changed"] = changed
+    out["clean_photos"] = sum(item.kind == "none" for item in items)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", type=Path, required=True)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    rules: dict[str, dict[str, dict[str, float | int]]] = {name: {} for name in RULES}
+    for split in ("training", "test"):
+        items = measure(_photos(args.datasets, split))
+        for name, rule in RULES.items():
+            rules[name][split] = score(items, rule)
+    result = {"seed": SEED, "rules": rules, "seconds": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

