@@ -1,12 +1,14 @@
-"""Choose when a detected text line counts as text: the recogniser's reading rule, measured.
+"""Choose when a detected text line counts as text (the recogniser's reading rule) and how its
+strokes are cut (the hysteresis share WEAK_INK), measured.
 
 Each photo gets captions (TrueType), Hershey captions and date stamps drawn alone (upres.models.
 damage_synth, seeds as in clean_detect_bench.py) and is also taken as it is. The text detector
 runs once per image; each of its lines is cut to its strokes and read once; then every rule is
-scored: overlay pixels inside the grown mask per kind (recall) and how many clean photos would be
-changed. Thresholds are chosen on BSD200 training photos (every 4th) and checked on the test
-photos (BSD100 + Set14). Faces, the area cap and the fill are left out: this is the detection
-step; clean_detect_bench.py measures the whole of `--mask auto`.
+scored: overlay pixels inside the grown mask per kind (recall), the mask beyond 3 px of them
+(false positives, share of the photo) and how many clean photos would be changed; then, under the
+shipped rule, each stroke hysteresis share. Thresholds are chosen on BSD200 training photos
+(every 4th) and checked on the test photos (BSD100 + Set14). Faces, the area cap and the fill
+are left out: this is the detection step; clean_detect_bench.py measures all of `--mask auto`.
 
     python benchmarks/text_read_threshold.py --datasets ../shared/datasets \
         --json docs/text_read_threshold.json
@@ -27,7 +29,7 @@ import numpy as np
 from upres.cleaning import text_detect, text_read
 from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import auto_grow
-from upres.kernels.masks import final_mask
+from upres.kernels.masks import final_mask, grow
 from upres.models.damage_synth import KINDS, render
 
 TEXT_KINDS = ("caption", "hershey", "date")
@@ -36,14 +38,14 @@ SEED = 9_000_000  # clean_detect_bench.py's
 
 @dataclass
 class Line:
-    box: tuple[int, int, int, int]
-    glyphs: np.ndarray
+    line: text_detect.TextLine
     reading: text_read.Reading
 
 
 @dataclass
 class Item:
     kind: str  # a TEXT_KINDS member or "none"
+    image: np.ndarray  # uint8 RGB composite
     true: np.ndarray
     lines: list[Line]
 
@@ -57,6 +59,7 @@ RULES: dict[str, Rule] = {
     "3+ characters at 0.5": lambda r: r.characters >= 3 and r.confidence >= 0.5,
     "shipped (text_read.Reading.is_text)": lambda r: r.is_text(),
 }
+WEAK_INK = (1.0, 0.8, 0.7, 0.6, 0.5)  # 1.0: no hysteresis
 
 
 def _photos(datasets: Path, split: str) -> list[Path]:
@@ -76,34 +79,36 @@ def measure(photos: list[Path]) -> list[Item]:
             comp, true = (photo, np.zeros(photo.shape[:2], bool)) if kind == "none" else \
                 render(photo, kind, SEED + 16 * i + k)
             image = comp.astype(np.float32) / 255.0
-            lines = []
-            for line in det.lines(image):
-                glyphs = text_detect.strokes(line, image)
-                if glyphs.any():
-                    lines.append(Line(line.box, glyphs, reader.read_line(image, line)))
-            items.append(Item(kind, true, lines))
+            lines = [Line(line, reader.read_line(image, line)) for line in det.lines(image)]
+            items.append(Item(kind, comp, true, lines))
     return items
 
 
 def score(items: list[Item], rule: Rule) -> dict[str, float | int]:
     hit = dict.fromkeys(TEXT_KINDS, 0)
     total = dict.fromkeys(TEXT_KINDS, 0)
+    beyond = dict.fromkeys(TEXT_KINDS, 0.0)
     changed = 0
     for item in items:
         mask = np.zeros(item.true.shape, bool)
-        for line in item.lines:
-            if rule(line.reading):
-                y0, y1, x0, x1 = line.box
-                mask[y0:y1, x0:x1] |= line.glyphs
+        image = item.image.astype(np.float32) / 255.0
+        for found in item.lines:
+            glyphs = text_detect.strokes(found.line, image)
+            if glyphs.any() and rule(found.reading):
+                y0, y1, x0, x1 = found.line.box
+                mask[y0:y1, x0:x1] |= glyphs
         if item.kind == "none":
             changed += int(mask.any())
             continue
         final = final_mask(mask, auto_grow(estimate_stroke_width(mask) if mask.any() else 0.0))
         hit[item.kind] += int((final & item.true).sum())
         total[item.kind] += int(item.true.sum())
+        beyond[item.kind] += float((final & ~grow(item.true, 3)).mean())
+    photos = sum(item.kind == "none" for item in items)
     out: dict[str, float | int] = {k: round(hit[k] / max(1, total[k]), 3) for k in TEXT_KINDS}
+    out |= {f"{k}_fp_beyond_3px": round(beyond[k] / max(1, photos), 5) for k in TEXT_KINDS}
     out["clean_changed"] = changed
-    out["clean_photos"] = sum(item.kind == "none" for item in items)
+    out["clean_photos"] = photos
     return out
 
 
@@ -114,11 +119,18 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     rules: dict[str, dict[str, dict[str, float | int]]] = {name: {} for name in RULES}
+    weak: dict[str, dict[str, dict[str, float | int]]] = {str(w): {} for w in WEAK_INK}
+    shipped = text_detect.WEAK_INK
     for split in ("training", "test"):
         items = measure(_photos(args.datasets, split))
         for name, rule in RULES.items():
             rules[name][split] = score(items, rule)
-    result = {"seed": SEED, "rules": rules, "seconds": round(time.perf_counter() - t0, 1)}
+        for share in WEAK_INK:
+            text_detect.WEAK_INK = share
+            weak[str(share)][split] = score(items, RULES["shipped (text_read.Reading.is_text)"])
+        text_detect.WEAK_INK = shipped
+    result = {"seed": SEED, "rules": rules, "weak_ink": weak, "shipped_weak_ink": shipped,
+              "seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -121,3 +121,13 @@ def test_thin_detections_are_filled_and_recorded_with_the_network() -> None:
     final = final_mask(auto.mask, auto_grow(estimate_stroke_width(auto.mask)))
     assert final[scratch].mean() > 0.4  # measured 0.47: the stretches over busy, bright parts are missed
     assert not auto_mask.detect_auto(_f(clean), text=False, thin=True).mask.any()
+
+
+def test_the_command_line_cap_is_the_library_default() -> None:
+    import inspect
+
+    from upres.cli.commands import clean
+
+    (command,) = [f for _, f in inspect.getmembers(clean, inspect.isfunction)
+                  if "max_auto_area" in inspect.signature(f).parameters]
+    assert inspect.signature(command).parameters["max_auto_area"].default == auto_mask.DEFAULT_MAX_AREA

@@ -107,3 +107,16 @@ def test_small_captions_are_found_by_the_enlarged_pass(monkeypatch: pytest.Monke
     monkeypatch.setattr(text_detect, "UPSCALED_MAX_PIXELS", 0)  # the image's own size only
     alone = det.probability(_f(marked)) > text_detect.BINARY
     assert alone[visible].mean() < 0.5 * found[visible].mean()
+
+
+def test_strokes_take_a_stroke_s_faint_rim_but_not_faint_marks_apart_from_it() -> None:
+    image = np.full((40, 200, 3), 0.5, np.float32)
+    image[18:23, 20:180] = 0.9  # the stroke's core: +102 levels
+    image[17, 20:180] = image[23, 20:180] = 0.62  # its anti-aliased rim: +31
+    image[30:32, 60:70] = 0.62  # a faint mark of the photo, as bright as the rim, apart from it
+    region = np.zeros((40, 200), bool)
+    region[10:36, 10:190] = True
+    glyphs = text_detect.strokes(text_detect.TextLine((0, 40, 0, 200), region, 0.9, 6.0), image)
+    assert glyphs[18:23, 20:180].all() and glyphs[17, 20:180].all() and glyphs[23, 20:180].all()
+    assert not glyphs[30:32, 60:70].any()
+    assert not glyphs[12, :].any()  # the background
