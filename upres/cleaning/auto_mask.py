@@ -145,7 +145,7 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
     detectors: dict[str, str | None] = {THIN: thin_net.detector(threads).sha256} if thin else {}
     detections: list[Detection] = []
     text_px = np.zeros((h, w), bool)
-    if text and text_detect.available():
+    if text and text_read.available():
         detections += _text(image, threads)
         detectors[text_detect.NAME] = text_detect.detector(threads).sha256
         detectors[text_read.NAME] = text_read.reader(threads).sha256

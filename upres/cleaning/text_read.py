@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from upres.cleaning import text_detect
 from upres.cleaning.text_detect import PACKAGE, TextLine, find_in_package
 from upres.runtime.backends.onnxruntime_backend import session_options
 
@@ -37,6 +38,12 @@ MAX_WIDTH = 3200  # a line longer than 66 times its height is read squeezed, not
 MIN_CONFIDENCE = 0.3
 MIN_CHARACTERS = 3
 SHORT_MIN_CONFIDENCE = 0.9
+
+
+def available() -> bool:
+    """Both text networks (detection and recognition) and the character list are installed."""
+    return text_detect.available() and all(
+        find_in_package(parts) is not None for parts in (MODEL_IN_PACKAGE, CHARACTERS_IN_PACKAGE))
 
 
 @dataclass(frozen=True)
