@@ -23,6 +23,7 @@ import onnxruntime as ort
 
 from upres.cleaning import text_detect
 from upres.cleaning.text_detect import PACKAGE, TextLine, find_in_package
+from upres.imageio.samples import quantize
 from upres.runtime.backends.onnxruntime_backend import session_options
 
 MODEL_IN_PACKAGE = ("models", "ppocrv5", "rec", "rec.onnx")
@@ -119,7 +120,7 @@ class TextReader:
         pad = 2
         top, left = max(0, y0 - pad), max(0, x0 - pad)
         window = image[top : y1 + pad, left : x1 + pad]
-        rgb8 = np.clip(np.rint(np.asarray(window, np.float32) * 255), 0, 255).astype(np.uint8)
+        rgb8 = quantize(window, 8)
         moved = TextLine((y0 - top, y1 - top, x0 - left, x1 - left), line.region, line.score, line.height)
         return self.read(upright_crop(rgb8, moved))
 
