@@ -2,7 +2,7 @@
 
 Each photo of BSD100 and Set14 (test sets only) gets each kind of upres.models.damage_synth drawn
 alone (captions in the machine's TrueType fonts, captions in OpenCV's Hershey fonts, date stamps,
-scratches, dust), with seeds 9,000,000 + 16 * image + kind, and is also run as it is (the
+scratches, dust, rubber stamps), with seeds 9,000,000 + 16 * image + kind, and is also run as it is (the
 overlay-free set). The final mask is the one `upres clean` fills: the auto mask grown as the
 runner grows it (from the detected stroke width) with small holes closed.
 

@@ -3,7 +3,8 @@
 The clean benchmark (benchmarks/clean_detect_bench.py) draws each kind alone over a photo so recall
 can be told per kind: captions in the machine's TrueType fonts and in OpenCV's Hershey fonts (many
 sizes, colours, outlines, shadows), film date stamps, scratches (curved and straight, 1-4 px,
-bright and dark, soft and sharp, hair, crease lines) and dust specks. Unlike
+bright and dark, soft and sharp, hair, crease lines), dust specks and rubber stamps (rings and
+frames round words or a date, in one ink, unevenly pressed). Unlike
 :mod:`upres.models.overlay_synth` (the overlay detector's training mix: translucent, rotated
 shapes), captions here are legible, as people burn them in.
 
@@ -22,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from upres.models import overlay_synth as synth
 
-KINDS = ("caption", "hershey", "date", "scratch", "dust")
+KINDS = ("caption", "hershey", "date", "scratch", "dust", "stamp")
 HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
            cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL,
            cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
@@ -205,8 +206,65 @@ def dust(photo: np.ndarray, rng: np.random.Generator, fonts: Sequence[synth.Font
     return _grey(rng, photo, alpha), alpha * float(rng.uniform(0.7, 1.0))
 
 
+# Rubber-stamp inks: red, blue, violet, black, green.
+STAMP_INKS = ((200, 30, 40), (40, 60, 170), (110, 50, 150), (35, 35, 40), (30, 120, 60))
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def stamp(photo: np.ndarray, rng: np.random.Generator, fonts: Sequence[synth.FontRef]) -> Layer:
+    """A rubber stamp (an archive's, a studio's, a censor's): a ring, an oval or a frame, single or
+    double, round one or two words or a date, in one ink, pressed unevenly (patchy coverage),
+    turned up to 30 degrees."""
+    h, w = photo.shape[:2]
+    side = rng.uniform(0.25, 0.45) * min(h, w)
+    shape = int(rng.integers(3))  # ring / oval, rectangle, rounded rectangle
+    pw = side * (rng.uniform(1.0, 1.3) if shape == 0 else rng.uniform(1.4, 2.2))
+    ph = side * (rng.uniform(0.7, 1.0) if shape == 0 else rng.uniform(0.5, 0.8))
+    line = max(1.0, float(rng.uniform(1.0, 3.5)))
+    m = 4 * SS
+    canvas = Image.new("L", (round(pw * SS) + 2 * m, round(ph * SS) + 2 * m))
+    draw = ImageDraw.Draw(canvas)
+    rings = [(0.0, line)] + ([(line * 2.5, max(1.0, line * 0.6))] if rng.random() < 0.4 else [])
+    for inset, width in rings:
+        k = round(inset * SS)
+        box = (m + k, m + k, canvas.width - m - k - 1, canvas.height - m - k - 1)
+        wide = max(SS, round(width * SS))
+        if shape == 0:
+            draw.ellipse(box, outline=255, width=wide)
+        elif shape == 1:
+            draw.rectangle(box, outline=255, width=wide)
+        else:
+            draw.rounded_rectangle(box, radius=round(min(pw, ph) * SS / 5), outline=255, width=wide)
+    words = [synth.WORDS[int(rng.integers(len(synth.WORDS)))].upper()]
+    if rng.random() < 0.5:
+        day, month = int(rng.integers(1, 29)), MONTHS[int(rng.integers(12))]
+        words.append(f"{day} {month} {int(rng.integers(1920, 2000))}")
+    ref = fonts[int(rng.integers(len(fonts)))]
+    size = max(8, round(ph * rng.uniform(0.16, 0.24))) * SS
+    font = synth._font(ref, size)
+    widest = max(draw.textlength(word, font=font) for word in words)
+    if widest > 0.8 * pw * SS:  # the words fit inside the ring
+        size = max(8 * SS, int(size * 0.8 * pw * SS / widest))
+        font = synth._font(ref, size)
+    for i, word in enumerate(words):
+        y = canvas.height / 2 + (i - (len(words) - 1) / 2) * size * 1.2
+        draw.text((canvas.width / 2, y), word, font=font, fill=255, anchor="mm")
+    if rng.random() < 0.8:
+        canvas = canvas.rotate(float(rng.uniform(-30, 30)), resample=Image.Resampling.BICUBIC, expand=True)
+    glyph = synth._downsample(canvas).astype(np.float32) / 255.0
+    # Uneven pressure: coverage varies smoothly over the stamp, and the ink's grain breaks it up.
+    smooth = cv2.GaussianBlur(rng.random(glyph.shape).astype(np.float32), (0, 0), max(2.0, side / 12))
+    smooth = (smooth - smooth.min()) / max(1e-6, float(np.ptp(smooth)))
+    grain = rng.random(glyph.shape).astype(np.float32)
+    press = np.clip(0.65 + 0.35 * smooth + 0.25 * (grain - 0.5), 0.0, 1.0)
+    alpha = glyph * press * float(rng.uniform(0.75, 1.0))
+    ink = STAMP_INKS[int(rng.integers(len(STAMP_INKS)))]
+    return _paste((h, w), alpha, _flat(alpha.shape, ink), rng, rng.random() < 0.3)
+
+
 DRAW: dict[str, Callable[[np.ndarray, np.random.Generator, Sequence[synth.FontRef]], Layer]] = {
-    "caption": caption, "hershey": hershey, "date": date_stamp, "scratch": scratch, "dust": dust}
+    "caption": caption, "hershey": hershey, "date": date_stamp, "scratch": scratch, "dust": dust,
+    "stamp": stamp}
 
 
 def render(photo: np.ndarray, kind: str, seed: int,
