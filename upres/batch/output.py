@@ -15,7 +15,20 @@ from upres.imageio import (
     output_samples_shape,
     samples_into,
 )
+from upres.imageio.metadata import Mode
 from upres.imageio.samples import NonFiniteError
+from upres.runtime.tail import TailPlanes
+
+
+def _samples_into(pixels: np.ndarray | TailPlanes, out: np.ndarray, mode: Mode) -> None:
+    """``samples_into``, finishing a tile's network on the way where it came deferred (colour
+    samples: one pass; gray or alpha: through its float pixels)."""
+    if isinstance(pixels, TailPlanes):
+        if mode != "gray" and out.shape[2] == pixels.shape[2]:
+            pixels.quantize_into(out)
+            return
+        pixels = np.asarray(pixels)
+    samples_into(pixels, out, mode)
 
 
 class SampleCanvas:
@@ -29,10 +42,10 @@ class SampleCanvas:
         self.samples = np.empty(shape, dtype)
         self._row = 0
 
-    def add(self, pixels: np.ndarray) -> None:
+    def add(self, pixels: np.ndarray | TailPlanes) -> None:
         rows = pixels.shape[0]
         try:
-            samples_into(pixels, self.samples[self._row : self._row + rows], self.mode)
+            _samples_into(pixels, self.samples[self._row : self._row + rows], self.mode)
         except NonFiniteError as exc:
             raise ImageError(self.output, str(exc)) from None
         self._row += rows
@@ -52,10 +65,11 @@ def streamed_tiff(output: Path, meta: ImageMeta, scale: int,
                               meta=meta, scale=scale, compression=compression)
 
 
-def write_streamed_strip(tiff: BigTiffStripWriter, pixels: np.ndarray, meta: ImageMeta) -> None:
+def write_streamed_strip(tiff: BigTiffStripWriter, pixels: np.ndarray | TailPlanes,
+                         meta: ImageMeta) -> None:
     strip = np.empty((pixels.shape[0], tiff.width, tiff.channels), tiff.dtype)
     try:
-        samples_into(pixels, strip, meta.mode)
+        _samples_into(pixels, strip, meta.mode)
     except NonFiniteError as exc:
         raise ImageError(tiff.path, str(exc)) from None
     tiff.write_strip(strip)

@@ -44,6 +44,7 @@ from upres.runtime.denoise import DenoiseChoice, choose
 from upres.runtime.inputs import Job, format_of, written_paths
 from upres.runtime.planner import DEPTH, Plan
 from upres.runtime.sidecar import is_finished, write_sidecar
+from upres.runtime.tail import TailPlanes
 from upres.runtime.upscale import iter_strips
 
 _PLAN_RECORDS = 256  # distinct plan records shared between images (a bound for varied sizes)
@@ -100,12 +101,13 @@ class BatchRunner(BatchPlanner):
                 image.close()
 
     def _upscale(self, job: Job, image: DecodedImage | TiffRows, plan: Plan,
-                 denoise: DenoiseChoice) -> Iterator[np.ndarray]:
+                 denoise: DenoiseChoice) -> Iterator[np.ndarray | TailPlanes]:
         read = reader_for(image)
         self.progress.image_started(job, len(plan.grid.tiles))
         chain = self.setup.chain_for(denoise.strength)
+        # The strips go to the output's samples (upres.batch.output), which finish TailPlanes.
         for strip in iter_strips(read, plan.grid, chain, plan.blend,
-                                 on_tile=self.progress.tile_done):
+                                 on_tile=self.progress.tile_done, deferred=True):
             yield strip.pixels
 
     def _plan_record(self, plan: Plan) -> dict[str, Any]:

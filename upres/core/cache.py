@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,20 @@ def write_atomic(path: Path, data: bytes | str) -> bool:
         warn_unwritable(path.parent, exc)
         return False
     return True
+
+
+def cached_model_file(folder: str, name: str, make: Callable[[], bytes]) -> Path:
+    """The cache's file ``folder/name``, made by ``make`` on first use; where the cache cannot
+    keep it, a private temporary file for this process."""
+    path = cache_dir() / folder / name
+    if path.is_file():
+        return path
+    data = make()
+    if write_atomic(path, data):
+        return path
+    fallback = Path(tempfile.mkdtemp(prefix=f"upres-{folder}-")) / name
+    fallback.write_bytes(data)
+    return fallback
 
 
 def warn_unwritable(folder: Path, exc: OSError) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
 from upres.core.choices import FeatherShape
 from upres.runtime.tiling import Rect, Tile, TileGrid, plan_grid
+
+if TYPE_CHECKING:
+    from upres.runtime.tail import TailPlanes
 
 
 def _ramp(length: int, lead: int, trail: int, shape: FeatherShape) -> np.ndarray:
@@ -57,10 +61,16 @@ def _axis_weights(p0: int, p1: int, c0: int, c1: int, size: int, scale: int,
     return w
 
 
-def core_of(tile: Tile, out: np.ndarray, scale: int) -> np.ndarray:
-    """The part of a tile's output (H, W, C) that belongs to its core."""
+@overload
+def core_of(tile: Tile, out: np.ndarray, scale: int) -> np.ndarray: ...
+@overload
+def core_of(tile: Tile, out: TailPlanes, scale: int) -> TailPlanes: ...
+def core_of(tile: Tile, out: np.ndarray | TailPlanes, scale: int) -> np.ndarray | TailPlanes:
+    """The part of a tile's output (H, W, C) that belongs to its core (a TailPlanes' core is
+    one still: its core lies on the s-pixel grid)."""
     r = tile.core.relative_to(tile.padded).scaled(scale)
-    return out[r.y0 : r.y1, r.x0 : r.x1]
+    part: np.ndarray | TailPlanes = out[r.y0 : r.y1, r.x0 : r.x1]
+    return part
 
 
 def apply_tiled(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray], tile: int, halo: int,

@@ -12,10 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from upres.runtime.memory import MemoryModel
+
+if TYPE_CHECKING:
+    from upres.runtime.tail import TailPlanes
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,12 @@ class TileChain(ABC):
         flight (across grid rows too), so the tiler always hands over the whole sequence."""
         for tile in tiles:
             yield self(tile)
+
+    def map_tiles_deferred(self, tiles: Iterable[np.ndarray]) -> Iterator[np.ndarray | TailPlanes]:
+        """:meth:`map_tiles` for a caller that quantises the outputs itself (the batch's output
+        samples): a chain may hand a tile over before its network's last steps
+        (upres.runtime.tail.TailPlanes), which that caller's pass then does."""
+        yield from self.map_tiles(tiles)
 
     def host_memory_model(self) -> list[tuple[MemoryModel, int]] | None:
         """(memory model, tiles of that model's input size per output tile) for each stage whose

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from upres.core.choices import Mode
 from upres.core.errors import BackendUnavailable, ModelError
 from upres.core.hashing import file_sha256
 from upres.core.model import ModelRef
+from upres.runtime import tail
 from upres.runtime.backends import select
 from upres.runtime.backends.base import Backend, BackendChoice
 from upres.runtime.backends.registry import Runs, spec
@@ -16,7 +18,7 @@ from upres.runtime.catalog import DEFAULT_REFINE, require_rgb, resolve
 from upres.runtime.chain import DevicePlan, TileChain
 from upres.runtime.denoise import OFF, DenoiseSetting, texture_at
 from upres.runtime.interpolate import interpolated_path
-from upres.runtime.stages import DeterministicChain, FaithfulChain, HybridChain
+from upres.runtime.stages import DeterministicChain, FaithfulChain, FaithfulTailChain, HybridChain
 
 SCALES = (2, 4)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -176,9 +178,19 @@ def _restore_for(coarse: ModelRef, model: str | None, scale: int, precision: str
     return resolve(f"restore-x{scale}", precision)
 
 
+_B = TypeVar("_B", Backend, "tail.TailSession")
+
+
 def _cpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture: float,
                threads: int) -> TileChain:
     s = coarse.info.scale
+    if refine is None and backend == "ort-cpu":
+        # The graph's dequantise-add-shuffle tail runs faster on the host, inside the pass that
+        # quantises the output (upres.runtime.tail); a graph that ends otherwise runs whole.
+        split = tail.split_graph(coarse.path, coarse.sha256, s)
+        if split is not None:
+            session = _agrees(coarse, tail.TailSession(split, threads))
+            return FaithfulTailChain(session, s, coarse.info.receptive_field)
     coarse_backend = _agrees(coarse, select.create(backend, coarse.path, threads))
     if refine is None:
         return FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
@@ -187,7 +199,7 @@ def _cpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture:
                        refine.info.receptive_field, texture)
 
 
-def _agrees(ref: ModelRef, backend: Backend) -> Backend:
+def _agrees(ref: ModelRef, backend: _B) -> _B:
     """``backend`` once its graph's channel counts (where it states them) match ``ref``'s info:
     metadata that misdescribes its graph would fail every image instead."""
     for side, stated, described in (("input", getattr(backend, "input_channels", None),

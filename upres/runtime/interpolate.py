@@ -16,13 +16,12 @@ measured on images, are interpolated between the two calibrations.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from upres.core.cache import cache_dir, write_atomic
+from upres.core.cache import cached_model_file
 from upres.core.errors import ModelError
 from upres.core.model import PREFIX
 
@@ -47,16 +46,7 @@ def interpolated_path(clean: Path, clean_sha: str, restore: Path, restore_sha: s
     """The ONNX file of ``clean`` moved ``strength`` of the way to ``restore`` (made on first use)."""
     key = hashlib.sha256(f"{clean_sha}:{restore_sha}:{strength:.2f}:{FORMAT}".encode()).hexdigest()
     name = f"{clean.stem}-denoise{strength:.1f}-{key[:16]}.onnx"
-    path = cache_dir() / "denoise" / name
-    if path.is_file():
-        return path
-    data = interpolate(clean, restore, strength)
-    if write_atomic(path, data):
-        return path
-    # No cache to keep it in: a private file for this process instead.
-    fallback = Path(tempfile.mkdtemp(prefix="upres-denoise-")) / name
-    fallback.write_bytes(data)
-    return fallback
+    return cached_model_file("denoise", name, lambda: interpolate(clean, restore, strength))
 
 
 def interpolate(clean: Path, restore: Path, strength: float) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -13,6 +14,7 @@ from upres.kernels.edges import SOBEL_RADIUS, edge_gate, sobel_magnitude_planes
 from upres.runtime.backends.base import Backend
 from upres.runtime.chain import TileChain
 from upres.runtime.memory import MemoryModel
+from upres.runtime.tail import TailPlanes, TailSession
 
 # The contract every chain implements (kept under its old name for the tiler's callers).
 TileFn = TileChain
@@ -74,6 +76,27 @@ class FaithfulChain(TileChain):
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return run_hwc_view(self.coarse, tile)
+
+
+@dataclass
+class FaithfulTailChain(TileChain):
+    """faithful on ONNX Runtime's CPU provider, the network's last steps on the host
+    (upres.runtime.tail): the batch quantises its tiles in that pass, others get the pixels."""
+
+    session: TailSession
+    scale: int
+    coarse_rf: int
+
+    @property
+    def halo(self) -> int:
+        return self.coarse_rf
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(_to_nchw(tile)))
+
+    def map_tiles_deferred(self, tiles: Iterable[np.ndarray]) -> Iterator[np.ndarray | TailPlanes]:
+        for tile in tiles:
+            yield self.session.run(_to_nchw(tile))
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 from upres.core.choices import Blend, FeatherShape
 from upres.runtime.blend import FeatherAccumulator, core_of, feather_weights
 from upres.runtime.stages import TileFn, resize_alpha
+from upres.runtime.tail import TailPlanes
 from upres.runtime.tiling import Rect, Tile, TileGrid
 
 # Reads an input rectangle as (h, w, 3 or 4) float32 in [0, 1]; the 4th channel is alpha.
@@ -25,22 +26,26 @@ RegionReader = Callable[[Rect], np.ndarray]
 class Strip:
     row: int
     y0: int  # first output row
-    pixels: np.ndarray  # (h, W*s, C) float32; may be a view into a tile's output
+    # (h, W*s, C) float32; may be a view into a tile's output, or (asked for with `deferred`)
+    # the tile's output before its network's last steps, for the quantiser to finish.
+    pixels: np.ndarray | TailPlanes
 
 
-def _with_alpha(chain: TileFn, tile_in: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _with_alpha(chain: TileFn, tile_in: np.ndarray,
+                out: np.ndarray | TailPlanes) -> np.ndarray | TailPlanes:
     if tile_in.shape[2] == 4:
         both = np.empty((*out.shape[:2], 4), np.float32)
-        np.clip(out, 0.0, 1.0, out=both[..., :3])
+        np.clip(np.asarray(out), 0.0, 1.0, out=both[..., :3])
         both[..., 3] = resize_alpha(tile_in[..., 3], chain.scale)
         return both
     return out
 
 
-def _tile_outputs(read: RegionReader, tiles: Sequence[Tile], chain: TileFn) -> Iterator[np.ndarray]:
+def _tile_outputs(read: RegionReader, tiles: Sequence[Tile], chain: TileFn,
+                  deferred: bool = False) -> Iterator[np.ndarray | TailPlanes]:
     """Each tile's output, in order. The chain gets the whole sequence (TileChain.map_tiles), so
     the GPU pipeline can keep several tiles in flight (across rows too); CPU chains run one at a
-    time."""
+    time. ``deferred``: outputs may come before their network's last steps (TailPlanes)."""
     inputs: deque[np.ndarray] = deque()
 
     def colour() -> Iterator[np.ndarray]:
@@ -48,7 +53,8 @@ def _tile_outputs(read: RegionReader, tiles: Sequence[Tile], chain: TileFn) -> I
             inputs.append(read(tile.padded))
             yield inputs[-1][..., :3]
 
-    for out in chain.map_tiles(colour()):
+    outputs = chain.map_tiles_deferred(colour()) if deferred else chain.map_tiles(colour())
+    for out in outputs:
         yield _with_alpha(chain, inputs.popleft(), out)
 
 
@@ -64,9 +70,14 @@ def iter_strips(
     blend: Blend = Blend.CROP,
     feather_shape: FeatherShape = FeatherShape.LINEAR,
     on_tile: Callable[[Tile], None] | None = None,
+    deferred: bool = False,
 ) -> Iterator[Strip]:
+    """The output strips, top to bottom. ``deferred``: the caller quantises the strips with
+    ``upres.batch.output`` (which finishes TailPlanes), so a one-tile-wide grid's strips may be
+    handed over before the network's last steps; otherwise every strip is float pixels."""
     s = chain.scale
-    outputs = _tile_outputs(read, grid.tiles, chain)
+    outputs = _tile_outputs(read, grid.tiles, chain,
+                            deferred and blend == Blend.CROP and grid.cols == 1)
     if blend == Blend.CROP:
         for row in range(grid.rows):
             band = _row_band(grid, row, s)
@@ -81,7 +92,7 @@ def iter_strips(
                 continue
             strip: np.ndarray | None = None
             for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
-                out = core_of(tile, next(outputs), s)
+                out = core_of(tile, np.asarray(next(outputs)), s)
                 if strip is None:
                     strip = np.empty((band.height, band.width, out.shape[2]), np.float32)
                 x0 = tile.core.x0 * s
@@ -98,7 +109,7 @@ def iter_strips(
     live: dict[int, FeatherAccumulator] = {}
     for row in range(grid.rows):
         for tile in grid.tiles[row * grid.cols : (row + 1) * grid.cols]:
-            out = np.clip(next(outputs), 0.0, 1.0)
+            out = np.clip(np.asarray(next(outputs)), 0.0, 1.0)
             weights = feather_weights(tile, grid, s, feather_shape)
             for r in (row - 1, row, row + 1):
                 if not 0 <= r < grid.rows:
@@ -123,6 +134,6 @@ def upscale_array(
     def read(r: Rect) -> np.ndarray:
         return image[r.y0 : r.y1, r.x0 : r.x1]
 
-    strips = [st.pixels for st in iter_strips(read, grid, chain, blend, feather_shape)]
+    strips = [np.asarray(st.pixels) for st in iter_strips(read, grid, chain, blend, feather_shape)]
     whole = np.concatenate(strips, axis=0)
     return np.clip(whole, 0.0, 1.0, out=whole)
