@@ -122,3 +122,21 @@ def test_batch_outputs_are_byte_for_byte_those_of_the_whole_graph(
         outputs[label] = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix != ".json"}
     assert len(outputs["host"]) == 6
     assert outputs["host"] == outputs["whole"]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_the_api_gives_the_whole_graph_s_arrays(monkeypatch: pytest.MonkeyPatch, dtype: type) -> None:
+    import upres
+
+    with Image.open(SAMPLE) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    image = rgb.astype(np.float32) / 255 if dtype == np.float32 else rgb.astype(dtype) * (
+        257 if dtype == np.uint16 else 1)
+    results = []
+    for label in ("host", "whole"):
+        if label == "whole":
+            monkeypatch.setattr(tail, "split_graph", lambda *args: None)
+        with upres.Upscaler(scale=4, mode="faithful", precision="int8", threads=1) as up:
+            assert isinstance(up.setup.chain, FaithfulTailChain if label == "host" else FaithfulChain)
+            results.append(up.upscale(image))
+    assert results[0].dtype == dtype and np.array_equal(results[0], results[1])

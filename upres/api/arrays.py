@@ -14,7 +14,8 @@ import numpy as np
 
 from upres.api.errors import ArrayError
 from upres.imageio.metadata import Mode
-from upres.imageio.samples import _BT601, NonFiniteError, _unit_float, samples_into
+from upres.imageio.samples import _BT601, NonFiniteError, _unit_float
+from upres.runtime.tail import TailPlanes, into_samples
 
 _MAXVAL = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _DTYPES = "uint8, uint16 or float32"
@@ -81,13 +82,14 @@ class ArrayLayout:
         """The empty output, (H*s, W*s, channels) of this dtype."""
         return np.empty((self.height * scale, self.width * scale, self.channels), self.dtype)
 
-    def put(self, pixels: np.ndarray, out: np.ndarray) -> None:
-        """Float (h, w, 3 or 4) pixels (any strides, values not yet clipped) into ``out`` rows."""
+    def put(self, pixels: np.ndarray | TailPlanes, out: np.ndarray) -> None:
+        """Float (h, w, 3 or 4) pixels (any strides, values not yet clipped), or a tile before
+        its network's last steps, into ``out`` rows."""
         try:
             if self.dtype != np.float32:
-                samples_into(pixels, out, self.mode)
+                into_samples(pixels, out, self.mode)
                 return
-            _float_into(pixels, out, self.mode)
+            _float_into(np.asarray(pixels), out, self.mode)
         except NonFiniteError as exc:
             raise ArrayError(str(exc)) from None
 

@@ -130,8 +130,8 @@ class Upscaler:
             # As `upres run`: the strength measured on the RGB pixels the decoder would give.
             chain = self.setup.chain_for(choose(self.setup.denoise, pixels[..., :3]).strength)
             out = layout.output(self.scale)
-            for strip in iter_strips(read, plan.grid, chain, plan.blend):
-                layout.put(np.asarray(strip.pixels), out[strip.y0 : strip.y0 + strip.pixels.shape[0]])
+            for strip in iter_strips(read, plan.grid, chain, plan.blend, deferred=True):
+                layout.put(strip.pixels, out[strip.y0 : strip.y0 + strip.pixels.shape[0]])
         return layout.returned(out)
 
     # -- files --------------------------------------------------------------------------------

@@ -13,22 +13,9 @@ from upres.imageio import (
     ImageError,
     ImageMeta,
     output_samples_shape,
-    samples_into,
 )
-from upres.imageio.metadata import Mode
 from upres.imageio.samples import NonFiniteError
-from upres.runtime.tail import TailPlanes
-
-
-def _samples_into(pixels: np.ndarray | TailPlanes, out: np.ndarray, mode: Mode) -> None:
-    """``samples_into``, finishing a tile's network on the way where it came deferred (colour
-    samples: one pass; gray or alpha: through its float pixels)."""
-    if isinstance(pixels, TailPlanes):
-        if mode != "gray" and out.shape[2] == pixels.shape[2]:
-            pixels.quantize_into(out)
-            return
-        pixels = np.asarray(pixels)
-    samples_into(pixels, out, mode)
+from upres.runtime.tail import TailPlanes, into_samples
 
 
 class SampleCanvas:
@@ -45,7 +32,7 @@ class SampleCanvas:
     def add(self, pixels: np.ndarray | TailPlanes) -> None:
         rows = pixels.shape[0]
         try:
-            _samples_into(pixels, self.samples[self._row : self._row + rows], self.mode)
+            into_samples(pixels, self.samples[self._row : self._row + rows], self.mode)
         except NonFiniteError as exc:
             raise ImageError(self.output, str(exc)) from None
         self._row += rows
@@ -69,7 +56,7 @@ def write_streamed_strip(tiff: BigTiffStripWriter, pixels: np.ndarray | TailPlan
                          meta: ImageMeta) -> None:
     strip = np.empty((pixels.shape[0], tiff.width, tiff.channels), tiff.dtype)
     try:
-        _samples_into(pixels, strip, meta.mode)
+        into_samples(pixels, strip, meta.mode)
     except NonFiniteError as exc:
         raise ImageError(tiff.path, str(exc)) from None
     tiff.write_strip(strip)

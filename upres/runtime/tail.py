@@ -27,7 +27,8 @@ import onnxruntime as ort
 
 from upres.core.allocator import keep_freed_memory
 from upres.core.cache import cache_dir, cached_model_file
-from upres.imageio.samples import NonFiniteError
+from upres.imageio.metadata import Mode
+from upres.imageio.samples import NonFiniteError, samples_into
 from upres.runtime.backends.onnxruntime_backend import session_options
 
 FORMAT = 1  # bump when what split_graph writes changes
@@ -238,3 +239,14 @@ class TailPlanes:
                 planes = [target[(c * s + i) * s + j] for j in range(s) for c in range(channels)]
                 merged = cv2.merge(planes) if len(planes) > 1 else planes[0][..., None]
                 rows_out[y : y + n, i] = merged.reshape(n, -1)
+
+
+def into_samples(pixels: np.ndarray | TailPlanes, out: np.ndarray, mode: Mode) -> None:
+    """``upres.imageio.samples_into``, finishing a deferred tile on the way: colour samples in
+    the one pass of :meth:`TailPlanes.quantize_into`, gray or alpha through its float pixels."""
+    if isinstance(pixels, TailPlanes):
+        if mode != "gray" and out.shape[2] == pixels.shape[2]:
+            pixels.quantize_into(out)
+            return
+        pixels = np.asarray(pixels)
+    samples_into(pixels, out, mode)
