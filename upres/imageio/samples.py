@@ -64,6 +64,19 @@ class NonFiniteError(ValueError):
     """Output pixels hold NaN or infinity (a broken model): nothing is written."""
 
 
+def samples_peak(out: np.ndarray, shape: tuple[int, ...]) -> np.float32:
+    """The largest sample of uint8/uint16 ``out``, once it is checked to have ``shape``."""
+    if out.dtype == np.uint8:
+        peak = np.float32(255.0)
+    elif out.dtype == np.uint16:
+        peak = np.float32(65535.0)
+    else:
+        raise ValueError(f"samples must be uint8 or uint16, got {out.dtype}")
+    if tuple(shape) != out.shape:
+        raise ValueError(f"shape {tuple(shape)} does not match the samples' {out.shape}")
+    return peak
+
+
 def quantize_into(values: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = rint(clip(values, 0, 1) * max)`` for uint8/uint16 ``out`` of the same shape,
     in one pass over cache-sized blocks of rows (rounding half to even, as ``np.rint``).
@@ -72,14 +85,7 @@ def quantize_into(values: np.ndarray, out: np.ndarray) -> None:
     product is monotonic), so the block is scaled first and clipped in place: no whole-image
     float temporaries. Raises NonFiniteError on NaN or infinite values.
     """
-    if out.dtype == np.uint8:
-        peak = np.float32(255.0)
-    elif out.dtype == np.uint16:
-        peak = np.float32(65535.0)
-    else:
-        raise ValueError(f"samples must be uint8 or uint16, got {out.dtype}")
-    if values.shape != out.shape:
-        raise ValueError(f"shape {values.shape} does not match the samples' {out.shape}")
+    peak = samples_peak(out, values.shape)
     if values.size == 0:
         return
     rows = max(1, _QUANTIZE_BLOCK // max(1, values[0].size))

@@ -64,32 +64,34 @@ class DeterministicChain(TileChain):
         return deterministic.upscale(tile, self.scale)
 
 
-@dataclass
-class FaithfulChain(TileChain):
-    coarse: Backend
-    scale: int
+class _CoarseAlone:
+    """The halo of a chain that runs the coarse network alone: its receptive field."""
+
     coarse_rf: int
 
     @property
     def halo(self) -> int:
         return self.coarse_rf
+
+
+@dataclass
+class FaithfulChain(_CoarseAlone, TileChain):
+    coarse: Backend
+    scale: int
+    coarse_rf: int
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return run_hwc_view(self.coarse, tile)
 
 
 @dataclass
-class FaithfulTailChain(TileChain):
+class FaithfulTailChain(_CoarseAlone, TileChain):
     """faithful on ONNX Runtime's CPU provider, the network's last steps on the host
     (upres.runtime.tail): the batch quantises its tiles in that pass, others get the pixels."""
 
     session: TailSession
     scale: int
     coarse_rf: int
-
-    @property
-    def halo(self) -> int:
-        return self.coarse_rf
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(_to_nchw(tile)))

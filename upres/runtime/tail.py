@@ -28,7 +28,7 @@ import onnxruntime as ort
 from upres.core.allocator import keep_freed_memory
 from upres.core.cache import cache_dir, cached_model_file
 from upres.imageio.metadata import Mode
-from upres.imageio.samples import NonFiniteError, samples_into
+from upres.imageio.samples import NonFiniteError, samples_into, samples_peak
 from upres.runtime.backends.onnxruntime_backend import session_options
 
 FORMAT = 1  # bump when what split_graph writes changes
@@ -191,14 +191,7 @@ class TailPlanes:
     def quantize_into(self, out: np.ndarray) -> None:
         """``quantize_into(np.asarray(self), out)`` in one pass: uint8/uint16 (h*s, w*s, C)
         samples, clipped, rounding half to even; NonFiniteError on NaN or infinite values."""
-        if out.dtype == np.uint8:
-            peak = np.float32(255.0)
-        elif out.dtype == np.uint16:
-            peak = np.float32(65535.0)
-        else:
-            raise ValueError(f"samples must be uint8 or uint16, got {out.dtype}")
-        if out.shape != self.shape:
-            raise ValueError(f"shape {self.shape} does not match the samples' {out.shape}")
+        peak = samples_peak(out, self.shape)
         if out.flags.c_contiguous:
             self._each_block(out, peak)
             return
