@@ -140,3 +140,35 @@ def test_the_api_gives_the_whole_graph_s_arrays(monkeypatch: pytest.MonkeyPatch,
             assert isinstance(up.setup.chain, FaithfulTailChain if label == "host" else FaithfulChain)
             results.append(up.upscale(image))
     assert results[0].dtype == dtype and np.array_equal(results[0], results[1])
+
+
+def _graph_with_a_broadcast_addend(path: Path) -> None:
+    """A user's x2 model whose last Add takes a per-channel (1, 12, 1, 1) tensor it computes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    weight = numpy_helper.from_array((rng.standard_normal((12, 3, 3, 3)) * 0.2).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["input", "w"], ["features"], pads=[1, 1, 1, 1]),
+             helper.make_node("ReduceMean", ["features"], ["mean"], axes=[2, 3], keepdims=1),
+             helper.make_node("Add", ["features", "mean"], ["summed"]),
+             helper.make_node("DepthToSpace", ["summed"], ["output"], blocksize=2, mode="CRD")]
+    graph = helper.make_graph(
+        nodes, "broadcast",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3, "H", "W"])], [weight])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def test_a_broadcast_addend_is_added_as_the_graph_adds_it(tmp_path: Path) -> None:
+    model = tmp_path / "user.onnx"
+    _graph_with_a_broadcast_addend(model)
+    split = tail.split_graph(model, "0" * 64, 2)
+    assert split is not None
+    planes = tail.TailSession(split, 1).run(_tile(19, 23))
+    whole = OrtBackend(model, threads=1).run(_tile(19, 23))[0].transpose(1, 2, 0)
+    assert np.array_equal(np.asarray(planes), whole)
+    got, expected = np.empty(whole.shape, np.uint8), np.empty(whole.shape, np.uint8)
+    planes.quantize_into(got)
+    quantize_into(whole, expected)
+    assert np.array_equal(got, expected)

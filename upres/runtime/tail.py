@@ -116,7 +116,9 @@ def _without_tail(model: Path, scale: int) -> bytes | None:
         first_type = code_type
     else:
         first_type = onnx.TensorProto.FLOAT
-    if any(readers.get(name) != 1 for name in (first, second)) or first == second:
+    # Both addends must be tensors the graph computes (an initializer would become an output);
+    # other nodes may read them too.
+    if first not in made or second not in made or first == second:
         return None
     for node in removed:
         graph.node.remove(node)
@@ -147,6 +149,8 @@ class TailSession:
     def run(self, batch: np.ndarray) -> TailPlanes:
         """One (1, C, h, w) float32 tile -> its output, tail not yet applied."""
         first, second = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})
+        if first.shape != second.shape:  # Add broadcasts one of them, as numpy does
+            first, second = np.broadcast_arrays(first, second)
         return TailPlanes(first[0], second[0], self.tail)
 
 
