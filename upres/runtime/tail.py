@@ -195,20 +195,13 @@ class TailPlanes:
     def quantize_into(self, out: np.ndarray) -> None:
         """``quantize_into(np.asarray(self), out)`` in one pass: uint8/uint16 (h*s, w*s, C)
         samples, clipped, rounding half to even; NonFiniteError on NaN or infinite values."""
-        peak = samples_peak(out, self.shape)
-        if out.flags.c_contiguous:
-            self._each_block(out, peak)
-            return
-        whole = np.empty(out.shape, out.dtype)  # the pass writes whole rows of a contiguous array
-        self._each_block(whole, peak)
-        out[...] = whole
+        self._each_block(out, samples_peak(out, self.shape))
 
     def _each_block(self, out: np.ndarray, peak: np.float32 | None) -> None:
         depth, h, w = self.first.shape
         s, channels = self.tail.scale, self.shape[2]
         if h == 0 or w == 0:
             return
-        rows_out = out.reshape(h, s, w * s * channels)
         block = np.empty((depth, min(BLOCK_ROWS, h), w), np.float32)
         samples = block if peak is None else np.empty(block.shape, out.dtype)
         for y in range(0, h, BLOCK_ROWS):
@@ -235,7 +228,7 @@ class TailPlanes:
             for i in range(s):
                 planes = [target[(c * s + i) * s + j] for j in range(s) for c in range(channels)]
                 merged = cv2.merge(planes) if len(planes) > 1 else planes[0][..., None]
-                rows_out[y : y + n, i] = merged.reshape(n, -1)
+                out[y * s + i : (y + n) * s : s] = merged.reshape(n, w * s, channels)
 
 
 def into_samples(pixels: np.ndarray | TailPlanes, out: np.ndarray, mode: Mode) -> None:
