@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from upres.imageio.samples import quantize
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.blend import apply_tiled
 
@@ -178,7 +179,7 @@ def strokes(line: TextLine, image: np.ndarray) -> np.ndarray:
     so it is taken with its letters.
     """
     y0, y1, x0, x1 = line.box
-    crop = np.clip(np.rint(np.asarray(image[y0:y1, x0:x1], np.float32) * 255), 0, 255).astype(np.uint8)
+    crop = quantize(image[y0:y1, x0:x1], 8)
     k = int(min(2 * round(2 * line.height) + 1, 2 * (min(crop.shape[:2]) // 2) - 1, 255))
     if k < 3:
         return line.region.copy()

@@ -26,7 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 from upres.core.allocator import keep_freed_memory
-from upres.core.cache import cache_dir, cached_model_file
+from upres.core.cache import cache_dir, cached_model_file, write_atomic
 from upres.imageio.metadata import Mode
 from upres.imageio.samples import NonFiniteError, samples_into, samples_peak
 from upres.runtime.backends.onnxruntime_backend import session_options
@@ -47,21 +47,16 @@ def split_graph(model: Path, sha256: str, scale: int) -> Path | None:
     """``model`` without its dequantise-add-shuffle tail (cached), or None where it does not end
     in one that :class:`TailPlanes` reproduces exactly."""
     name = f"{model.stem}-{sha256[:16]}-s{scale}-f{FORMAT}"
-    folder = cache_dir() / "tail"
-    if (folder / f"{name}.onnx").is_file():
-        return folder / f"{name}.onnx"
-    refused = folder / f"{name}.none"
+    path, refused = cache_dir() / "tail" / f"{name}.onnx", cache_dir() / "tail" / f"{name}.none"
+    if path.is_file():
+        return path
     if refused.is_file():
         return None
     data = _without_tail(model, scale)
     if data is None:
-        try:
-            refused.parent.mkdir(parents=True, exist_ok=True)
-            refused.touch()
-        except OSError:
-            pass  # asked again next time: only the answer is lost
+        write_atomic(refused, b"")  # where the cache cannot keep it, asked again next time
         return None
-    return cached_model_file("tail", f"{name}.onnx", lambda: data)
+    return cached_model_file("tail", path.name, lambda: data)
 
 
 def _without_tail(model: Path, scale: int) -> bytes | None:
