@@ -17,7 +17,7 @@ import typer
 from support import dataset
 from typer.testing import CliRunner
 
-from upres.bench import eager, plot
+from upres.bench import eager, opencv_contenders, plot
 from upres.bench.contender import BenchContext, ContenderSpec
 from upres.bench.contenders import build
 from upres.bench.markdown import render
@@ -102,6 +102,18 @@ def test_missing_dependencies_are_skipped_with_a_reason(monkeypatch, tmp_path) -
     assert result.failed == 0
     no_peers = build(ContenderSpec("dnn_superres"), BenchContext(threads=1, peers=None))
     assert "peers" in (no_peers.available() or "")
+
+
+def test_an_opencv_without_tensorflow_reader_skips_dnn_superres(monkeypatch, tmp_path) -> None:
+    # OpenCV 5 reads no TensorFlow graphs: FSRCNN_x4.pb is skipped with that reason, not crashed.
+    monkeypatch.setattr(opencv_contenders, "_tensorflow_reader", lambda: None)
+    if not hasattr(cv2, "dnn_superres"):
+        monkeypatch.setattr(cv2, "dnn_superres", object(), raising=False)
+    (tmp_path / "FSRCNN_x4.pb").write_bytes(b"")
+    contender = build(ContenderSpec("dnn_superres", {"model": "FSRCNN"}),
+                      BenchContext(threads=1, peers=tmp_path))
+    assert "TensorFlow" in (contender.available() or "")
+    assert opencv_contenders.tf_conv_flops_per_pixel(tmp_path / "FSRCNN_x4.pb", 4) is None
 
 
 def test_a_crashing_contender_is_reported_not_raised(monkeypatch) -> None:

@@ -370,7 +370,7 @@ main()
 
 
 @pytest.mark.parametrize("module,how,command", [
-    ("rich.console", "raised", "run"),  # while upres.cli itself starts (typer and rich)
+    ("typer.main", "raised", "run"),  # while upres.cli itself starts (typer)
     ("upres.cli.commands.clean", "raised", "clean"),  # while the command is built, outside typer
     ("upres.batch", "raised", "run"),  # inside the command: typer made it a silent exit 130
     ("numpy", "swallowed", "run"),  # inside the command, turned into an ImportError

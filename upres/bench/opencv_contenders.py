@@ -23,7 +23,15 @@ def dnn_superres_missing() -> str | None:
     if not hasattr(cv2, "dnn_superres"):
         return ("cv2.dnn_superres missing (opencv-contrib not installed): "
                 + CONTRIB_HINT.format(_pip_version()))
+    if _tensorflow_reader() is None:
+        return (f"OpenCV {cv2.__version__} reads no TensorFlow graphs, and dnn_superres's "
+                "FSRCNN/ESPCN models are .pb files (OpenCV 4.x reads them)")
     return None
+
+
+def _tensorflow_reader() -> Any:
+    # OpenCV 5 dropped its TensorFlow importer (and the stubs never had it).
+    return getattr(cv2.dnn, "readNetFromTensorflow", None)
 
 
 def _pip_version() -> str:
@@ -41,9 +49,13 @@ def tf_conv_flops_per_pixel(pb: Path, scale: int) -> float | None:
     FSRCNN_x4 / ESPCN_x4 as shipped for dnn_superres end in a conv to s*s channels + DepthToSpace,
     so every Convolution runs on LR pixels: 2 * (sum of conv weight sizes) / s^2 per output pixel.
     Element-wise layers (bias, PReLU) are left out, as they are in upres's own count.
-    None if the graph holds a layer this count cannot place (e.g. a transposed convolution).
+    None if the graph holds a layer this count cannot place (e.g. a transposed convolution), or
+    where OpenCV reads no TensorFlow graphs.
     """
-    net = cv2.dnn.readNetFromTensorflow(str(pb))
+    reader = _tensorflow_reader()
+    if reader is None:
+        return None
+    net = reader(str(pb))
     macs = 0
     for name in net.getLayerNames():
         try:

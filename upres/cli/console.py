@@ -6,23 +6,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from upres.api.batch import Batch, BatchFn, function_scheduler, local_scheduler, start_batch
 from upres.api.errors import ReportError
 from upres.batch import BatchReport, ImageResult, RunOptions
 from upres.batch import Progress as BatchProgress
-from upres.cli.options import USAGE_ERROR  # another run holding OUTDIR is a usage problem
+from upres.cli.options import USAGE_ERROR, real_console  # USAGE_ERROR: another run holds OUTDIR
 from upres.core import pause_points
 from upres.core.sizes import format_size
 from upres.imageio import display_path
@@ -30,6 +20,11 @@ from upres.runtime.chain_factory import ChainSetup
 from upres.runtime.inputs import Job
 from upres.runtime.lock import OutdirLocked
 from upres.runtime.tiling import Tile
+
+if TYPE_CHECKING:  # rich is imported when something is shown: a quiet run prints nothing
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.text import Text
 
 # Starts the batch with the console's hooks: (progress, on_error, on_wait) -> the batch, locked.
 Start = Callable[[BatchProgress, Callable[[str], None], Callable[[Path, int | None], None]], Batch]
@@ -72,6 +67,8 @@ class _Bar(BatchProgress):
 
 
 def _line(label: str, style: str, message: str) -> Text:
+    from rich.text import Text
+
     # A Text is printed as is: a file name holding "[b]" or ":smile:" is not markup or emoji.
     return Text.assemble((label, style), " ", message)
 
@@ -120,9 +117,17 @@ def drive(start: Start, total: int, setup: ChainSetup, quiet: bool, out: Console
         if quiet:
             result = _consume(start(hooks(BatchProgress()), on_error, waiting))
         else:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             columns = (TextColumn("{task.description}", markup=False), BarColumn(),
                        MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-            with Progress(*columns, console=err, transient=True) as bar:
+            with Progress(*columns, console=real_console(err), transient=True) as bar:
                 result = _consume(start(hooks(_Bar(bar, total)), on_error, waiting))
     except OutdirLocked as exc:
         err.print(_line("error:", "red", str(exc)), highlight=False, soft_wrap=True)

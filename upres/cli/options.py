@@ -4,26 +4,54 @@ several commands take (--scale, --mode, --backend, --memory, ...) with its parse
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from upres.core.choices import Choice
 
 if TYPE_CHECKING:  # imported by the commands that use them, not at start-up
+    from rich.console import Console
+
     from upres.api import Settings, Upscaler
     from upres.runtime.chain_factory import ChainSetup
     from upres.runtime.denoise import DenoiseSetting
 
-err = Console(stderr=True)
-out = Console()
+
+
+class _ConsoleOnFirstUse:
+    """A rich Console made when first used: a quiet `upres run` that prints nothing never
+    imports rich (a tenth of its start-up)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console(), name)
+
+
+def real_console(console: Console) -> Console:
+    """``console`` itself, for rich's own classes (Progress) that hold a Console."""
+    return console.console() if isinstance(console, _ConsoleOnFirstUse) else console
+
+
+err = cast("Console", _ConsoleOnFirstUse(stderr=True))
+out = cast("Console", _ConsoleOnFirstUse(stderr=False))
 
 USAGE_ERROR = 2
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+    from rich.markup import escape
+
     # soft_wrap: one line however long, so a log keeps it whole (a terminal wraps it itself).
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)

@@ -8,17 +8,22 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import tifffile
 
 from upres.core.atomic import atomic_output
 from upres.core.errors import ImageError
+from upres.core.lazy import LazyModule
 from upres.imageio.carry import Carried, carry
 from upres.imageio.compression import Compression
 from upres.imageio.encode import _tiff_options
 from upres.imageio.metadata import ImageMeta, Mode
+
+if TYPE_CHECKING:
+    import tifffile
+else:  # not imported by a run that reads and writes no TIFF
+    tifffile = LazyModule("tifffile")
 
 
 class _Abort(Exception):

@@ -21,7 +21,7 @@ import enum
 import os
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
@@ -95,6 +95,19 @@ def png_codec(compression: Compression) -> DeflateCodec:
     return DeflateCodec(library, level, module)
 
 
+def crc32(data: bytes | memoryview, value: int = 0) -> int:
+    """zlib's CRC-32, by ISA-L where installed (a few times faster on large IDAT chunks)."""
+    return _CRC32(data, value)
+
+
+def _crc32_function() -> Callable[[bytes | memoryview, int], int]:
+    module = _import("isal")
+    return zlib.crc32 if module is None else module.crc32  # type: ignore[no-any-return]
+
+
+_CRC32 = _crc32_function()
+
+
 def adler32_combine(first: int, second: int, second_length: int) -> int:
     """Adler-32 of A + B from those of A and B (zlib's adler32_combine, which Python lacks)."""
     rem = second_length % _ADLER_BASE
@@ -111,36 +124,49 @@ def _compress_strip(codec: DeflateCodec, data: np.ndarray, last: bool) -> tuple[
     compressor = module.compressobj(codec.level, module.DEFLATED, -15)
     body = compressor.compress(data)
     body += compressor.flush(module.Z_FINISH if last else module.Z_FULL_FLUSH)
-    return body, zlib.adler32(data.data)
+    return body, codec.module.adler32(data.data)  # ISA-L's and zlib-ng's: SIMD, same value
 
 
 def _filtered(rows: np.ndarray, start: int, stop: int, bpp: int, average: bool) -> np.ndarray:
     """PNG rows start..stop, filtered: Up (type 2, each byte minus the byte above) or Average
     (type 3, minus the floor of the mean of the bytes left and above), in uint8 arithmetic that
-    wraps modulo 256 as PNG wants, the mean as (a & b) + ((a ^ b) >> 1) without widening.
+    wraps modulo 256 as PNG wants, the mean as (a & b) + ((a ^ b) >> 1) without widening. Read
+    from views of ``rows`` and written into the output row by row: one pass per operation.
 
     Measured on x4 outputs of 10 BSD100 photos against OpenCV's adaptive level-6 PNG: with ISA-L
     level 2, Up 1.137x the size, Average 1.117x, Sub 1.226x; Paeth compresses like Average but
     costs ~30x the time in numpy. Up is one subtraction; Average five byte operations.
     """
-    current = rows[start:stop]
-    above = np.zeros_like(current)
-    above[start == 0 :] = rows[max(0, start - 1) : stop - 1]
     out = np.empty((stop - start, rows.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = 3 if average else 2
     body = out[:, 1:]
-    if not average:
-        out[:, 0] = 2
-        np.subtract(current, above, out=body)
-        return out
-    out[:, 0] = 3
-    left = np.zeros_like(current)
-    left[:, bpp:] = current[:, :-bpp]
-    mean = np.bitwise_and(left, above)
-    np.bitwise_xor(left, above, out=left)
-    np.right_shift(left, 1, out=left)
-    mean += left
-    np.subtract(current, mean, out=body)
+    if start == 0:  # the image's first row has zeros above it
+        _filter_first_row(rows[0], body[0], bpp, average)
+        start, body = 1, body[1:]
+    if start < stop:
+        _filter_rows(rows[start:stop], rows[start - 1 : stop - 1], body, bpp, average)
     return out
+
+
+def _filter_first_row(row: np.ndarray, out: np.ndarray, bpp: int, average: bool) -> None:
+    out[:] = row
+    if average:  # minus half the byte to the left
+        np.subtract(row[bpp:], row[:-bpp] >> 1, out=out[bpp:])
+
+
+def _filter_rows(current: np.ndarray, above: np.ndarray, out: np.ndarray, bpp: int,
+                 average: bool) -> None:
+    if not average:
+        np.subtract(current, above, out=out)
+        return
+    # The first pixel has zeros to its left: its mean is half the byte above.
+    np.right_shift(above[:, :bpp], 1, out=out[:, :bpp])
+    np.subtract(current[:, :bpp], out[:, :bpp], out=out[:, :bpp])
+    left, up, mean = current[:, :-bpp], above[:, bpp:], out[:, bpp:]
+    np.bitwise_xor(left, up, out=mean)
+    np.right_shift(mean, 1, out=mean)
+    mean += np.bitwise_and(left, up)
+    np.subtract(current[:, bpp:], mean, out=mean)
 
 
 def _png_rows(samples: np.ndarray) -> np.ndarray:

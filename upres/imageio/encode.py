@@ -7,14 +7,14 @@ import zlib
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tifffile
 from PIL import Image
 
 from upres.core.atomic import atomic_output
 from upres.core.errors import ImageError
+from upres.core.lazy import LazyModule
 from upres.imageio.carry import Carried, carry
 from upres.imageio.checks import _PNG_MAGIC
 from upres.imageio.compression import (
@@ -22,12 +22,18 @@ from upres.imageio.compression import (
     TIFF_LEVELS,
     Compression,
     available_cores,
+    crc32,
     encoder_pool,
     png_codec,
     png_idat_stream,
 )
 from upres.imageio.metadata import ImageMeta
 from upres.imageio.samples import NonFiniteError, output_channels, to_output_samples
+
+if TYPE_CHECKING:
+    import tifffile
+else:  # not imported by a run that reads and writes no TIFF
+    tifffile = LazyModule("tifffile")
 
 OUTPUT_FORMATS = ("png", "tiff", "jpg")
 JPEG_QUALITY = 95
@@ -58,8 +64,13 @@ def output_suffix(fmt: str, source: ImageMeta | str = "PNG") -> str:
 # PNG
 
 
+def _png_chunk_parts(kind: bytes, data: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """Length, type, data, CRC: written as they are, the data (an IDAT piece) is not copied."""
+    return struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc32(data, crc32(kind)))
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"".join(_png_chunk_parts(kind, data))
 
 
 def _png_metadata_chunks(carried: Carried) -> list[bytes]:
@@ -84,7 +95,7 @@ def _write_png(tmp: Path, samples: np.ndarray, carried: Carried, encoding: Encod
         handle.write(_PNG_MAGIC + _png_chunk(b"IHDR", header))
         handle.write(b"".join(_png_metadata_chunks(carried)))
         for piece in png_idat_stream(samples, encoding.compression, encoding.pool()):
-            handle.write(_png_chunk(b"IDAT", piece))
+            handle.writelines(_png_chunk_parts(b"IDAT", piece))
         handle.write(_png_chunk(b"IEND", b""))
 
 

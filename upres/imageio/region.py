@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tifffile
 
 from upres.core.errors import ImageError
+from upres.core.lazy import LazyModule
 from upres.imageio.checks import DEFAULT_MAX_PIXELS, _check_file, _corrupt, _is_tiff
 from upres.imageio.decode import read_image
 from upres.imageio.samples import _to_rgb
@@ -20,6 +21,11 @@ from upres.imageio.tiff_decode import (
     _tiff_page,
     _tifffile_repairs,
 )
+
+if TYPE_CHECKING:
+    import tifffile
+else:  # not imported by a run that reads and writes no TIFF
+    tifffile = LazyModule("tifffile")
 
 
 def _tiff_region(path: Path, y0: int, y1: int, x0: int, x1: int) -> np.ndarray | None:

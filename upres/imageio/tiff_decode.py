@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import io
 import logging
 import re
@@ -11,13 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import tifffile
 from PIL import Image
 
 from upres.core.errors import ImageError
+from upres.core.lazy import LazyModule
 from upres.imageio.checks import _check_pixels, _corrupt
 from upres.imageio.metadata import (
     _ORIENTATION_TAG,
@@ -35,6 +36,11 @@ from upres.imageio.metadata import (
 )
 from upres.imageio.pillow_decode import _pillow_tiff_pixels, _PillowSettings
 from upres.imageio.samples import _check_float_range, _finish, _unit_float
+
+if TYPE_CHECKING:
+    import tifffile
+else:  # not imported by a run that reads and writes no TIFF
+    tifffile = LazyModule("tifffile")
 
 # tifffile repairs some damage and logs it ("incorrect StripByteCounts count") instead of
 # raising, naming no file. Those records are captured per thread while upres reads a file: the
@@ -93,7 +99,21 @@ def _tifffile_repairs(path: Path) -> Iterator[None]:
         raise ImageError(path, f"corrupt TIFF: {repair}")
 
 
-_PHOTOMETRIC = tifffile.PHOTOMETRIC
+_JPEG = 7  # TIFF tag 259 (compression): JPEG
+
+
+class _PHOTOMETRIC(enum.IntEnum):
+    """TIFF tag 262's values that this module names (tifffile's PHOTOMETRIC, without importing
+    tifffile): tifffile's members compare and hash as these integers."""
+
+    MINISWHITE = 0
+    MINISBLACK = 1
+    RGB = 2
+    PALETTE = 3
+    SEPARATED = 5
+    YCBCR = 6
+
+
 _COLOR_SAMPLES = {
     _PHOTOMETRIC.MINISBLACK: 1,
     _PHOTOMETRIC.MINISWHITE: 1,
@@ -139,7 +159,7 @@ def _tiff_dpi(page: Any) -> tuple[float, float] | None:
 def _tiff_layout(path: Path, page: Any) -> _TiffLayout:
     photometric = page.photometric
     color_samples = _COLOR_SAMPLES.get(photometric)
-    if photometric == _PHOTOMETRIC.YCBCR and page.compression == tifffile.COMPRESSION.JPEG:
+    if photometric == _PHOTOMETRIC.YCBCR and page.compression == _JPEG:
         # The JPEG codec converts YCbCr to RGB (as libtiff's JPEGCOLORMODE_RGB does).
         photometric, color_samples = _PHOTOMETRIC.RGB, 3
     if color_samples is None:

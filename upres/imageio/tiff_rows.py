@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import tifffile
 
 from upres.core.errors import ImageError
+from upres.core.lazy import LazyModule
 from upres.imageio.checks import (
     _HASH_BLOCK,
     DEFAULT_MAX_PIXELS,
@@ -41,6 +41,11 @@ from upres.imageio.tiff_decode import (
     _tifffile_repairs,
     _TiffLayout,
 )
+
+if TYPE_CHECKING:
+    import tifffile
+else:  # not imported by a run that reads and writes no TIFF
+    tifffile = LazyModule("tifffile")
 
 # Strips or tiles taller than this are not streamed: the planner counts one of them beyond the band.
 STREAM_CHUNK_ROWS = 256
@@ -132,7 +137,9 @@ class TiffRows:
 
 # The codecs whose strips are streamed; files in other codecs (LZW, ZSTD, JPEG, ...) are decoded
 # whole by `read_image`.
-_CODECS = (tifffile.COMPRESSION.NONE, tifffile.COMPRESSION.ADOBE_DEFLATE, tifffile.COMPRESSION.DEFLATE)
+# TIFF tag 259 (compression): none, Adobe deflate, deflate; tifffile's COMPRESSION members equal these.
+_NONE = 1
+_CODECS = (_NONE, 8, 32946)
 
 
 def _streamable(page: Any, layout: _TiffLayout) -> tuple[bool, bool]:
@@ -140,7 +147,7 @@ def _streamable(page: Any, layout: _TiffLayout) -> tuple[bool, bool]:
     if (not _plain_tiff(page, layout) or layout.alpha_index is not None
             or page.compression not in _CODECS):
         return False, False
-    contiguous = (bool(page.is_contiguous) and page.compression == tifffile.COMPRESSION.NONE
+    contiguous = (bool(page.is_contiguous) and page.compression == _NONE
                   and int(page.bitspersample) == page.dtype.itemsize * 8)
     return contiguous or int(page.chunks[0]) <= STREAM_CHUNK_ROWS, contiguous
 
