@@ -12,7 +12,7 @@ from support import SAMPLE
 
 from upres.batch import BatchRunner, RunOptions
 from upres.core.choices import Mode
-from upres.imageio.samples import quantize_into
+from upres.imageio.samples import NonFiniteError, quantize_into
 from upres.runtime import tail
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.catalog import DEFAULT_REFINE, resolve
@@ -59,12 +59,34 @@ def test_the_split_graph_with_its_tail_on_the_host_is_the_whole_graph(scale: int
 
 
 def test_non_finite_outputs_are_refused_as_the_quantiser_refuses_them() -> None:
-    from upres.imageio.samples import NonFiniteError
-
     planes = tail.TailPlanes(np.full((12, 2, 2), np.nan, np.float32), np.zeros((12, 2, 2), np.float32),
                              tail.Tail(2, None))
     with pytest.raises(NonFiniteError):
         planes.quantize_into(np.empty((4, 4, 3), np.uint8))
+
+
+@pytest.mark.parametrize("helpers", [0, 1, 3])
+def test_the_fused_pass_gives_the_same_bytes_on_any_number_of_cores(
+        monkeypatch: pytest.MonkeyPatch, helpers: int) -> None:
+    rng = np.random.default_rng(7)
+    h, w = 5 * tail.BLOCK_ROWS + 3, 9  # parts of whole blocks and a short last one
+    first = rng.integers(0, 256, (48, h, w)).astype(np.uint8)
+    second = rng.normal(0.5, 0.4, (48, h, w)).astype(np.float32)
+    planes = tail.TailPlanes(first, second, tail.Tail(4, (0.01, 128.0)))
+    pixels = (((first.astype(np.float32) - np.float32(128.0)) * np.float32(0.01) + second)
+              .reshape(3, 4, 4, h, w).transpose(3, 1, 4, 2, 0).reshape(h * 4, w * 4, 3))
+    expected = np.empty(pixels.shape, np.uint16)
+    quantize_into(pixels, expected)
+    monkeypatch.setattr(tail, "_helpers", tail._Helpers())
+    monkeypatch.setattr(tail._helpers, "_size", helpers)
+    got = np.empty_like(expected)
+    planes.quantize_into(got)
+    assert np.array_equal(got, expected)
+    assert np.array_equal(np.asarray(planes), pixels)
+    # A part that fails on another core fails the pass, after every part has stopped writing.
+    second[:, -1, -1] = np.nan
+    with pytest.raises(NonFiniteError):
+        planes.quantize_into(got)
 
 
 def test_graphs_that_end_otherwise_run_whole_and_the_answer_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
