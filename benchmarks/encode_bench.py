@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from upres.bench import machine  # noqa: E402
+from upres.core.parallel import available_cores  # noqa: E402
 from upres.imageio import Compression, Encoding, ImageMeta, write_samples  # noqa: E402
-from upres.imageio.compression import available_cores  # noqa: E402
 
 
 def outputs(datasets: Path, count: int) -> list[np.ndarray]:

@@ -11,6 +11,7 @@ from PIL import Image
 from support import SAMPLE
 
 from upres.batch import BatchRunner, RunOptions
+from upres.core import parallel
 from upres.core.choices import Mode
 from upres.imageio.samples import NonFiniteError, quantize_into
 from upres.runtime import tail
@@ -77,8 +78,8 @@ def test_the_fused_pass_gives_the_same_bytes_on_any_number_of_cores(
               .reshape(3, 4, 4, h, w).transpose(3, 1, 4, 2, 0).reshape(h * 4, w * 4, 3))
     expected = np.empty(pixels.shape, np.uint16)
     quantize_into(pixels, expected)
-    monkeypatch.setattr(tail, "_helpers", tail._Helpers())
-    monkeypatch.setattr(tail._helpers, "_size", helpers)
+    monkeypatch.setattr(parallel, "_helpers", parallel._Helpers())
+    monkeypatch.setattr(parallel._helpers, "_size", helpers)
     got = np.empty_like(expected)
     planes.quantize_into(got)
     assert np.array_equal(got, expected)

@@ -7,7 +7,7 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from upres.imageio.compression import available_cores
+from upres.core.parallel import available_cores
 
 # SIMD features that decide which MLAS / oneDNN kernels run (VNNI is what makes INT8 pay).
 SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",

@@ -28,6 +28,8 @@ from types import ModuleType
 
 import numpy as np
 
+from upres.core.parallel import available_cores
+
 STRIP_BYTES = 1 << 20  # filtered bytes per compressed strip: larger strips gained < 0.3% in size
 _ADLER_BASE = 65521
 
@@ -215,13 +217,6 @@ def png_idat_stream(
 
 # ------------------------------------------------------------------------------------------
 # The encoder pool
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 ENCODER_NICENESS = 10

@@ -15,13 +15,13 @@ from PIL import Image
 from upres.core.atomic import atomic_output
 from upres.core.errors import ImageError
 from upres.core.lazy import LazyModule
+from upres.core.parallel import available_cores
 from upres.imageio.carry import Carried, carry
 from upres.imageio.checks import _PNG_MAGIC
 from upres.imageio.compression import (
     STRIP_BYTES,
     TIFF_LEVELS,
     Compression,
-    available_cores,
     crc32,
     encoder_pool,
     png_codec,

@@ -34,14 +34,28 @@ def sobel_magnitude(rgb: np.ndarray) -> np.ndarray:
 
 def sobel_magnitude_planes(rgb: np.ndarray) -> np.ndarray:
     """:func:`sobel_magnitude` of a (3, H, W) image: the same values, read from planes."""
+    return _sobel_of_luma(luma_planes(rgb))
+
+
+def luma_planes(rgb: np.ndarray) -> np.ndarray:
+    """:func:`luma` of (3, H, W) planes (or of rows of them): the same values."""
     r, g, b = LUMA_WEIGHTS
-    return _sobel_of_luma((r * rgb[0] + g * rgb[1] + b * rgb[2]).astype(np.float32))
+    return (r * rgb[0] + g * rgb[1] + b * rgb[2]).astype(np.float32)
+
+
+def sobel_gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 3x3 Sobel derivatives (x, y) of a luma plane, replicate borders."""
+    return (cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE),
+            cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE))
+
+
+def gradient_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """The normalised edge strength of Sobel derivatives (element-wise: rows of them give rows)."""
+    return (np.sqrt(gx * gx + gy * gy) / SOBEL_NORM).astype(np.float32)
 
 
 def _sobel_of_luma(y: np.ndarray) -> np.ndarray:
-    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)
-    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
-    return (np.sqrt(gx * gx + gy * gy) / SOBEL_NORM).astype(np.float32)
+    return gradient_magnitude(*sobel_gradients(y))
 
 
 def edge_gate(edge: np.ndarray, knee: float = GATE_KNEE) -> np.ndarray:

@@ -9,8 +9,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from upres.core.parallel import in_row_parts
 from upres.kernels import deterministic
-from upres.kernels.edges import SOBEL_RADIUS, edge_gate, sobel_magnitude_planes
+from upres.kernels.edges import (
+    SOBEL_RADIUS,
+    edge_gate,
+    gradient_magnitude,
+    luma_planes,
+    sobel_gradients,
+)
 from upres.runtime.backends.base import Backend
 from upres.runtime.chain import TileChain
 from upres.runtime.memory import MemoryModel
@@ -145,17 +152,40 @@ def add_texture(refine: Backend, planes: np.ndarray, texture: float) -> None:
     """:func:`refine_texture` in place on (1, 3, H, W) planes in [0, 1].
 
     On planes, at output resolution, every full-size temporary is one more 4-byte-per-sample
-    pass over memory: the network's input is filled once and the compose runs in place.
+    pass over memory: the network's input is filled once and the compose runs in place. The
+    element-wise passes run in rows split among the cores (upres.core.parallel: the same values
+    on any number of cores); the Sobel filter reads across rows and runs whole.
     """
     rgb = planes[0]
-    edge = sobel_magnitude_planes(rgb)
-    x = np.empty((1, 4, *edge.shape), np.float32)
-    x[0, :3] = rgb
-    x[0, 3] = edge
+    height = rgb.shape[1]
+    y = np.empty(rgb.shape[1:], np.float32)
+
+    def luma_rows(a: int, b: int) -> None:
+        y[a:b] = luma_planes(rgb[:, a:b])
+
+    in_row_parts(height, luma_rows, min_rows=_MIN_ROWS)
+    gx, gy = sobel_gradients(y)
+    x = np.empty((1, 4, *y.shape), np.float32)
+    edge = x[0, 3]
+
+    def input_rows(a: int, b: int) -> None:
+        x[0, :3, a:b] = rgb[:, a:b]
+        edge[a:b] = gradient_magnitude(gx[a:b], gy[a:b])
+
+    in_row_parts(height, input_rows, min_rows=_MIN_ROWS)
     residual = refine.run(x)[0]
-    residual *= np.float32(texture) * edge_gate(edge)
-    rgb += residual
-    np.clip(rgb, 0.0, 1.0, out=rgb)
+
+    def compose_rows(a: int, b: int) -> None:
+        part = residual[:, a:b]
+        part *= np.float32(texture) * edge_gate(edge[a:b])
+        rgb[:, a:b] += part
+        np.clip(rgb[:, a:b], 0.0, 1.0, out=rgb[:, a:b])
+
+    in_row_parts(height, compose_rows, min_rows=_MIN_ROWS)
+
+
+# Rows per part at the least: a small tile's passes cost less than handing them to a thread.
+_MIN_ROWS = 64
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:

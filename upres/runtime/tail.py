@@ -17,11 +17,7 @@ the answer "no such tail" for graphs that end otherwise), so the run path does n
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +27,7 @@ import onnxruntime as ort
 
 from upres.core.allocator import keep_freed_memory
 from upres.core.cache import cache_dir, cached_model_file, write_atomic
-from upres.imageio.compression import available_cores
+from upres.core.parallel import in_row_parts
 from upres.imageio.metadata import Mode
 from upres.imageio.samples import NonFiniteError, samples_into, samples_peak
 from upres.runtime.backends.onnxruntime_backend import session_options
@@ -40,32 +36,6 @@ FORMAT = 1  # bump when what split_graph writes changes
 META_KEY = "upres.host_tail"
 # Low-resolution rows per block of the fused pass: the block's float planes stay in the cache.
 BLOCK_ROWS = 16
-_MAX_PARTS = 4  # of one tile's fused pass: more gained nothing measurable on 640x480 x4 tiles
-
-
-class _Helpers:
-    """The threads that take the fused pass's other parts: one per core but the caller's,
-    started on first use and shared by every tile."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._size: int | None = None
-
-    @property
-    def size(self) -> int:
-        if self._size is None:
-            self._size = max(0, min(_MAX_PARTS, available_cores()) - 1)
-        return self._size
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> Future[None]:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max(1, self.size), thread_name_prefix="upres-tail")
-        return self._pool.submit(fn, *args)
-
-
-_helpers = _Helpers()
 
 
 @dataclass(frozen=True)
@@ -224,26 +194,10 @@ class TailPlanes:
         self._in_parts(out, samples_peak(out, self.shape))
 
     def _in_parts(self, out: np.ndarray, peak: np.float32 | None) -> None:
-        """The blocks of rows split among the host's cores: this pass sits between one image's
-        inference and the next, with every inference thread idle, so one core alone made it a
-        tenth of a batch's time (docs/RUNTIME.md). Each block is computed the same way
-        wherever it runs: the same bytes on any number of cores."""
-        h = self.first.shape[1]
-        blocks = -(-h // BLOCK_ROWS)
-        parts = min(_helpers.size + 1, blocks)
-        if parts <= 1:
-            self._each_block(out, peak, 0, h)
-            return
-        edges = [min(h, (blocks * i // parts) * BLOCK_ROWS) for i in range(parts + 1)]
-        pending = [_helpers.submit(self._each_block, out, peak, a, b)
-                   for a, b in pairwise(edges[1:])]
-        try:
-            self._each_block(out, peak, edges[0], edges[1])
-        finally:  # the helpers write into ``out``: none may outlive this call, failed or not
-            errors = [f.exception() for f in pending]
-        for error in errors:
-            if error is not None:
-                raise error
+        # Split among the cores (upres.core.parallel): this pass sits between one image's
+        # inference and the next, and on one core it took a tenth of a batch's time.
+        in_row_parts(self.first.shape[1], lambda y0, y1: self._each_block(out, peak, y0, y1),
+                     align=BLOCK_ROWS)
 
     def _each_block(self, out: np.ndarray, peak: np.float32 | None, y0: int, y1: int) -> None:
         """Low-resolution rows y0..y1 (a multiple of BLOCK_ROWS apart, but at the end) into
