@@ -61,3 +61,17 @@ def test_the_texture_stage_is_the_reference_compose_on_any_number_of_cores(cores
     planes = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
     add_texture(refine, planes, 0.7)
     assert np.array_equal(planes[0].transpose(1, 2, 0), expected)
+
+
+def test_quantising_in_parts_is_the_reference_and_refuses_nan_in_any_part(cores: int) -> None:
+    from upres.imageio.samples import NonFiniteError, quantize_into
+
+    rng = np.random.default_rng(5)
+    values = rng.random((2100, 200, 3), dtype=np.float32) * 1.4 - 0.2  # 5 blocks of rows
+    for dtype, peak in ((np.uint8, 255.0), (np.uint16, 65535.0)):
+        out = np.empty(values.shape, dtype)
+        quantize_into(values, out)
+        assert np.array_equal(out, np.rint(np.clip(values, 0, 1) * np.float32(peak)).astype(dtype))
+    values[-1, -1, -1] = np.nan  # in the last part, whichever core has it
+    with pytest.raises(NonFiniteError):
+        quantize_into(values, np.empty(values.shape, np.uint8))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from upres.core.errors import ImageError
+from upres.core.parallel import in_row_parts
 from upres.imageio.metadata import DecodedImage, ImageMeta, Mode, _orient
 
 _BT601 = (0.299, 0.587, 0.114)
@@ -89,15 +90,20 @@ def quantize_into(values: np.ndarray, out: np.ndarray) -> None:
     if values.size == 0:
         return
     rows = max(1, _QUANTIZE_BLOCK // max(1, values[0].size))
-    block = np.empty((min(rows, values.shape[0]), *values.shape[1:]), np.float32)
-    for y in range(0, values.shape[0], rows):
-        part = block[: min(rows, values.shape[0] - y)]
-        np.multiply(values[y : y + len(part)], peak, out=part)
-        if not np.isfinite(part).all():
-            raise NonFiniteError("output pixels contain NaN or infinite values")
-        np.clip(part, 0.0, peak, out=part)
-        np.rint(part, out=part)
-        out[y : y + len(part)] = part
+
+    def blocks(y0: int, y1: int) -> None:
+        block = np.empty((min(rows, y1 - y0), *values.shape[1:]), np.float32)
+        for y in range(y0, y1, rows):
+            part = block[: min(rows, y1 - y)]
+            np.multiply(values[y : y + len(part)], peak, out=part)
+            if not np.isfinite(part).all():
+                raise NonFiniteError("output pixels contain NaN or infinite values")
+            np.clip(part, 0.0, peak, out=part)
+            np.rint(part, out=part)
+            out[y : y + len(part)] = part
+
+    # Rows split among the cores (each block computed as alone: the same samples on any number).
+    in_row_parts(values.shape[0], blocks, align=rows, min_rows=2 * rows)
 
 
 def quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:
