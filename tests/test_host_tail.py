@@ -105,9 +105,20 @@ def test_graphs_that_end_otherwise_run_whole_and_the_answer_is_kept(monkeypatch:
     assert tail.split_graph(coarse.path, coarse.sha256, 4) == made is not None
 
 
-def test_faithful_on_the_cpu_runs_the_tail_on_the_host_and_hybrid_does_not() -> None:
+def test_on_the_cpu_faithful_and_hybrid_run_the_tail_on_the_host() -> None:
     assert isinstance(build_chain(Mode.FAITHFUL, 4, backend="ort-cpu", threads=1).chain, FaithfulTailChain)
-    assert isinstance(build_chain(Mode.HYBRID, 4, backend="ort-cpu", threads=1).chain, HybridChain)
+    hybrid = build_chain(Mode.HYBRID, 4, backend="ort-cpu", threads=1).chain
+    assert isinstance(hybrid, HybridChain) and isinstance(hybrid.coarse, tail.PlanarTailSession)
+
+
+@pytest.mark.parametrize("scale,precision", [(2, "fp32"), (4, "fp32"), (2, "int8"), (4, "int8")])
+def test_hybrid_s_coarse_planes_are_the_whole_graph_s(scale: int, precision: str) -> None:
+    ref = resolve(f"coarse-x{scale}", precision)
+    split = tail.split_graph(ref.path, ref.sha256, scale)
+    assert split is not None
+    planar = tail.PlanarTailSession(tail.TailSession(split, threads=1))
+    x = np.random.default_rng(scale).random((1, 3, 2 * tail.BLOCK_ROWS + 5, 23), dtype=np.float32)
+    assert np.array_equal(planar.run(x), OrtBackend(ref.path, threads=1).run(x))
 
 
 def _inputs(folder: Path) -> None:

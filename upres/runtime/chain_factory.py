@@ -184,14 +184,19 @@ _B = TypeVar("_B", Backend, "tail.TailSession")
 def _cpu_chain(backend: str, coarse: ModelRef, refine: ModelRef | None, texture: float,
                threads: int) -> TileChain:
     s = coarse.info.scale
-    if refine is None and backend == "ort-cpu":
-        # The graph's dequantise-add-shuffle tail runs faster on the host, inside the pass that
-        # quantises the output (upres.runtime.tail); a graph that ends otherwise runs whole.
+    coarse_backend: Backend | None = None
+    if backend == "ort-cpu":
+        # The graph's dequantise-add-shuffle tail runs faster on the host (upres.runtime.tail):
+        # faithful does it inside the pass that quantises the output, hybrid into the float
+        # planes its refine stage reads. A graph that ends otherwise runs whole.
         split = tail.split_graph(coarse.path, coarse.sha256, s)
         if split is not None:
             session = _agrees(coarse, tail.TailSession(split, threads))
-            return FaithfulTailChain(session, s, coarse.info.receptive_field)
-    coarse_backend = _agrees(coarse, select.create(backend, coarse.path, threads))
+            if refine is None:
+                return FaithfulTailChain(session, s, coarse.info.receptive_field)
+            coarse_backend = tail.PlanarTailSession(session)
+    if coarse_backend is None:
+        coarse_backend = _agrees(coarse, select.create(backend, coarse.path, threads))
     if refine is None:
         return FaithfulChain(coarse_backend, s, coarse.info.receptive_field)
     refine_backend = _agrees(refine, select.create(backend, refine.path, threads))

@@ -6,7 +6,8 @@ over the largest tensors of the run, and then a planar (C, H*s, W*s) float outpu
 quantiser reads transposed. On ONNX Runtime's CPU provider upres runs the graph without those
 nodes and hands the two (C*s*s, h, w) tensors to whoever takes the tile: the batch's output
 quantises them straight into interleaved samples (dequantise, add, scale, clip, round, shuffle in
-one pass over cache-sized blocks), others get the float pixels. Every value is computed with the
+one pass over cache-sized blocks), hybrid's refine stage gets the graph's float planes, others
+the float pixels. Every value is computed with the
 same float32 operations as the graph's, so the bytes are the same (tested); on 640x480 -> x4
 tiles it took 12% (INT8) and 8% (FP32) off `session.run` plus quantisation (docs/RUNTIME.md).
 
@@ -211,13 +212,7 @@ class TailPlanes:
         for y in range(y0, y1, BLOCK_ROWS):
             n = min(BLOCK_ROWS, y1 - y)
             part = block[:, :n]
-            if self.tail.dequantize is None:
-                np.add(self.first[:, y : y + n], self.second[:, y : y + n], out=part)
-            else:
-                step, zero = self.tail.dequantize
-                np.subtract(self.first[:, y : y + n], np.float32(zero), out=part, dtype=np.float32)
-                part *= np.float32(step)
-                part += self.second[:, y : y + n]
+            self._tail_rows(part, y)
             target = part
             if peak is not None:
                 part *= peak
@@ -233,6 +228,65 @@ class TailPlanes:
                 planes = [target[(c * s + i) * s + j] for j in range(s) for c in range(channels)]
                 merged = cv2.merge(planes) if len(planes) > 1 else planes[0][..., None]
                 out[y * s + i : (y + n) * s : s] = merged.reshape(n, w * s, channels)
+
+
+    def _tail_rows(self, part: np.ndarray, y: int) -> None:
+        """The graph's dequantise and add for low-resolution rows y.. of ``part``'s height."""
+        n = part.shape[1]
+        if self.tail.dequantize is None:
+            np.add(self.first[:, y : y + n], self.second[:, y : y + n], out=part)
+        else:
+            step, zero = self.tail.dequantize
+            np.subtract(self.first[:, y : y + n], np.float32(zero), out=part, dtype=np.float32)
+            part *= np.float32(step)
+            part += self.second[:, y : y + n]
+
+    def planes_into(self, out: np.ndarray) -> None:
+        """The whole graph's (C, h*s, w*s) float32 planes into ``out``: its dequantise, add
+        and pixel shuffle (CRD) in rows split among the cores; the same values."""
+        if out.shape != (self.shape[2], *self.shape[:2]) or out.dtype != np.float32:
+            raise ValueError(f"planes_into wants float32 {(self.shape[2], *self.shape[:2])}, "
+                             f"got {out.dtype} {out.shape}")
+        in_row_parts(self.first.shape[1], lambda y0, y1: self._planes_rows(out, y0, y1),
+                     align=BLOCK_ROWS)
+
+    def _planes_rows(self, out: np.ndarray, y0: int, y1: int) -> None:
+        depth, _, w = self.first.shape
+        s, channels = self.tail.scale, self.shape[2]
+        if y1 <= y0 or w == 0:
+            return
+        block = np.empty((depth, min(BLOCK_ROWS, y1 - y0), w), np.float32)
+        for y in range(y0, y1, BLOCK_ROWS):
+            n = min(BLOCK_ROWS, y1 - y)
+            part = block[:, :n]
+            self._tail_rows(part, y)
+            # Row (y + r) * s + i of plane c is, along x, the sub-pixels j of planes (c, i, j).
+            for c in range(channels):
+                for i in range(s):
+                    first = (c * s + i) * s
+                    merged = cv2.merge([part[first + j] for j in range(s)])
+                    out[c, y * s + i : (y + n) * s : s] = merged.reshape(n, w * s)
+
+
+class PlanarTailSession:
+    """A :class:`TailSession` as a Backend: ``run`` gives the whole graph's (N, C, h*s, w*s)
+    float32 planes, its tail done on the host (hybrid's coarse stage)."""
+
+    name = "ort-cpu"
+
+    def __init__(self, session: TailSession) -> None:
+        self.session = session
+        self.input_channels = session.input_channels
+        self.output_channels = session.output_channels
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        outputs = []
+        for item in batch:
+            planes = self.session.run(item[None])
+            out = np.empty((planes.shape[2], *planes.shape[:2]), np.float32)
+            planes.planes_into(out)
+            outputs.append(out)
+        return np.stack(outputs) if len(outputs) != 1 else outputs[0][None]
 
 
 def into_samples(pixels: np.ndarray | TailPlanes, out: np.ndarray, mode: Mode) -> None:
