@@ -401,3 +401,16 @@ def test_rerun_of_a_shell_glob_that_now_matches_outdir_skips_it(tmp_path: Path,
     # OUTDIR alone: nothing to do, a usage error.
     code, text = _run("upscaled", "-o", "upscaled", *fast)
     assert code == 2 and "choose another --output folder" in text, text
+
+
+def test_the_consoles_made_on_first_use_work_where_rich_wants_a_console() -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from upres.cli.options import err, out, real_console
+
+    assert isinstance(real_console(err), Console) and isinstance(real_console(out), Console)
+    with Progress(console=err) as bar:  # rich's Live enters the console it is given
+        bar.update(bar.add_task("x", total=2), completed=2)
+    with Progress(console=real_console(err)) as bar:
+        bar.update(bar.add_task("y", total=1), completed=1)

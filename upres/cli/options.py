@@ -37,6 +37,14 @@ class _ConsoleOnFirstUse:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console(), name)
 
+    # Dunder methods are looked up on the type, not through __getattr__ (rich's Live enters
+    # the console it is given).
+    def __enter__(self) -> Console:
+        return self.console().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.console().__exit__(*exc)
+
 
 def real_console(console: Console) -> Console:
     """``console`` itself, for rich's own classes (Progress) that hold a Console."""

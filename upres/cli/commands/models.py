@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from upres.cli.options import DenoiseOpt, choice_option, denoise_option, err, fail, out
+from upres.cli.options import DenoiseOpt, choice_option, denoise_option, err, fail, out, real_console
 from upres.core.choices import Mode
 
 
@@ -76,7 +76,7 @@ def train(
     else:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                       "{task.total}"), TextColumn("loss {task.fields[loss]:.5f}"),
-                      TimeRemainingColumn(), console=err) as bar:
+                      TimeRemainingColumn(), console=real_console(err)) as bar:
             task = bar.add_task(f"train {model}", total=steps, loss=0.0)
             final = run_training(cfg, lambda step, loss: bar.update(task, completed=step, loss=loss))
     out.print(f"weights: {final}")
