@@ -148,6 +148,10 @@ def refine_texture(refine: Backend, image: np.ndarray, texture: float) -> np.nda
     return _to_hwc(planes)
 
 
+# Rows per part at the least: a small tile's passes cost less than handing them to a thread.
+_MIN_ROWS = 64
+
+
 def add_texture(refine: Backend, planes: np.ndarray, texture: float) -> None:
     """:func:`refine_texture` in place on (1, 3, H, W) planes in [0, 1].
 
@@ -183,9 +187,6 @@ def add_texture(refine: Backend, planes: np.ndarray, texture: float) -> None:
 
     in_row_parts(height, compose_rows, min_rows=_MIN_ROWS)
 
-
-# Rows per part at the least: a small tile's passes cost less than handing them to a thread.
-_MIN_ROWS = 64
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:

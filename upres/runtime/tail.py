@@ -18,6 +18,7 @@ the answer "no such tail" for graphs that end otherwise), so the run path does n
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,18 +202,11 @@ class TailPlanes:
                      align=BLOCK_ROWS)
 
     def _each_block(self, out: np.ndarray, peak: np.float32 | None, y0: int, y1: int) -> None:
-        """Low-resolution rows y0..y1 (a multiple of BLOCK_ROWS apart, but at the end) into
-        ``out``, BLOCK_ROWS at a time."""
-        depth, _, w = self.first.shape
+        """Low-resolution rows y0..y1 into interleaved ``out`` (samples where ``peak`` is given)."""
         s, channels = self.tail.scale, self.shape[2]
-        if y1 <= y0 or w == 0:
-            return
-        block = np.empty((depth, min(BLOCK_ROWS, y1 - y0), w), np.float32)
-        samples = block if peak is None else np.empty(block.shape, out.dtype)
-        for y in range(y0, y1, BLOCK_ROWS):
-            n = min(BLOCK_ROWS, y1 - y)
-            part = block[:, :n]
-            self._tail_rows(part, y)
+        samples: np.ndarray | None = None
+        for y, part in self._blocks(y0, y1):
+            n, w = part.shape[1:]
             target = part
             if peak is not None:
                 part *= peak
@@ -220,6 +214,8 @@ class TailPlanes:
                     raise NonFiniteError("output pixels contain NaN or infinite values")
                 np.clip(part, 0.0, peak, out=part)
                 np.rint(part, out=part)
+                if samples is None:
+                    samples = np.empty(part.shape, out.dtype)
                 target = samples[:, :n]
                 np.copyto(target, part, casting="unsafe")
             # Output row (y + r) * s + i is, along x, the sub-pixels j of every channel c: the
@@ -229,17 +225,24 @@ class TailPlanes:
                 merged = cv2.merge(planes) if len(planes) > 1 else planes[0][..., None]
                 out[y * s + i : (y + n) * s : s] = merged.reshape(n, w * s, channels)
 
-
-    def _tail_rows(self, part: np.ndarray, y: int) -> None:
-        """The graph's dequantise and add for low-resolution rows y.. of ``part``'s height."""
-        n = part.shape[1]
-        if self.tail.dequantize is None:
-            np.add(self.first[:, y : y + n], self.second[:, y : y + n], out=part)
-        else:
-            step, zero = self.tail.dequantize
-            np.subtract(self.first[:, y : y + n], np.float32(zero), out=part, dtype=np.float32)
-            part *= np.float32(step)
-            part += self.second[:, y : y + n]
+    def _blocks(self, y0: int, y1: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(y, the graph's dequantise and add of low-resolution rows y..) for rows y0..y1,
+        BLOCK_ROWS at a time, in one reused buffer that stays in the cache."""
+        depth, _, w = self.first.shape
+        if y1 <= y0 or w == 0:
+            return
+        block = np.empty((depth, min(BLOCK_ROWS, y1 - y0), w), np.float32)
+        for y in range(y0, y1, BLOCK_ROWS):
+            n = min(BLOCK_ROWS, y1 - y)
+            part = block[:, :n]
+            if self.tail.dequantize is None:
+                np.add(self.first[:, y : y + n], self.second[:, y : y + n], out=part)
+            else:
+                step, zero = self.tail.dequantize
+                np.subtract(self.first[:, y : y + n], np.float32(zero), out=part, dtype=np.float32)
+                part *= np.float32(step)
+                part += self.second[:, y : y + n]
+            yield y, part
 
     def planes_into(self, out: np.ndarray) -> None:
         """The whole graph's (C, h*s, w*s) float32 planes into ``out``: its dequantise, add
@@ -251,15 +254,9 @@ class TailPlanes:
                      align=BLOCK_ROWS)
 
     def _planes_rows(self, out: np.ndarray, y0: int, y1: int) -> None:
-        depth, _, w = self.first.shape
         s, channels = self.tail.scale, self.shape[2]
-        if y1 <= y0 or w == 0:
-            return
-        block = np.empty((depth, min(BLOCK_ROWS, y1 - y0), w), np.float32)
-        for y in range(y0, y1, BLOCK_ROWS):
-            n = min(BLOCK_ROWS, y1 - y)
-            part = block[:, :n]
-            self._tail_rows(part, y)
+        for y, part in self._blocks(y0, y1):
+            n, w = part.shape[1:]
             # Row (y + r) * s + i of plane c is, along x, the sub-pixels j of planes (c, i, j).
             for c in range(channels):
                 for i in range(s):
@@ -280,13 +277,15 @@ class PlanarTailSession:
         self.output_channels = session.output_channels
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        outputs = []
-        for item in batch:
+        out: np.ndarray | None = None
+        for k, item in enumerate(batch):
             planes = self.session.run(item[None])
-            out = np.empty((planes.shape[2], *planes.shape[:2]), np.float32)
-            planes.planes_into(out)
-            outputs.append(out)
-        return np.stack(outputs) if len(outputs) != 1 else outputs[0][None]
+            if out is None:
+                out = np.empty((len(batch), planes.shape[2], *planes.shape[:2]), np.float32)
+            planes.planes_into(out[k])
+        if out is None:
+            raise ValueError("an empty batch")
+        return out
 
 
 def into_samples(pixels: np.ndarray | TailPlanes, out: np.ndarray, mode: Mode) -> None:
