@@ -38,6 +38,8 @@ from upres.bench.files import (
     Check,
     FileBenchConfig,
     FileBenchResult,
+    Spec,
+    _repeat_order,
     build_workload,
     run_files,
 )
@@ -236,7 +238,25 @@ def test_one_tiny_file_run_times_every_contender(tmp_path: Path) -> None:
     assert set(rows) == ALL_KEYS
     for key, row in rows.items():
         assert row["status"] == "ok", (key, row["reason"])
-        assert len(row["seconds"]) == 1 and row["seconds"][0] > 0, key
+        runs = cfg.startup_runs if key.startswith("startup-") else 1
+        assert len(row["seconds"]) == runs and min(row["seconds"]) > 0, key
     assert all(c["ok"] for c in data["checks"]), data["checks"]
     assert len(data["targets"]) == 7
     assert "| upres run FP32 |" in render_markdown(result)
+
+
+def test_each_repeat_rotates_the_long_runs_and_alternates_the_start_up_pair() -> None:
+    def spec(key: str, case: str) -> Spec:
+        return Spec(key, key, case, UPRES, "fp32", ("true",), 0.0)
+
+    long = [spec(k, FOLDER) for k in ("a", "b", "c")]
+    short = [spec("startup-upres", STARTUP), spec("startup-imports", STARTUP)]
+    specs = [*long, *short]
+    for repeat in range(4):
+        keys = [s.key for s in _repeat_order(specs, repeat, 3)]
+        assert keys[:3] == ["abc"[(repeat + i) % 3] for i in range(3)]
+        pairs = [tuple(keys[3 + 2 * k : 5 + 2 * k]) for k in range(3)]
+        assert len(keys) == 9 and all(set(p) == {"startup-upres", "startup-imports"} for p in pairs)
+        firsts = [p[0] for p in pairs]  # the first of each pair alternates, so neither is always first
+        assert firsts[0] != firsts[1] and firsts[1] != firsts[2]
+    assert [s.key for s in _repeat_order(specs, 0, 0)].count("startup-upres") == 1

@@ -74,7 +74,10 @@ def workload_line(result: FileBenchResult) -> str:
 
 def repeats_text(result: FileBenchResult) -> str:
     n = result.config["repeats"]
-    return f"{n} repeat{'s' if n != 1 else ''}"
+    text = f"{n} repeat{'s' if n != 1 else ''}"
+    # Results written before start-up was sampled more often ran it once per repeat.
+    k = result.config.get("startup_runs", 1)
+    return text + (f" (start-up: {k} runs of each per repeat, in turn)" if k > 1 else "")
 
 
 def _others_used(result: FileBenchResult) -> str:

@@ -76,6 +76,9 @@ class FileBenchConfig:
     large_size: tuple[int, int] = (2000, 1500)  # x4: 8000x6000, one 48 MP output
     tiny_size: tuple[int, int] = (32, 24)
     repeats: int = 3
+    # Start-up runs per repeat, upres and the bare imports in turn: each takes well under a
+    # second, so a few samples more cost little, and one slow start no longer moves the median.
+    startup_runs: int = 5
     threads: int = 0  # 0 = every core this process may use, passed explicitly to every contender
     # One untimed `upres run` per precision first: the first run ever measures the model's memory
     # and caches it, which a returning user no longer pays.
@@ -388,6 +391,18 @@ def _warm_up(work: Workload, threads: int, root: Path, say: Callable[[str], None
             run_once(spec, root)
 
 
+def _repeat_order(specs: list[Spec], repeat: int, startup_runs: int) -> list[Spec]:
+    """One repeat's runs: the long contenders rotated by ``repeat`` (no contender always runs
+    first), then the start-up pair ``startup_runs`` times, in turn, the first alternating."""
+    long = [s for s in specs if s.case != STARTUP]
+    short = [s for s in specs if s.case == STARTUP]
+    shift = repeat % max(1, len(long))
+    order = long[shift:] + long[:shift]
+    for k in range(max(1, startup_runs)):
+        order += short if (repeat + k) % 2 == 0 else short[::-1]
+    return order
+
+
 def run_files(cfg: FileBenchConfig, progress: Callable[[str], None] | None = None) -> FileBenchResult:
     if cfg.repeats < 1 or cfg.count < 1:
         raise FileBenchError("the file bench needs repeats >= 1 and count >= 1")
@@ -408,8 +423,7 @@ def run_files(cfg: FileBenchConfig, progress: Callable[[str], None] | None = Non
             _warm_up(work, threads, root, say)
         busy0, own0, t0 = machine.cpu_busy_seconds(), machine.own_cpu_seconds(), time.perf_counter()
         for r in range(cfg.repeats):
-            shift = r % len(specs)
-            for spec in specs[shift:] + specs[:shift]:
+            for spec in _repeat_order(specs, r, cfg.startup_runs):
                 row = rows[spec.key]
                 if row.status != "ok":
                     continue
