@@ -26,13 +26,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from upres.cleaning import text_detect, text_read
+from upres.cleaning import date_ink, text_detect, text_read
 from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import auto_grow
 from upres.kernels.masks import final_mask, grow
 from upres.models.damage_synth import KINDS, render
 
 TEXT_KINDS = ("caption", "hershey", "date")
+SHIPPED = "shipped: read as text, or in a date imprint's ink (date_ink)"
 SEED = 9_000_000  # clean_detect_bench.py's
 
 
@@ -50,14 +51,16 @@ class Item:
     lines: list[Line]
 
 
-Rule = Callable[[text_read.Reading], bool]
+# (the line's reading, whether its strokes are in a date imprint's ink) -> taken
+Rule = Callable[[text_read.Reading, bool], bool]
 RULES: dict[str, Rule] = {
-    "no reading": lambda r: True,
-    "1+ characters at 0.3": lambda r: r.characters >= 1 and r.confidence >= 0.3,
-    "2+ characters at 0.3": lambda r: r.characters >= 2 and r.confidence >= 0.3,
-    "3+ characters at 0.3": lambda r: r.characters >= 3 and r.confidence >= 0.3,
-    "3+ characters at 0.5": lambda r: r.characters >= 3 and r.confidence >= 0.5,
-    "shipped (text_read.Reading.is_text)": lambda r: r.is_text(),
+    "no reading": lambda r, ink: True,
+    "1+ characters at 0.3": lambda r, ink: r.characters >= 1 and r.confidence >= 0.3,
+    "2+ characters at 0.3": lambda r, ink: r.characters >= 2 and r.confidence >= 0.3,
+    "3+ characters at 0.3": lambda r, ink: r.characters >= 3 and r.confidence >= 0.3,
+    "3+ characters at 0.5": lambda r, ink: r.characters >= 3 and r.confidence >= 0.5,
+    "reading alone (text_read.Reading.is_text)": lambda r, ink: r.is_text(),
+    SHIPPED: lambda r, ink: r.is_text() or ink,
 }
 WEAK_INK = (1.0, 0.8, 0.7, 0.6, 0.5)  # 1.0: no hysteresis
 
@@ -94,7 +97,8 @@ def score(items: list[Item], rule: Rule) -> dict[str, float | int]:
         image = item.image.astype(np.float32) / 255.0
         for found in item.lines:
             glyphs = text_detect.strokes(found.line, image)
-            if glyphs.any() and rule(found.reading):
+            if glyphs.any() and rule(found.reading,
+                                     date_ink.is_date_imprint(found.line, image, glyphs)):
                 y0, y1, x0, x1 = found.line.box
                 mask[y0:y1, x0:x1] |= glyphs
         if item.kind == "none":
@@ -127,7 +131,7 @@ def main() -> None:
             rules[name][split] = score(items, rule)
         for share in WEAK_INK:
             text_detect.WEAK_INK = share
-            weak[str(share)][split] = score(items, RULES["shipped (text_read.Reading.is_text)"])
+            weak[str(share)][split] = score(items, RULES[SHIPPED])
         text_detect.WEAK_INK = shipped
     result = {"seed": SEED, "rules": rules, "weak_ink": weak, "shipped_weak_ink": shipped,
               "seconds": round(time.perf_counter() - t0, 1)}

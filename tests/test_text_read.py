@@ -77,7 +77,8 @@ def test_a_reading_is_text_only_with_enough_confident_characters() -> None:
 
 @needs_text
 def test_unread_lines_are_recorded_as_refused_and_not_filled(monkeypatch: pytest.MonkeyPatch) -> None:
-    marked = _text(_sample(), "Summer 1987", (20, 20), 28)
+    # White: a date imprint's warm ink would be taken unread (tests/test_date_ink.py).
+    marked = _text(_sample(), "Summer 1987", (20, 20), 28, fill=(255, 255, 255))
     monkeypatch.setattr(text_read.TextReader, "read", lambda self, crop: text_read.Reading("", 0.0))
     auto = auto_mask.detect_auto(_f(marked))
     assert not auto.mask.any() and auto.detections

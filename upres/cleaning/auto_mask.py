@@ -6,7 +6,9 @@ repainted, so
 - text comes from PaddleOCR's detection network (lines whose mean probability reaches its box
   threshold) and is taken only where its recognition network reads the line as text
   (``text_read``: stripes, railings and fur look like lines but read as nothing), cut down to
-  the glyph pixels (``text_detect.strokes``);
+  the glyph pixels (``text_detect.strokes``); a line that does not read is still taken when
+  its strokes are in a camera date imprint's ink, and the detector runs again over the image's
+  warm ink alone for the date stamps it does not see in the photo (``date_ink``);
 - scratches, hair and dust from the thin-detect network (``thin_net``), its confident
   components only;
 - nothing larger than a speck is filled inside a face (``faces``);
@@ -24,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from upres.cleaning import faces, text_detect, text_read, thin_net
+from upres.cleaning import date_ink, faces, text_detect, text_read, thin_net
 
 # Of the image: more than the largest caption and a stamp (the benchmark's captions cover up to 9%
 # of their photo); the rest is for a person.
 DEFAULT_MAX_AREA = 0.12
 THIN = "thin-detect"
+DATE_INK = f"{text_detect.NAME} on date ink"  # the text network run over date_ink.ink_image
+NEW_SHARE = 0.1  # of a date-ink line's glyphs, not already taken as text, for it to count
 
 
 @dataclass
@@ -90,10 +94,25 @@ def _text(image: np.ndarray, threads: int) -> list[Detection]:
         reading = text_read.reader(threads).read_line(image, line)
         found = Detection(text_detect.NAME, "text", line.box, glyphs, line.score, reading=reading)
         if not reading.is_text():
-            found.status = "refused"
             found.reason = (f"not read as text ({reading.characters} character(s) at "
                             f"{reading.confidence:.2f}; {text_read.NAME})")
+            if date_ink.is_date_imprint(line, image, glyphs):
+                found.reason += ", taken: a date imprint's ink (warm light, date_ink)"
+            else:
+                found.status = "refused"
         out.append(found)
+    return out
+
+
+def _date_imprints(image: np.ndarray, text: np.ndarray, threads: int) -> list[Detection]:
+    out = []
+    for line, glyphs in date_ink.imprint_lines(image, text_detect.detector(threads)):
+        y0, y1, x0, x1 = line.box
+        new = glyphs & ~text[y0:y1, x0:x1]
+        if new.sum() < NEW_SHARE * glyphs.sum():
+            continue  # a line the text detection has taken already
+        out.append(Detection(DATE_INK, "text", line.box, new, line.score,
+                             reason="a date imprint: a line of its warm ink (date_ink)"))
     return out
 
 
@@ -153,6 +172,10 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
             if d.status == "filled":
                 y0, y1, x0, x1 = d.box
                 text_px[y0:y1, x0:x1] |= d.pixels
+        for d in _date_imprints(image, text_px, threads):
+            y0, y1, x0, x1 = d.box
+            text_px[y0:y1, x0:x1] |= d.pixels
+            detections.append(d)
     elif text:
         detectors[text_detect.NAME] = None
     if thin:
