@@ -104,3 +104,30 @@ def test_the_auto_mask_takes_date_stamps_found_on_the_ink_image(monkeypatch: pyt
     assert auto_mask.DATE_INK in {r["detector"] for r in auto.record()["detections"]}
     drawn = np.abs(stamped - _f(_sample())).max(axis=2) > 40 / 255
     assert (auto.mask & drawn).sum() > 0.6 * drawn.sum()
+
+
+class _OneLine:
+    """Stands for the text network where the rules after it are tested: it 'finds' one line."""
+
+    def __init__(self, line: text_detect.TextLine) -> None:
+        self.line = line
+
+    def lines(self, image: np.ndarray) -> list[text_detect.TextLine]:
+        return [self.line]
+
+
+@pytest.mark.parametrize(("strokes", "score", "taken"), [
+    (9, 0.95, True),  # nine digits of a date, mostly gaps between them
+    (0, 0.95, False),  # one warm bar filling its line: an object, not glyphs
+    (3, 0.95, False),  # fewer glyphs than a date has
+    (9, 0.8, False),  # a line the network is not sure of
+])
+def test_ink_lines_need_sure_separate_glyphs(strokes: int, score: float, taken: bool) -> None:
+    image, _, line = _striped((255, 140, 20), (60, 60, 60))
+    if strokes == 0:
+        image[4:16, 4:76] = np.asarray((255, 140, 20), np.float32) / 255.0
+    elif strokes < 9:
+        image[4:16, 4 + 8 * strokes : 76] = 60 / 255.0
+    line = text_detect.TextLine(line.box, line.region, score, line.height)
+    found = date_ink.imprint_lines(image, _OneLine(line))  # type: ignore[arg-type]
+    assert bool(found) is taken

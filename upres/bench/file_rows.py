@@ -7,6 +7,7 @@ from typing import Any
 
 from upres.bench.stats import Spread
 
+SCALE = 4  # every contender upscales x4
 AGREE_LEVELS = 1  # tiles with exact halos vs one whole-image run: rounding may flip a level
 FOLDER, LARGE, STARTUP = "folder", "large", "startup"  # the three cases
 NAIVE, UPRES, COMPUTE, IMPORTS = "naive", "upres", "compute", "imports"  # contender kinds

@@ -13,7 +13,9 @@ start to exit, with an empty output folder each time:
 - start-up: `upres run` on a 32x24 image against `python -c "import numpy, cv2, onnxruntime"`.
 
 Contenders take turns repeat by repeat (the first one rotating) so a load change on the machine
-is shared by all. Entry point: `run_files(FileBenchConfig.quick())`; rendering in file_report.
+is shared by all; the short start-up pair runs several times a repeat, in turn. The outputs are
+checked afterwards (upres.bench.file_checks). Entry point: `run_files(FileBenchConfig.quick())`;
+rendering in file_report.
 """
 
 from __future__ import annotations
@@ -36,14 +38,15 @@ import cv2
 import numpy as np
 
 from upres.bench import machine
-from upres.bench.file_images import compare_folders, fit_to, png_size, synth_photo
+from upres.bench.file_checks import Check, output_checks
+from upres.bench.file_images import fit_to, synth_photo
 from upres.bench.file_rows import (
-    AGREE_LEVELS,
     COMPUTE,
     FOLDER,
     IMPORTS,
     LARGE,
     NAIVE,
+    SCALE,
     STARTUP,
     UPRES,
     FileBenchError,
@@ -60,7 +63,6 @@ MODELS = {"fp32": HERE.parent / "weights" / "coarse-x4.onnx",
 # so upres/bench is not put on sys.path, as a user's own folder would not hold these modules.
 NAIVE_SCRIPT = HERE / "naive_loop.py"
 COMPUTE_SCRIPT = HERE / "file_compute.py"
-SCALE = 4
 CONTENDED_SHARE = 0.10  # others used more than this share of all cores' time during the run
 RUN_TIMEOUT_S = 3600
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -133,16 +135,6 @@ class Spec:
     argv: tuple[str, ...]
     output_mp: float
     out: Path | None = None  # removed before every run: each run writes into a fresh folder
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool | None  # None: could not be checked (a contender failed)
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -336,48 +328,6 @@ def run_once(spec: Spec, cwd: Path) -> tuple[float, int | None]:
     return seconds, len(list(spec.out.glob("*.png"))) if spec.out.is_dir() else 0
 
 
-# ---- checks ------------------------------------------------------------------------------------
-
-
-def _checks(specs: list[Spec], rows: dict[str, FileRow], work: Workload) -> list[Check]:
-    want = len(work.names)
-    outs = {s.key: s.out for s in specs if s.out is not None}
-    checks = []
-    for spec in specs:
-        if spec.case != FOLDER or spec.out is None:
-            continue
-        row = rows[spec.key]
-        name = f"{spec.name} wrote {want} PNGs"
-        checks.append(Check(name, row.outputs == want, f"{row.outputs} PNG(s) in its output folder")
-                      if row.status == "ok" else Check(name, None, f"not checked: {row.reason}"))
-    for p in ("fp32", "int8"):
-        ours, naive = rows.get(f"upres-{p}"), rows.get(f"naive-{p}")
-        name = f"upres run {p.upper()} = naive loop {p.upper()} within {AGREE_LEVELS} level"
-        if ours is None or naive is None or ours.status != "ok" or naive.status != "ok":
-            checks.append(Check(name, None, "not checked: a contender failed"))
-            continue
-        try:
-            worst, share, n = compare_folders(outs[ours.key], outs[naive.key], work.names)
-        except FileBenchError as exc:
-            checks.append(Check(name, False, str(exc)))
-            continue
-        checks.append(Check(name, n == want and worst <= AGREE_LEVELS,
-                            f"max |diff| {worst:.0f} level(s), {100 * share:.4f}% of values off by "
-                            f"more than {AGREE_LEVELS}, {n}/{want} images compared"))
-    large = rows.get("large-upres-fp32")
-    if large is not None and work.large is not None:
-        w, h = work.sizes[LARGE]
-        want_size = f"{SCALE * w}x{SCALE * h}"
-        name = f"upres run wrote the {want_size} PNG"
-        if large.status != "ok":
-            checks.append(Check(name, None, f"not checked: {large.reason}"))
-        else:
-            got = png_size(outs[large.key] / work.large.name)
-            size = f"{got[0]}x{got[1]}" if got else "no PNG in its output folder"
-            checks.append(Check(name, size == want_size, size))
-    return checks
-
-
 # ---- the run -----------------------------------------------------------------------------------
 
 
@@ -441,7 +391,7 @@ def run_files(cfg: FileBenchConfig, progress: Callable[[str], None] | None = Non
             theirs = (busy1 - busy0) - (machine.own_cpu_seconds() - own0)
             others = max(0.0, theirs) / (timed * info["cores"])
         say("checking the outputs")
-        checks = _checks(specs, rows, work)
+        checks = output_checks(specs, rows, work)
     return FileBenchResult(config=cfg.to_json(), machine=info, threads=threads,
                            workload=work.to_json(), rows=list(rows.values()), checks=checks,
                            started=started, seconds=time.perf_counter() - t_start,

@@ -10,8 +10,9 @@ The text detector also misses many date stamps outright: seven-segment digits in
 over a busy photo. So it is run a second time on the image's *ink*: warm, saturated, bright
 pixels drawn dark on white and everything else left white (``ink_image``), where a date stamp is
 the only line-like thing left on most photos. A line found there is taken when the network is
-sure of it (MIN_LINE_SCORE), it holds MIN_GLYPHS separate glyphs or more, and its strokes (cut on
-the ink image, where the photo behind them is gone) pass ``is_date_imprint`` on the photo.
+sure of it (MIN_LINE_SCORE), it holds MIN_GLYPHS separate glyphs or more that leave most of the
+line empty (MAX_COVER), and its strokes (cut on the ink image, where the photo behind them is
+gone) pass ``is_date_imprint`` on the photo.
 
 Chosen on training photos only (docs/CLEAN_DETECT.md): on the 50 BSD200 photos of the text
 benchmark, every date-stamp line refused for its reading passes ``is_date_imprint``; of the lines
@@ -41,6 +42,9 @@ INK_VALUE = (0.55, 0.85)
 MIN_LINE_SCORE = 0.9  # the detector's mean probability over a line of the ink image
 MIN_GLYPHS = 4  # separate stroke parts of 4 px or more: a date has digits, a glint has one
 GLYPH_PIXELS = 4
+# Of the line's region: glyphs are strokes with gaps between them (the training photos' date
+# stamps cover 0.09-0.34 of their line); a warm object read as a line fills most of it.
+MAX_COVER = 0.45
 
 
 def is_date_imprint(line: TextLine, image: np.ndarray, glyphs: np.ndarray) -> bool:
@@ -82,14 +86,16 @@ def ink_image(image: np.ndarray) -> np.ndarray:
 
 def imprint_lines(image: np.ndarray, detector: TextDetector) -> list[tuple[TextLine, np.ndarray]]:
     """Date imprints that ``detector`` finds on the ink image of the H x W x 3 RGB image in
-    [0, 1]: (line, its glyph pixels) for each sure line of MIN_GLYPHS glyphs or more whose
-    strokes pass :func:`is_date_imprint` on the image."""
+    [0, 1]: (line, its glyph pixels) for each sure line of MIN_GLYPHS glyphs or more, covering
+    at most MAX_COVER of it, whose strokes pass :func:`is_date_imprint` on the image."""
     ink = ink_image(image)
     out = []
     for line in detector.lines(ink):
         if line.score < MIN_LINE_SCORE:
             continue
         glyphs = strokes(line, ink)
+        if glyphs.sum() > MAX_COVER * line.region.sum():
+            continue
         stats = cv2.connectedComponentsWithStats(glyphs.astype(np.uint8), connectivity=8)[2]
         if int((stats[1:, cv2.CC_STAT_AREA] >= GLYPH_PIXELS).sum()) < MIN_GLYPHS:
             continue
