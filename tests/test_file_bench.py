@@ -32,6 +32,7 @@ from upres.bench.file_targets import (
     compute_fraction,
     evaluate_targets,
     naive_speedup,
+    paired,
 )
 from upres.bench.files import (
     MODELS,
@@ -124,14 +125,14 @@ def _result(rows: list[FileRow]) -> FileBenchResult:
         others_cpu_share=0.01, command="python benchmarks/file_bench.py")
 
 
-def test_derived_ratios_are_ratios_of_medians() -> None:
+def test_derived_ratios_are_taken_run_by_run() -> None:
     rows = _rows()
     by = {r.key: r for r in rows}
-    frac = compute_fraction(rows, by["upres-fp32"])
-    assert frac is not None and frac.median == pytest.approx(4.8 / 6.0)
-    assert (frac.low, frac.high) == (pytest.approx(4.5 / 7.0), pytest.approx(5.0 / 5.0))
-    fast = naive_speedup(rows, by["upres-fp32"])
-    assert fast is not None and fast.median == pytest.approx(11.0 / 6.0)
+    frac = compute_fraction(rows, by["upres-fp32"])  # 4.8/6, 4.5/5, 5/7
+    assert frac is not None and frac.median == pytest.approx(0.8)
+    assert (frac.low, frac.high) == (pytest.approx(5.0 / 7.0), pytest.approx(0.9))
+    fast = naive_speedup(rows, by["upres-fp32"])  # 12/6, 11/5, 10/7
+    assert fast is not None and fast.median == pytest.approx(2.0)
     assert naive_speedup(rows, by["naive-fp32"]) is None  # the baseline is not compared with itself
     assert compute_fraction(rows, by["compute-fp32"]) is None
     assert compute_fraction(rows, by["large-upres-fp32"]).median == pytest.approx(0.7)  # type: ignore[union-attr]
@@ -143,7 +144,7 @@ def test_targets_from_a_hand_made_result() -> None:
     expect = {
         "upres FP32 end to end vs bare compute": (0.80, True),
         "upres INT8 end to end vs bare compute": (0.50, False),
-        "upres FP32 vs the naive loop": (11 / 6, True),
+        "upres FP32 vs the naive loop": (2.00, True),
         "upres INT8 vs the naive loop": (2.00, True),
         "upres INT8 vs upres FP32, end to end": (1.50, False),
         "one 48 MP output vs bare compute (FP32)": (0.70, True),
@@ -170,7 +171,7 @@ def test_markdown_has_every_row_target_check_and_the_machine() -> None:
     result = _result(_rows())
     md = render_markdown(result)
     assert md.startswith("## File to file")
-    assert ("| upres fp32 | 6.00 (5.00-7.00) | 8.20 (7.03-9.84) | 0.80x (0.64-1.00) | 1.83x (1.43-2.40) |"
+    assert ("| upres fp32 | 6.00 (5.00-7.00) | 8.20 (7.03-9.84) | 0.80x (0.71-0.90) | 2.00x (1.43-2.20) |"
             in md)
     for row in result.rows:
         assert f"| {row.name} |" in md
@@ -260,3 +261,16 @@ def test_each_repeat_rotates_the_long_runs_and_alternates_the_start_up_pair() ->
         firsts = [p[0] for p in pairs]  # the first of each pair alternates, so neither is always first
         assert firsts[0] != firsts[1] and firsts[1] != firsts[2]
     assert [s.key for s in _repeat_order(specs, 0, 0)].count("startup-upres") == 1
+
+
+def test_a_drifting_machine_moves_both_sides_of_a_ratio_alike() -> None:
+    # Each repeat slower than the last: run by run the ratio stays 2, the medians' spread would not.
+    slow, fast = (_row("a", FOLDER, NAIVE, "fp32", [10.0, 8.0, 6.0]),
+                  _row("b", FOLDER, UPRES, "fp32", [5.0, 4.0, 3.0]))
+    r = paired(slow, fast)
+    assert r is not None and (r.median, r.low, r.high, r.n) == (2.0, 2.0, 2.0, 3)
+    # Rows of different lengths (a run failed part-way): the ratio of the medians.
+    short = _row("c", FOLDER, UPRES, "fp32", [5.0, 3.0])
+    r = paired(slow, short)
+    assert r is not None and r.median == pytest.approx(8.0 / 4.0) and r.low == pytest.approx(6.0 / 5.0)
+    assert paired(slow, None) is None

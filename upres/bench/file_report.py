@@ -157,8 +157,9 @@ empty output folder; {repeats_text(result)}, median and min-max. Measured with
   image. It is the floor of any file-to-file run of the same network.
 - **x bare compute** = bare compute seconds / the row's seconds, same images and precision: the share
   of the user's wait that is the network itself (1.00 = no overhead at all). **x naive loop** = naive
-  loop seconds / upres seconds, same precision (> 1 = upres is faster). Ratios are ratios of medians;
-  their ranges pair the extremes of the two spreads.
+  loop seconds / upres seconds, same precision (> 1 = upres is faster). Ratios are taken run by run
+  between runs of the same repeat (one after the other for the start-up pair), so a machine whose
+  speed drifts during the bench moves both sides alike; the median of those ratios, and their range.
 - **Fairness**: the contenders take turns repeat by repeat, the first one rotating, so a load change
   is shared by all. One untimed `upres run` per precision comes first, because the first run ever
   measures and caches the model's memory use (a returning user's state).

@@ -12,20 +12,30 @@ def _find(rows: list[FileRow], case: str, kind: str, precision: str) -> FileRow 
                  and r.spread is not None), None)
 
 
+def paired(a: FileRow | None, b: FileRow | None) -> Spread | None:
+    """a's seconds / b's, run by run: the k-th runs of two rows were made in the same repeat (the
+    start-up pair's, one after the other), so a machine whose speed drifts during the bench moves
+    both alike. The median of those ratios and their range; the ratio of the medians (its range
+    pairing the spreads' extremes) where the rows have different numbers of runs."""
+    if a is None or b is None or a.spread is None or b.spread is None:
+        return None
+    if len(a.seconds) != len(b.seconds):
+        return ratio(a.spread, b.spread)
+    return Spread.of([x / y for x, y in zip(a.seconds, b.seconds, strict=True)])
+
+
 def compute_fraction(rows: list[FileRow], row: FileRow) -> Spread | None:
     """Bare compute seconds / this row's seconds (same case and precision): 1.0 = no overhead."""
-    if row.kind not in (UPRES, NAIVE) or row.spread is None:
+    if row.kind not in (UPRES, NAIVE):
         return None
-    compute = _find(rows, row.case, COMPUTE, row.precision)
-    return ratio(compute.spread, row.spread) if compute and compute.spread else None
+    return paired(_find(rows, row.case, COMPUTE, row.precision), row)
 
 
 def naive_speedup(rows: list[FileRow], row: FileRow) -> Spread | None:
     """Naive loop seconds / this upres row's seconds (same case and precision): > 1 = faster."""
-    if row.kind != UPRES or row.spread is None:
+    if row.kind != UPRES:
         return None
-    naive = _find(rows, row.case, NAIVE, row.precision)
-    return ratio(naive.spread, row.spread) if naive and naive.spread else None
+    return paired(_find(rows, row.case, NAIVE, row.precision), row)
 
 
 def _times(s: Spread) -> str:
@@ -46,7 +56,7 @@ def _by_key(rows: list[FileRow], key: str) -> FileRow | None:
 
 
 def evaluate_targets(rows: list[FileRow], large_mp: float | None = None) -> list[Target]:
-    """The issue's goals, each a ratio of medians (its range pairs the extremes of the spreads)."""
+    """The issue's goals, each the median of run-by-run ratios (:func:`paired`)."""
     def frac(key: str) -> Spread | None:
         row = _by_key(rows, key)
         return compute_fraction(rows, row) if row else None
@@ -55,12 +65,8 @@ def evaluate_targets(rows: list[FileRow], large_mp: float | None = None) -> list
         row = _by_key(rows, key)
         return naive_speedup(rows, row) if row else None
 
-    fp32, int8 = _by_key(rows, "upres-fp32"), _by_key(rows, "upres-int8")
-    int8_gain = ratio(fp32.spread, int8.spread) if fp32 and int8 and fp32.spread and int8.spread \
-        else None
-    tiny, imports = _by_key(rows, "startup-upres"), _by_key(rows, "startup-imports")
-    start = ratio(tiny.spread, imports.spread) if tiny and imports and tiny.spread and imports.spread \
-        else None
+    int8_gain = paired(_by_key(rows, "upres-fp32"), _by_key(rows, "upres-int8"))
+    start = paired(_by_key(rows, "startup-upres"), _by_key(rows, "startup-imports"))
     large = f"one {large_mp:.0f} MP output" if large_mp else "one large output"
     return [
         _target("upres FP32 end to end vs bare compute", 0.75, frac("upres-fp32"),
