@@ -123,6 +123,26 @@ def test_strokes_take_a_stroke_s_faint_rim_but_not_faint_marks_apart_from_it() -
     assert not glyphs[12, :].any()  # the background
 
 
+def test_strokes_take_the_insides_of_bold_letters_and_nothing_of_another_colour(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    image = np.full((40, 200, 3), 0.4, np.float32)
+    letter = np.zeros((40, 200), bool)
+    letter[8:32, 20:120] = True
+    image[letter] = (0.85, 0.1, 0.1)  # a bold red letter wider than the median window
+    image[8:32, 120:150] = 0.45  # the photo beside it, a little lighter
+    region = np.zeros((40, 200), bool)
+    region[4:36, 10:190] = True
+    line = text_detect.TextLine((0, 40, 0, 200), region, 0.9, 6.0)  # a 25 px median window
+    glyphs = text_detect.strokes(line, image)
+    assert glyphs[letter].all() and not glyphs[5, :].any() and not glyphs[34, :].any()
+    # The cut alone: inside the letter the window's median is the letter's own red, so its middle
+    # is lost; the same-ink step brings it back and adds nothing of another colour.
+    monkeypatch.setattr(text_detect, "_same_ink", lambda found, crop, where: found)
+    cut = text_detect.strokes(line, image)
+    assert cut[letter].mean() < 0.5
+    np.testing.assert_array_equal(glyphs & ~letter, cut & ~letter)
+
+
 def test_mask_auto_is_a_usage_error_without_the_recognition_network(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from upres.cleaning import mask_source
