@@ -75,13 +75,16 @@ def _warm(hue_degrees: np.ndarray) -> np.ndarray:
 def ink_image(image: np.ndarray) -> np.ndarray:
     """The H x W x 3 RGB image in [0, 1] as its warm light alone: gray, dark where a pixel is
     warm, saturated and bright (a date imprint's ink), white elsewhere; float32 in [0, 1]."""
-    hsv = cv2.cvtColor(quantize(image, 8), cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv = cv2.cvtColor(quantize(image, 8), cv2.COLOR_RGB2HSV)
 
     def ramp(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-        return np.clip((values / 255.0 - bounds[0]) / (bounds[1] - bounds[0]), 0.0, 1.0)
+        unit = values.astype(np.float32) / np.float32(255.0)
+        return np.clip((unit - bounds[0]) / (bounds[1] - bounds[0]), 0.0, 1.0)
 
-    ink = _warm(hsv[..., 0] * 2.0) * ramp(hsv[..., 1], INK_SATURATION) * ramp(hsv[..., 2], INK_VALUE)
-    return np.repeat((1.0 - ink)[..., None], 3, axis=2).astype(np.float32)
+    ink = ramp(hsv[..., 1], INK_SATURATION) * ramp(hsv[..., 2], INK_VALUE)
+    ink[~_warm(hsv[..., 0].astype(np.float32) * np.float32(2.0))] = 0.0
+    # One plane seen three times: a scan's ink image costs one float plane, not three.
+    return np.broadcast_to((1.0 - ink)[..., None], (*ink.shape, 3))
 
 
 def imprint_lines(image: np.ndarray, detector: TextDetector) -> list[tuple[TextLine, np.ndarray]]:
