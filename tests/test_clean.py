@@ -15,7 +15,7 @@ from upres.cleaning.masks import MaskError, find_mask, read_mask
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.cleaning.regions import plan_regions
 from upres.cleaning.texture import build_texture
-from upres.kernels.masks import close_holes, feather, final_mask, grow
+from upres.kernels.masks import close_holes, feather, final_mask, grow, touching
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +300,16 @@ def test_settings_refuse_bad_values() -> None:
     for bad in ({"texture": 1.5}, {"grain": -0.1}, {"feather": -1}, {"blend": "soft"}, {"fill": "magic"}):
         with pytest.raises(ValueError):
             CleanSettings(**bad)
+
+
+def test_touching_keeps_the_parts_that_hold_a_seed() -> None:
+    mask = np.zeros((10, 20), bool)
+    mask[1:4, 1:6] = True  # a part with a seed
+    mask[6:9, 10:18] = True  # a part without one
+    mask[4, 6] = True  # joined to the first diagonally (8-connected)
+    seeds = np.zeros_like(mask)
+    seeds[2, 2] = True
+    seeds[0, 19] = True  # outside the mask: counts for nothing
+    kept = touching(mask, seeds)
+    assert kept[1:4, 1:6].all() and kept[4, 6] and not kept[6:9, 10:18].any()
+    assert kept.sum() == 16 and not touching(mask, np.zeros_like(mask)).any()

@@ -28,6 +28,7 @@ import numpy as np
 
 from upres.cleaning.text_detect import TextDetector, TextLine, strokes
 from upres.imageio.samples import quantize
+from upres.kernels.edges import LUMA_WEIGHTS
 
 # OpenCV's 8-bit hue is degrees / 2. Warm: red (wrapping round 0) through orange to yellow.
 HUE_MAX = 60.0  # degrees: yellow; yellow-green is foliage
@@ -35,7 +36,7 @@ HUE_WRAP = 345.0  # degrees: deep red from the other side; magenta and pink are 
 MIN_SATURATION = 0.7
 MIN_VALUE = 0.8
 MIN_LIFT = 0.0  # levels of 255: the strokes' median luma over the rest of the line's
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = np.array(LUMA_WEIGHTS, np.float32)
 # The ink image: a pixel's ink rises from 0 to 1 over these saturations and values (warm hues only).
 INK_SATURATION = (0.45, 0.75)
 INK_VALUE = (0.55, 0.85)
@@ -92,7 +93,7 @@ def imprint_lines(image: np.ndarray, detector: TextDetector) -> list[tuple[TextL
     [0, 1]: (line, its glyph pixels) for each sure line of MIN_GLYPHS glyphs or more, covering
     at most MAX_COVER of it, whose strokes pass :func:`is_date_imprint` on the image."""
     ink = ink_image(image)
-    if ink.min() >= 1.0:  # no warm light at all: a blank page has no lines to find
+    if ink[..., 0].min() >= 1.0:  # no warm light at all: a blank page has no lines to find
         return []
     out = []
     for line in detector.lines(ink):

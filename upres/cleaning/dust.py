@@ -31,7 +31,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+from upres.kernels.edges import LUMA_WEIGHTS
+
+LUMA = np.array(LUMA_WEIGHTS, np.float32)
 MEDIAN = 11  # px: wider than a speck, so the median is the surface under it
 NOISE = 15  # px: the window the surround's noise is measured over
 MAX_SIDE = 9  # px: a speck's box

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from upres.imageio.samples import quantize
+from upres.kernels.masks import touching
 from upres.runtime.backends.onnxruntime_backend import OrtBackend
 from upres.runtime.blend import apply_tiled
 
@@ -198,12 +199,8 @@ def strokes(line: TextLine, image: np.ndarray) -> np.ndarray:
     # Hysteresis: a stroke's anti-aliased rim, its thin serifs and its faint parts differ less
     # than its core; they are taken where they touch a stroke pixel (connected at WEAK_INK of the
     # threshold), not elsewhere in the line.
-    weak = (line.region & (diff > max(WEAK_INK * strong, MIN_INK / 2))).astype(np.uint8)
-    count, labels = cv2.connectedComponents(weak, connectivity=8)
-    touching = np.zeros(count, bool)
-    touching[np.unique(labels[line.region & (diff > strong)])] = True
-    touching[0] = False
-    return _same_ink(touching[labels], crop, line.region)
+    weak = line.region & (diff > max(WEAK_INK * strong, MIN_INK / 2))
+    return _same_ink(touching(weak, line.region & (diff > strong)), crop, line.region)
 
 
 def _same_ink(glyphs: np.ndarray, crop: np.ndarray, region: np.ndarray) -> np.ndarray:
@@ -214,8 +211,4 @@ def _same_ink(glyphs: np.ndarray, crop: np.ndarray, region: np.ndarray) -> np.nd
         return glyphs
     ink = np.median(crop[glyphs], axis=0)
     same = region & (np.abs(crop.astype(np.float32) - ink).max(axis=2) <= INK_MATCH)
-    count, labels = cv2.connectedComponents((same | glyphs).astype(np.uint8), connectivity=8)
-    keep = np.zeros(count, bool)
-    keep[np.unique(labels[glyphs])] = True
-    keep[0] = False
-    return keep[labels]
+    return touching(same | glyphs, glyphs)

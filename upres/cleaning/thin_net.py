@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from upres.cleaning.detect import OverlayMaskDetector
+from upres.kernels.edges import LUMA_WEIGHTS
 from upres.runtime.catalog import builtin_path
 
 MODEL_NAME = "thin-detect"
@@ -46,7 +47,7 @@ SPECK_EXTENT = 10  # px: a detection whose box side is at most this is a speck, 
 MIN_SIDES = 0.3  # share of a scratch's centre line that stands out from both sides alike
 MIN_RIDGE = 8.0  # levels of 255: the least a centre-line point differs from its sides' mean
 SIDE_GAP = 2.5  # px beyond the line's half width where its sides are read
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = np.array(LUMA_WEIGHTS, np.float32)
 
 
 @dataclass(frozen=True)

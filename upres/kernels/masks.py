@@ -1,5 +1,5 @@
-"""Mask morphology: grow a mask, close its small holes, feather its edge. `upres clean` applies
-these to a user's or a detector's mask, and the fill network's training data
+"""Mask morphology: grow a mask, close its small holes, feather its edge, keep the parts that touch
+a seed. `upres clean` applies these to a user's or a detector's mask, and the fill network's training data
 (models/fill_data.py) grows its overlay masks the same way.
 """
 
@@ -11,6 +11,16 @@ import numpy as np
 # Enclosed keep-areas up to this many pixels are closed (the inside of an "o" or "8" in a date
 # stamp): a speck of original pixels inside a fill reads as a blemish of its own.
 MIN_HOLE_AREA = 64
+
+
+def touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The 8-connected parts of bool ``mask`` that hold a pixel of bool ``seeds`` (seeds outside
+    ``mask`` count for nothing)."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[seeds])] = True
+    keep[0] = False
+    return keep[labels]
 
 
 def grow(mask: np.ndarray, px: int) -> np.ndarray:
