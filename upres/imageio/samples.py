@@ -96,14 +96,20 @@ def quantize_into(values: np.ndarray, out: np.ndarray) -> None:
         for y in range(y0, y1, rows):
             part = block[: min(rows, y1 - y)]
             np.multiply(values[y : y + len(part)], peak, out=part)
-            if not np.isfinite(part).all():
-                raise NonFiniteError("output pixels contain NaN or infinite values")
-            np.clip(part, 0.0, peak, out=part)
-            np.rint(part, out=part)
-            out[y : y + len(part)] = part
+            round_into(part, peak, out[y : y + len(part)])
 
     # Rows split among the cores (each block computed as alone: the same samples on any number).
     in_row_parts(values.shape[0], blocks, align=rows, min_rows=2 * rows)
+
+
+def round_into(scaled: np.ndarray, peak: np.float32, out: np.ndarray) -> None:
+    """Float32 ``scaled`` (values times ``peak``, overwritten) clipped to 0..peak and rounded half
+    to even into integer ``out`` of its shape; NonFiniteError on NaN or infinite values."""
+    if not np.isfinite(scaled).all():
+        raise NonFiniteError("output pixels contain NaN or infinite values")
+    np.clip(scaled, 0.0, peak, out=scaled)
+    np.rint(scaled, out=scaled)
+    np.copyto(out, scaled, casting="unsafe")
 
 
 def quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:

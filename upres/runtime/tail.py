@@ -31,7 +31,7 @@ from upres.core.allocator import keep_freed_memory
 from upres.core.cache import cache_dir, cached_model_file, write_atomic
 from upres.core.parallel import in_row_parts
 from upres.imageio.metadata import Mode
-from upres.imageio.samples import NonFiniteError, samples_into, samples_peak
+from upres.imageio.samples import round_into, samples_into, samples_peak
 from upres.runtime.backends.onnxruntime_backend import session_options
 
 FORMAT = 1  # bump when what split_graph writes changes
@@ -210,14 +210,10 @@ class TailPlanes:
             target = part
             if peak is not None:
                 part *= peak
-                if not np.isfinite(part).all():
-                    raise NonFiniteError("output pixels contain NaN or infinite values")
-                np.clip(part, 0.0, peak, out=part)
-                np.rint(part, out=part)
                 if samples is None:
                     samples = np.empty(part.shape, out.dtype)
                 target = samples[:, :n]
-                np.copyto(target, part, casting="unsafe")
+                round_into(part, peak, target)
             # Output row (y + r) * s + i is, along x, the sub-pixels j of every channel c: the
             # planes (c, i, j) interleaved, which one merge per i writes as whole rows.
             for i in range(s):
