@@ -97,6 +97,22 @@ def test_detections_on_a_face_are_refused_beyond_a_speck() -> None:
     assert "on a face" in caption.reason
 
 
+def test_a_face_is_the_oval_inside_its_box() -> None:
+    area = faces.face_area((100, 120), [(20, 80, 30, 90), (0, 10, 110, 120)])
+    box = np.zeros_like(area)
+    box[20:80, 30:90] = box[0:10, 110:120] = True
+    assert not (area & ~box).any()  # never beyond its box
+    assert area[50, 30] and area[50, 89] and area[20, 60] and area[79, 60]  # touches every side
+    assert not area[20:25, 30:35].any() and not area[75:80, 85:90].any()  # the corners are not face
+    assert abs(int(area[20:80, 30:90].sum()) - np.pi * 30 * 30) < 0.05 * np.pi * 30 * 30
+    # a caption across a box's corner is filled there
+    stroke = np.zeros((4, 40), bool)
+    stroke[1:3, :] = True
+    corner = auto_mask.Detection("x", "text", (20, 24, 10, 50), stroke, 0.9)
+    auto_mask._keep_off_faces([corner], area)
+    assert corner.status == "filled" and np.array_equal(corner.pixels, stroke)
+
+
 @pytest.mark.skipif(not (DATASETS / "Set14" / "lenna.png").is_file(), reason="no ../shared/datasets")
 def test_haar_cascades_find_a_real_face() -> None:
     with Image.open(DATASETS / "Set14" / "lenna.png") as im:
