@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +39,7 @@ _SUFFIX_RE = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 def _temp_path(path: Path) -> Path:
     suffix = path.suffix if _SUFFIX_RE.match(path.suffix) else ""
     while True:
-        tmp = path.with_name(f".upres-{os.getpid() & 0xFFFFFFFF:08x}{secrets.token_hex(4)}.tmp{suffix}")
+        tmp = path.with_name(f".upres-{os.getpid() & 0xFFFFFFFF:08x}{os.urandom(4).hex()}.tmp{suffix}")
         if not tmp.exists() and not tmp.is_symlink():
             return tmp
 
