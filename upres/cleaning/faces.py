@@ -61,7 +61,7 @@ def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
 def face_area(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
     """The faces of ``boxes`` as one H x W bool mask: the ellipse inscribed in each box. A face
     is an oval; its box's corners are hair, collar and background, where a caption or a date
-    stamp often lies (on training photos the box corners held 0.5 points of the captions' and 1.5
+    stamp often lies (on training photos the box corners held 0.6 points of the captions' and 1.5
     of the date stamps' recall: docs/CLEAN_DETECT.md)."""
     area = np.zeros(shape, bool)
     for y0, y1, x0, x1 in boxes:
