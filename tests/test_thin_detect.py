@@ -3,6 +3,7 @@ photo and what it leaves alone, and its training path."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -17,7 +18,13 @@ from upres.core.model import read_info
 from upres.export.onnx_export import export_weights
 from upres.kernels.masks import grow
 from upres.models import thin_synth
-from upres.models.detect_data import HOLDOUT_EVERY, DamageSampler, split_photos
+from upres.models.detect_data import (
+    HOLDOUT_EVERY,
+    DamageSampler,
+    HardNegative,
+    load_hard_negatives,
+    split_photos,
+)
 from upres.models.detector import detection_loss
 from upres.models.registry import spec
 from upres.models.thin_synth import DamageConfig, render_damage
@@ -107,6 +114,28 @@ def test_holdout_split_is_every_tenth_photo(tmp_path: Path, photo: np.ndarray) -
     train_set = split_photos(tmp_path, False)
     assert [p.name for p in held] == [f"p{HOLDOUT_EVERY - 1:02d}.png"]
     assert len(train_set) == 11 and not set(held) & set(train_set)
+
+
+def test_hard_negative_crops_hold_their_box_unmasked(tmp_path: Path) -> None:
+    folder = tmp_path / "F"
+    folder.mkdir()
+    for i in range(12):
+        img = np.full((120, 160, 3), 60 + i, np.uint8)
+        if i == 3:
+            img[40:50, 20:140] = 255  # the structure taken for damage, on this photo alone
+        Image.fromarray(img).save(folder / f"p{i:02d}.png")
+    rows = [{"photo": "F/p03.png", "scale": 0.7, "box": [28, 35, 14, 98], "score": 0.9}]
+    (tmp_path / "hard.json").write_text(json.dumps({"hard_negatives": rows}))
+    hard = load_hard_negatives(tmp_path / "hard.json")
+    assert hard == [HardNegative("F/p03.png", 0.7, (28, 35, 14, 98))]
+    none = DamageConfig(blank=1.0, lookalikes=0.0, degrade=0.0)
+    images, masks = DamageSampler([folder], 48, seed=3, config=none, hard=hard, hard_share=1.0).batch(0, 12)
+    assert all((im == 1.0).any() for im in images)  # each crop holds a point of the box
+    assert not masks.any()
+    mixed, _ = DamageSampler([folder], 48, seed=3, config=none, hard=hard, hard_share=0.5).batch(0, 40)
+    assert 5 < sum(bool((im == 1.0).any()) for im in mixed) < 35
+    with pytest.raises(ValueError, match="not a training photo"):
+        DamageSampler([folder], 48, hard=[HardNegative("F/p09.png", 1.0, (0, 5, 0, 5))])
 
 
 def test_shipped_onnx_is_current_and_small(tmp_path: Path, photo: np.ndarray) -> None:

@@ -3,6 +3,8 @@ thin-structure damage (thin-detect) drawn on them."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -61,34 +63,83 @@ def split_photos(folder: Path, holdout: bool) -> list[Path]:
     return [p for i, p in enumerate(files) if (i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1) == holdout]
 
 
+@dataclass(frozen=True)
+class HardNegative:
+    """A structure the detector took for damage on a clean training photo: `photo` as
+    "folder/name", the photo resized by `scale`, and the detection's box (y0, y1, x0, x1) there."""
+
+    photo: str
+    scale: float
+    box: tuple[int, int, int, int]
+
+
+def load_hard_negatives(path: Path) -> list[HardNegative]:
+    """The hard negatives of a JSON file written by benchmarks/thin_mine.py."""
+    rows = json.loads(path.read_text())["hard_negatives"]
+    return [HardNegative(r["photo"], float(r["scale"]), tuple(r["box"])) for r in rows]
+
+
 class DamageSampler:
     """Thin-structure damage (upres.models.thin_synth) over crops of the non-held-out photos, each
-    crop taken at a random scale of 0.5-1x first, so texture and twigs come at many sizes."""
+    crop taken at a random scale of 0.5-1x first, so texture and twigs come at many sizes.
+
+    With `hard` negatives, a `hard_share` of the crops is taken around one of them instead, at its
+    scale: the structure stays unmasked (damage may still be drawn elsewhere on the crop), so the
+    network sees what it got wrong far more often than a random crop would show it."""
 
     def __init__(self, folders: list[Path], patch: int, seed: int = 0,
-                 config: DamageConfig | None = None) -> None:
+                 config: DamageConfig | None = None, hard: list[HardNegative] | None = None,
+                 hard_share: float = 0.25) -> None:
         self.patch = patch
         self.seed = seed
         self.damage = config or DamageConfig()
-        self.photos = [img for folder in folders for img in map(load_rgb_u8, split_photos(folder, False))
-                       if min(img.shape[:2]) >= patch]
+        named = [(f"{folder.name}/{path.name}", load_rgb_u8(path))
+                 for folder in folders for path in split_photos(folder, False)]
+        self.photos = [img for _, img in named if min(img.shape[:2]) >= patch]
         if not self.photos:
             raise ValueError(f"no training image under {folders} is at least {patch} px on a side")
         self.weights = np.array([p.shape[0] * p.shape[1] for p in self.photos], np.float64)
         self.weights /= self.weights.sum()
+        by_name = dict(named)
+        self.hard: list[tuple[np.ndarray, tuple[int, int, int, int]]] = []
+        scaled: dict[tuple[str, float], np.ndarray] = {}
+        for h in hard or []:
+            if h.photo not in by_name:
+                raise ValueError(f"hard negative {h.photo}: not a training photo under {folders}")
+            key = (h.photo, h.scale)
+            if key not in scaled:
+                img = by_name[h.photo]
+                scaled[key] = img if h.scale == 1.0 else \
+                    cv2.resize(img, None, fx=h.scale, fy=h.scale, interpolation=cv2.INTER_AREA)
+            if min(scaled[key].shape[:2]) >= patch:
+                self.hard.append((scaled[key], h.box))
+        self.hard_share = hard_share
+
+    def _hard_crop(self, rng: np.random.Generator) -> np.ndarray:
+        """A P x P crop of a hard negative's photo holding a random point of its box."""
+        p = self.patch
+        photo, (y0, y1, x0, x1) = self.hard[int(rng.integers(0, len(self.hard)))]
+        cy, cx = int(rng.integers(y0, y1)), int(rng.integers(x0, x1))
+        y = int(np.clip(cy - int(rng.integers(0, p)), 0, photo.shape[0] - p))
+        x = int(np.clip(cx - int(rng.integers(0, p)), 0, photo.shape[1] - p))
+        return photo[y : y + p, x : x + p]
+
+    def _random_crop(self, rng: np.random.Generator) -> np.ndarray:
+        p = self.patch
+        photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
+        side = min(int(p / rng.uniform(0.5, 1.0)), *photo.shape[:2])
+        y = int(rng.integers(0, photo.shape[0] - side + 1))
+        x = int(rng.integers(0, photo.shape[1] - side + 1))
+        crop = photo[y : y + side, x : x + side]
+        return crop if side == p else cv2.resize(crop, (p, p), interpolation=cv2.INTER_AREA)
 
     def batch(self, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, index])
         images, masks = [], []
-        p = self.patch
         for _ in range(size):
-            photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
-            side = min(int(p / rng.uniform(0.5, 1.0)), *photo.shape[:2])
-            y = int(rng.integers(0, photo.shape[0] - side + 1))
-            x = int(rng.integers(0, photo.shape[1] - side + 1))
-            crop = photo[y : y + side, x : x + side]
-            if side != p:
-                crop = cv2.resize(crop, (p, p), interpolation=cv2.INTER_AREA)
+            # No draw for the share without hard negatives: batches stay those trained before.
+            hard = bool(self.hard) and rng.random() < self.hard_share
+            crop = self._hard_crop(rng) if hard else self._random_crop(rng)
             k = int(rng.integers(0, 8))
             crop = np.rot90(crop, k % 4)
             crop = np.ascontiguousarray(crop[:, ::-1] if k >= 4 else crop)

@@ -19,7 +19,7 @@ from upres.core.atomic import atomic_output, atomic_write_text
 from upres.kernels.scan_recipe import ScanRecipe
 from upres.models import edge_ops
 from upres.models.data import PatchSampler
-from upres.models.detect_data import DamageSampler, OverlaySampler
+from upres.models.detect_data import DamageSampler, OverlaySampler, load_hard_negatives
 from upres.models.detector import detection_loss
 from upres.models.fill_data import FillSampler
 from upres.models.fill_net import masked_l1
@@ -49,6 +49,8 @@ class TrainConfig:
     coarse_weights: tuple[Path, ...] = ()  # refine: frozen coarse models (one per scale)
     teacher_weights: Path | None = None  # refine: distil this refine network's output instead
     init_weights: Path | None = None  # start (not resume) from these weights: fine-tuning
+    hard_negatives: Path | None = None  # thin-detect: crops around these (benchmarks/thin_mine.py)
+    hard_share: float = 0.25  # thin-detect: the share of crops taken around a hard negative
 
 
 def _learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -168,8 +170,14 @@ class _DetectTask:
     """A detector learns on synthetic overlays or damage over training-photo crops of `lr_patch` px."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        damage = spec(cfg.model).synth == "damage"
-        self.sampler = (DamageSampler if damage else OverlaySampler)(list(cfg.data), cfg.lr_patch, cfg.seed)
+        if spec(cfg.model).synth == "damage":
+            hard = load_hard_negatives(cfg.hard_negatives) if cfg.hard_negatives else None
+            self.sampler: DamageSampler | OverlaySampler = DamageSampler(
+                list(cfg.data), cfg.lr_patch, cfg.seed, hard=hard, hard_share=cfg.hard_share)
+        elif cfg.hard_negatives is not None:
+            raise ValueError(f"--hard-negatives is for thin-detect, not {cfg.model}")
+        else:
+            self.sampler = OverlaySampler(list(cfg.data), cfg.lr_patch, cfg.seed)
 
     def loss(self, model: torch.nn.Module, step: int, cfg: TrainConfig) -> torch.Tensor:
         images, masks = self.sampler.batch(step, cfg.batch)
@@ -257,6 +265,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, float], None] | None = None
         "parameters": sum(p.numel() for p in model.parameters()),
         "init_weights": cfg.init_weights.name if cfg.init_weights else None,
         "teacher_weights": cfg.teacher_weights.name if cfg.teacher_weights else None,
+        "hard_negatives": cfg.hard_negatives.name if cfg.hard_negatives else None,
+        "hard_share": cfg.hard_share if cfg.hard_negatives else None,
     }
     atomic_write_text(cfg.out / f"{cfg.model}.train.json", json.dumps(meta, indent=2))
     return final

@@ -36,6 +36,9 @@ def train(
     fidelity_sigma: Annotated[float, typer.Option(help="refine: L1 on low-passes, 0 = off")] = 0.0,
     init: Annotated[Path | None, typer.Option(help="start from these weights (fine-tune)")] = None,
     teacher: Annotated[Path | None, typer.Option(help="refine: distil these refine weights")] = None,
+    hard_negatives: Annotated[Path | None, typer.Option(
+        help="thin-detect: JSON of benchmarks/thin_mine.py, crops around its structures")] = None,
+    hard_share: Annotated[float, typer.Option(help="thin-detect: share of crops around them")] = 0.25,
 ) -> None:
     """Train a network from folders of HR training images (resumes from --out)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -51,9 +54,11 @@ def train(
     for folder in data:
         if not folder.is_dir():
             raise fail(f"--data {folder}: not a folder")
-    for option, path in (("--init", init), ("--teacher", teacher)):
+    for option, path in (("--init", init), ("--teacher", teacher), ("--hard-negatives", hard_negatives)):
         if path is not None and not path.is_file():
             raise fail(f"{option} {path}: no such file")
+    if not 0.0 <= hard_share <= 1.0:
+        raise fail(f"--hard-share must be within [0, 1], got {hard_share}")
     cfg = TrainConfig(
         model=model, data=tuple(data), out=out_dir, steps=steps, batch=batch, lr_patch=patch,
         learning_rate=learning_rate, seed=seed, threads=threads, stop_after=stop_after,
@@ -65,6 +70,8 @@ def train(
         coarse_weights=tuple(coarse or ()),
         init_weights=init,
         teacher_weights=teacher,
+        hard_negatives=hard_negatives,
+        hard_share=hard_share,
     )
     if not err.is_terminal:
         # A log file gets a line every 50 steps instead of a bar it cannot show.
