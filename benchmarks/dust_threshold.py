@@ -19,14 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from upres.cleaning import dust, thin_net
 from upres.cleaning.detect import OverlayMaskDetector
 from upres.kernels.masks import grow
-from upres.models.data import load_rgb_u8
-from upres.models.detect_data import split_photos
+from upres.models.detect_data import photos_at_scales
 from upres.models.thin_synth import DamageConfig, render_damage
 
 CONTRASTS = (20.0, 30.0, 45.0)
@@ -34,7 +32,6 @@ NOISES = (2.0, 3.0, 4.0, 6.0)
 OVER_NOISE = (4.0, 6.0, 10.0)
 ISOLATION = (4.0, 12.0, 40.0)
 P_MINS = (0.3, 0.5, 0.8, 0.95)
-SCALES = (1.0, 0.7, 0.5)
 SEED = 6_000_000
 
 
@@ -52,15 +49,11 @@ def run(datasets: Path, model: Path, max_flagged: float) -> dict:
     clean: list[tuple[np.ndarray, np.ndarray]] = []
     damaged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     config = DamageConfig(blank=0.0, lines=0.0)
-    for folder in ("T91", "BSD200"):
-        for path in split_photos(datasets / folder, True):
-            photo = load_rgb_u8(path)
-            for s in SCALES:
-                img = photo if s == 1.0 else cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                comp, true = render_damage(img, np.random.default_rng(SEED + len(names)), config)
-                names.append(f"{folder}/{path.name}@{s}")
-                clean.append((img, det.logits(img.astype(np.float32) / 255.0)))
-                damaged.append((comp, det.logits(comp.astype(np.float32) / 255.0), true))
+    for name, s, img in photos_at_scales(datasets, True):
+        comp, true = render_damage(img, np.random.default_rng(SEED + len(names)), config)
+        names.append(f"{name}@{s}")
+        clean.append((img, det.logits(img.astype(np.float32) / 255.0)))
+        damaged.append((comp, det.logits(comp.astype(np.float32) / 255.0), true))
     grid: list[dict[str, Any]] = []
     for contrast in CONTRASTS:
         clean_c = [dust.candidates(img, lg, contrast) for img, lg in clean]

@@ -17,34 +17,26 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from upres.cleaning import thin_net
 from upres.cleaning.detect import OverlayMaskDetector
-from upres.models.data import load_rgb_u8
-from upres.models.detect_data import split_photos
+from upres.models.detect_data import THRESHOLD_SCALES, photos_at_scales
 from upres.runtime.catalog import builtin_path
 
-SCALES = (1.0, 0.7, 0.5)
 LOOSE = thin_net.Thresholds(high=0.5, min_length=30, speck_high=1.0, min_sides=0.0)
 
 
 def run(datasets: Path, model: Path) -> dict:
     det = OverlayMaskDetector(model, threads=2)
     rows, flagged, images, started = [], 0, 0, time.monotonic()
-    for folder in ("T91", "BSD200"):
-        for path in split_photos(datasets / folder, False):
-            photo = load_rgb_u8(path)
-            for s in SCALES:
-                scaled = photo if s == 1.0 else \
-                    cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                logits = det.logits(scaled.astype(np.float32) / 255.0)
-                images += 1
-                flagged += bool(thin_net.components(logits, thin_net.Thresholds(), scaled))
-                rows += [{"photo": f"{folder}/{path.name}", "scale": s, "box": list(f.box),
-                          "score": round(f.score, 4)} for f in thin_net.components(logits, LOOSE, scaled)]
-    return {"model": model.name, "images": images, "scales": list(SCALES),
+    for name, s, scaled in photos_at_scales(datasets, False):
+        logits = det.logits(scaled.astype(np.float32) / 255.0)
+        images += 1
+        flagged += bool(thin_net.components(logits, thin_net.Thresholds(), scaled))
+        rows += [{"photo": name, "scale": s, "box": list(f.box), "score": round(f.score, 4)}
+                 for f in thin_net.components(logits, LOOSE, scaled)]
+    return {"model": model.name, "images": images, "scales": list(THRESHOLD_SCALES),
             "rule": {"high": LOOSE.high, "min_length": LOOSE.min_length, "low": LOOSE.low,
                      "min_sides": LOOSE.min_sides},
             "flagged_at_shipped_rule": flagged,

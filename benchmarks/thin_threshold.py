@@ -22,20 +22,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from upres.cleaning import thin_net
 from upres.cleaning.detect import OverlayMaskDetector
 from upres.kernels.masks import grow
-from upres.models.data import load_rgb_u8
-from upres.models.detect_data import split_photos
+from upres.models.detect_data import photos_at_scales
 from upres.models.thin_synth import DamageConfig, render_damage
 
 HIGHS = (0.8, 0.9, 0.95)
 LENGTHS = (30, 45, 60, 80)
 SIDES = (0.0, 0.3, 0.4, 0.5, 0.6)
-SCALES = (1.0, 0.7, 0.5)
 SEED = 5_000_000
 
 
@@ -49,14 +46,7 @@ def _mask(found: list[thin_net.ThinFound], shape: tuple[int, ...]) -> np.ndarray
 
 def run(datasets: Path, model: Path, max_flagged: float) -> dict:
     det = OverlayMaskDetector(model, threads=2)
-    photos = []
-    for folder in ("T91", "BSD200"):
-        for path in split_photos(datasets / folder, True):
-            photo = load_rgb_u8(path)
-            for s in SCALES:
-                scaled = photo if s == 1.0 else \
-                    cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                photos.append((f"{folder}/{path.name}@{s}", scaled))
+    photos = [(f"{name}@{s}", scaled) for name, s, scaled in photos_at_scales(datasets, True)]
     clean, damaged = [], []
     for i, (_, photo) in enumerate(photos):
         clean.append((det.logits(photo.astype(np.float32) / 255.0), photo))

@@ -23,6 +23,7 @@ from upres.models.detect_data import (
     DamageSampler,
     HardNegative,
     load_hard_negatives,
+    photos_at_scales,
     split_photos,
 )
 from upres.models.detector import detection_loss
@@ -114,6 +115,19 @@ def test_holdout_split_is_every_tenth_photo(tmp_path: Path, photo: np.ndarray) -
     train_set = split_photos(tmp_path, False)
     assert [p.name for p in held] == [f"p{HOLDOUT_EVERY - 1:02d}.png"]
     assert len(train_set) == 11 and not set(held) & set(train_set)
+
+
+def test_photos_at_scales_are_each_split_photo_at_each_size(tmp_path: Path, photo: np.ndarray) -> None:
+    for folder in ("T91", "BSD200"):
+        (tmp_path / folder).mkdir()
+        for i in range(11):
+            Image.fromarray(photo[:100, :80]).save(tmp_path / folder / f"p{i:02d}.png")
+    held = list(photos_at_scales(tmp_path, True, (1.0, 0.5)))
+    assert [(n, s, im.shape) for n, s, im in held] == [
+        (f"{f}/p{HOLDOUT_EVERY - 1:02d}.png", s, shape) for f in ("T91", "BSD200")
+        for s, shape in ((1.0, (100, 80, 3)), (0.5, (50, 40, 3)))]
+    assert np.array_equal(held[0][2], photo[:100, :80])
+    assert len(list(photos_at_scales(tmp_path, False))) == 2 * 10 * 3
 
 
 def test_hard_negative_crops_hold_their_box_unmasked(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ thin-structure damage (thin-detect) drawn on them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,21 @@ def split_photos(folder: Path, holdout: bool) -> list[Path]:
     """The training photos of `folder` (holdout False) or the held-out tenth (holdout True)."""
     files = list_images(folder)
     return [p for i, p in enumerate(files) if (i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1) == holdout]
+
+
+THRESHOLD_SCALES = (1.0, 0.7, 0.5)  # the sizes a detector's rule is chosen (and mined) at
+
+
+def photos_at_scales(datasets: Path, holdout: bool,
+                     scales: tuple[float, ...] = THRESHOLD_SCALES) -> Iterator[tuple[str, float, np.ndarray]]:
+    """("folder/name", scale, RGB uint8 photo resized by scale) for T91 and BSD200's held-out or
+    training photos (split_photos), in sorted order, each at every scale."""
+    for folder in ("T91", "BSD200"):
+        for path in split_photos(datasets / folder, holdout):
+            photo = load_rgb_u8(path)
+            for s in scales:
+                yield f"{folder}/{path.name}", s, photo if s == 1.0 else \
+                    cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)
