@@ -113,6 +113,16 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert _run(str(src), "-o", str(tmp_path / "o"), "--texture", "2")[0] == 2
 
 
+def test_an_image_file_name_as_output_is_refused_not_made_a_folder(tmp_path: Path) -> None:
+    src = _small(tmp_path)
+    code, output = _run(str(src), "-o", str(tmp_path / "out.PNG"))
+    assert code == 2 and "--output" in output and "folder" in output
+    assert not (tmp_path / "out.PNG").exists()
+    (tmp_path / "made.png").mkdir()  # a folder that exists is a folder, whatever its name
+    assert _run(str(src), "-o", str(tmp_path / "made.png"))[0] == 0
+    assert (tmp_path / "made.png" / "a.png").is_file()
+
+
 def test_foreign_model_is_probed_and_tiles_exactly(tmp_path: Path) -> None:
     import onnx
 

@@ -153,6 +153,11 @@ def collect_jobs(inputs: list[str], outdir: Path, fmt: str = "same",
     refused. OUTDIR itself, folders inside it and earlier outputs in it are skipped, said once
     through ``note``.
     """
+    if outdir.suffix.lower() in INPUT_SUFFIXES and not outdir.is_dir():
+        # `-o out.png` would make a folder of that name: a file name there is a slip, said now.
+        raise InputError(f"--output {display_path(outdir)}: names an image file, but --output is "
+                         f"the folder the outputs go in (each named after its input); "
+                         f"pass a folder such as {display_path(outdir.with_suffix(''))}")
     root = outdir.resolve()
     skipped: list[Path] = []
     pairs = _expand(inputs, root, skipped)
