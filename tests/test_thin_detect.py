@@ -247,3 +247,27 @@ def test_training_lowers_the_loss(tmp_path: Path, photo_crops: Path) -> None:
     before = loss_of(spec("thin-detect").build().eval())
     after = loss_of(load_model(train(cfg)))
     assert after < before
+
+
+def test_training_takes_hard_negatives_and_refuses_them_elsewhere(tmp_path: Path, photo_crops: Path) -> None:
+    from typer.testing import CliRunner
+
+    from upres.cli import app
+
+    hard = tmp_path / "hard.json"
+    hard.write_text(json.dumps({"hard_negatives": [
+        {"photo": "photos/p1.png", "scale": 1.0, "box": [10, 14, 5, 90], "score": 0.9}]}))
+    cfg = TrainConfig(model="thin-detect", data=(photo_crops,), out=tmp_path / "run", steps=3, batch=2,
+                      lr_patch=48, warmup_steps=1, threads=1, hard_negatives=hard, hard_share=0.5)
+    final = train(cfg)
+    assert json.loads((final.parent / "thin-detect.train.json").read_text())["hard_negatives"] == "hard.json"
+    with pytest.raises(ValueError, match="for thin-detect"):
+        train(TrainConfig(model="overlay-detect", data=(photo_crops,), out=tmp_path / "o", steps=1,
+                          batch=1, lr_patch=48, hard_negatives=hard))
+    runner = CliRunner()
+    base = ["train", "thin-detect", "--data", str(photo_crops), "-o", str(tmp_path / "cli")]
+    for extra, said in ((["--hard-negatives", str(tmp_path / "missing.json")], "no such file"),
+                        (["--hard-negatives", str(hard), "--hard-share", "1.5"], "--hard-share")):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and said in " ".join(result.output.split())
+    assert not (tmp_path / "cli").exists()
