@@ -75,8 +75,14 @@ def photos_at_scales(datasets: Path, holdout: bool,
         for path in split_photos(datasets / folder, holdout):
             photo = load_rgb_u8(path)
             for s in scales:
-                yield f"{folder}/{path.name}", s, photo if s == 1.0 else \
-                    cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                yield f"{folder}/{path.name}", s, at_scale(photo, s)
+
+
+def at_scale(photo: np.ndarray, scale: float) -> np.ndarray:
+    """``photo`` resized by ``scale`` (area averaging), or itself at 1."""
+    if scale == 1.0:
+        return photo
+    return cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,7 @@ class DamageSampler:
                 raise ValueError(f"hard negative {h.photo}: not a training photo under {folders}")
             key = (h.photo, h.scale)
             if key not in scaled:
-                img = by_name[h.photo]
-                scaled[key] = img if h.scale == 1.0 else \
-                    cv2.resize(img, None, fx=h.scale, fy=h.scale, interpolation=cv2.INTER_AREA)
+                scaled[key] = at_scale(by_name[h.photo], h.scale)
             if min(scaled[key].shape[:2]) >= patch:
                 self.hard.append((scaled[key], h.box))
         self.hard_share = hard_share
