@@ -12,6 +12,10 @@ the photo; and the same beyond 3 px of it, which leaves out the grow ring), the 
 bit-identical fraction (the cleaned output compared with the input), and Y-PSNR of the fill inside
 the true overlay against the clean photo. A figure shows the five worst images.
 
+`--degrade` scans the composites as a captioned print is scanned: the overlay is drawn first, then
+the whole picture gets the degradation (the overlay-free photos too, so a noisy or JPEG photo
+without overlays must still come out unchanged); the true mask stays the drawn overlay.
+
     python benchmarks/clean_detect_bench.py --datasets ../shared/datasets \
         --json docs/clean_detect_bench.json --figure docs/clean_detect_worst.png
 """
@@ -30,12 +34,21 @@ from upres.cleaning.auto_mask import detect_auto
 from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import auto_grow
 from upres.cleaning.pipeline import Cleaner, CleanSettings
+from upres.kernels import degrade as ops
 from upres.kernels.masks import final_mask, grow
 from upres.metrics import y_channel
 from upres.models.damage_synth import KINDS, render
 
 SETS = ("BSD100", "Set14")
 SEED = 9_000_000
+# A print's scan after the overlay was made: levels of 255, JPEG quality.
+DEGRADATIONS = {
+    "none": lambda img, rng: img,
+    "noise": lambda img, rng: ops.gaussian_noise(img, 6.0, False, rng),
+    "jpeg": lambda img, rng: ops.jpeg(img, 60),
+    "grain": lambda img, rng: ops.film_grain(img, 6.0, 0.8, rng),
+    "noise-jpeg": lambda img, rng: ops.jpeg(ops.gaussian_noise(img, 4.0, False, rng), 75),
+}
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float | None:
@@ -54,8 +67,16 @@ def _overlay_view(comp: np.ndarray, true: np.ndarray, final: np.ndarray) -> np.n
     return view
 
 
+def scanned(comp: np.ndarray, degradation: str, seed: int) -> np.ndarray:
+    """The composite (uint8 RGB) as the scan of a print that carries it, uint8."""
+    if degradation == "none":
+        return comp
+    out = DEGRADATIONS[degradation](comp.astype(np.float32), np.random.default_rng(seed))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def run(datasets: Path, limit: int | None, fill: str, thin: bool,
-        kinds: tuple[str, ...] = (*KINDS, "none")) -> tuple[dict, list]:
+        kinds: tuple[str, ...] = (*KINDS, "none"), degradation: str = "none") -> tuple[dict, list]:
     photos = [p for s in SETS for p in sorted((datasets / s).glob("*.png"))][:limit]
     cleaner = Cleaner(CleanSettings(fill=fill, texture=0.0), workers=1)
     sums = {k: {"true": 0, "hit": 0, "recalls": [], "fp": [], "fp_beyond3": [], "psnr": []}
@@ -70,6 +91,7 @@ def run(datasets: Path, limit: int | None, fill: str, thin: bool,
                 continue  # the seeds stay those of the whole run
             comp, true = (photo, np.zeros(photo.shape[:2], bool)) if kind == "none" else \
                 render(photo, kind, SEED + 16 * i + k)
+            comp = scanned(comp, degradation, SEED + 16 * i + k)
             image = comp.astype(np.float32) / 255.0
             auto = detect_auto(image, thin=thin)
             width = estimate_stroke_width(auto.mask) if auto.mask.any() else 0.0
@@ -99,7 +121,7 @@ def run(datasets: Path, limit: int | None, fill: str, thin: bool,
                           comp, true, final, out))
     seconds = time.perf_counter() - t0
     result = {"photos": len(photos), "sets": list(SETS), "seed": SEED, "fill": fill,
-              "detect": ["text", "thin"] if thin else ["text"],
+              "detect": ["text", "thin"] if thin else ["text"], "degrade": degradation,
               "seconds": round(seconds, 1), "kinds": {}, "overlay_free": {
                   "images": clean["images"], "unchanged": clean["unchanged"],
                   "unchanged_fraction": round(clean["unchanged"] / max(1, clean["images"]), 4),
@@ -134,6 +156,8 @@ def main() -> None:
     ap.add_argument("--thin", action="store_true", help="add the thin detector (--detect text,thin)")
     ap.add_argument("--kinds", default=",".join((*KINDS, "none")),
                     help="comma-separated kinds to draw, 'none' for the overlay-free set (default: all)")
+    ap.add_argument("--degrade", choices=tuple(DEGRADATIONS), default="none",
+                    help="scan every composite (and overlay-free photo) with this degradation")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--figure", type=Path)
     args = ap.parse_args()
@@ -141,7 +165,7 @@ def main() -> None:
     unknown = set(kinds) - {*KINDS, "none"}
     if unknown:
         ap.error(f"--kinds: unknown {', '.join(sorted(unknown))}; choose from {', '.join((*KINDS, 'none'))}")
-    result, worst = run(args.datasets, args.limit, args.fill, args.thin, kinds)
+    result, worst = run(args.datasets, args.limit, args.fill, args.thin, kinds, args.degrade)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
