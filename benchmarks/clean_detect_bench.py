@@ -47,6 +47,7 @@ DEGRADATIONS = {
     "noise": lambda img, rng: ops.gaussian_noise(img, 6.0, False, rng),
     "jpeg": lambda img, rng: ops.jpeg(img, 60),
     "grain": lambda img, rng: ops.film_grain(img, 6.0, 0.8, rng),
+    "blur": lambda img, rng: ops.convolve(img, ops.blur_kernel(ops.KernelKind.ISOTROPIC, 1.2, rng)),
     "noise-jpeg": lambda img, rng: ops.jpeg(ops.gaussian_noise(img, 4.0, False, rng), 75),
 }
 

@@ -73,6 +73,17 @@ def test_tiled_probability_matches_the_whole_image_where_it_matters() -> None:
     assert all(np.abs(np.subtract(x.box, y.box)).max() <= 2 for x, y in zip(a, b, strict=True))
 
 
+@needs_text
+def test_a_caption_on_a_jpeg_scan_is_taken_and_the_same_scan_uncaptioned_left_alone() -> None:
+    from upres.kernels.degrade import jpeg
+
+    auto = auto_mask.detect_auto(jpeg(_caption(_sample()), 60) / 255.0)
+    visible = np.abs(_caption(_sample()).astype(np.int16) - _sample()).max(axis=2) >= 8
+    final = final_mask(auto.mask, auto_grow(estimate_stroke_width(auto.mask)))
+    assert final[visible].mean() > 0.9
+    assert not auto_mask.detect_auto(jpeg(_sample(), 60) / 255.0).mask.any()
+
+
 def test_area_cap_refuses_the_least_confident_and_flags_review() -> None:
     shape = (100, 100)
     big = auto_mask.Detection("x", "text", (0, 10, 0, 100), np.ones((10, 100), bool), 0.7)

@@ -70,6 +70,10 @@ def test_a_reading_is_text_only_with_enough_confident_characters() -> None:
     assert text_read.Reading("1987", 0.8).is_text()
     assert not text_read.Reading("1", 0.99).is_text()  # one glyph: a mark in the photo
     assert not text_read.Reading("abc", text_read.MIN_CONFIDENCE / 2).is_text()
+    # What a degraded scan makes of repeated patterns: a vase's wave frieze, a window grid.
+    assert not text_read.Reading("oceo", 0.43).is_text()
+    assert not text_read.Reading("中股A801", 0.37).is_text()
+    assert text_read.Reading("1843-57", 0.5).is_text()
     # Two characters only when read with near certainty (a date stamp's "'98" or "12").
     assert text_read.Reading("98", 0.97).is_text()
     assert not text_read.Reading("om", 0.8).is_text()
