@@ -38,7 +38,8 @@ MAX_WIDTH = 3200  # a line longer than 66 times its height is read squeezed, not
 # 0.3-0.7 (chosen on BSD200 training photos, checked on the test photos: docs/CLEAN_DETECT.md).
 # 0.45, not 0.3: on noisy, JPEG, grainy and soft scans, repeated patterns (friezes, window grids,
 # striped cloth) read as 3-6 characters at 0.30-0.44, where the overlays' lines read at 0.45 or
-# more but for 1 in 767 (the dates that read lower are taken by their ink, date_ink).
+# more but for 1 in 767; a date stamp that reads lower can still be taken by its ink (date_ink).
+# The price: ~1 point of caption and date recall (docs/CLEAN_DETECT.md).
 MIN_CONFIDENCE = 0.45
 MIN_CHARACTERS = 3
 SHORT_MIN_CONFIDENCE = 0.9
