@@ -62,13 +62,6 @@ class Item:
 Rule = Callable[[text_read.Reading, bool], bool]
 
 
-def _reads(r: text_read.Reading, confidence: float) -> bool:
-    """Reading.is_text with another MIN_CONFIDENCE."""
-    return (r.characters >= text_read.MIN_CHARACTERS and r.confidence >= confidence) or (
-        r.characters == text_read.MIN_CHARACTERS - 1
-        and r.confidence >= text_read.SHORT_MIN_CONFIDENCE)
-
-
 RULES: dict[str, Rule] = {
     "no reading": lambda r, ink: True,
     "1+ characters at 0.3": lambda r, ink: r.characters >= 1 and r.confidence >= 0.3,
@@ -76,8 +69,8 @@ RULES: dict[str, Rule] = {
     "3+ characters at 0.3": lambda r, ink: r.characters >= 3 and r.confidence >= 0.3,
     "3+ characters at 0.5": lambda r, ink: r.characters >= 3 and r.confidence >= 0.5,
     "3+ at 0.3, or 2 at 0.9, or in a date imprint's ink (the rule before)":
-        lambda r, ink: _reads(r, 0.3) or ink,
-    "3+ at 0.4, or 2 at 0.9, or in a date imprint's ink": lambda r, ink: _reads(r, 0.4) or ink,
+        lambda r, ink: r.is_text(0.3) or ink,
+    "3+ at 0.4, or 2 at 0.9, or in a date imprint's ink": lambda r, ink: r.is_text(0.4) or ink,
     "reading alone (text_read.Reading.is_text)": lambda r, ink: r.is_text(),
     SHIPPED: lambda r, ink: r.is_text() or ink,
 }

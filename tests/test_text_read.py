@@ -74,6 +74,7 @@ def test_a_reading_is_text_only_with_enough_confident_characters() -> None:
     assert not text_read.Reading("oceo", 0.43).is_text()
     assert not text_read.Reading("中股A801", 0.37).is_text()
     assert text_read.Reading("1843-57", 0.5).is_text()
+    assert text_read.Reading("oceo", 0.43).is_text(min_confidence=0.3)  # the rule before
     # Two characters only when read with near certainty (a date stamp's "'98" or "12").
     assert text_read.Reading("98", 0.97).is_text()
     assert not text_read.Reading("om", 0.8).is_text()

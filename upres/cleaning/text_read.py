@@ -39,7 +39,7 @@ MAX_WIDTH = 3200  # a line longer than 66 times its height is read squeezed, not
 # 0.45, not 0.3: on noisy, JPEG, grainy and soft scans, repeated patterns (friezes, window grids,
 # striped cloth) read as 3-6 characters at 0.30-0.44, where the overlays' lines read at 0.45 or
 # more but for 1 in 767; a date stamp that reads lower can still be taken by its ink (date_ink).
-# The price: ~1 point of caption and date recall (docs/CLEAN_DETECT.md).
+# The price: up to 2.6 points of date recall and 0.5 of captions on the test scans (docs/CLEAN.md).
 MIN_CONFIDENCE = 0.45
 MIN_CHARACTERS = 3
 SHORT_MIN_CONFIDENCE = 0.9
@@ -60,9 +60,11 @@ class Reading:
     def characters(self) -> int:
         return len(self.text)
 
-    def is_text(self) -> bool:
+    def is_text(self, min_confidence: float | None = None) -> bool:
+        """The reading rule; ``min_confidence`` (default MIN_CONFIDENCE) for lines of
+        MIN_CHARACTERS or more."""
         if self.characters >= MIN_CHARACTERS:
-            return self.confidence >= MIN_CONFIDENCE
+            return self.confidence >= (MIN_CONFIDENCE if min_confidence is None else min_confidence)
         return self.characters == MIN_CHARACTERS - 1 and self.confidence >= SHORT_MIN_CONFIDENCE
 
 
