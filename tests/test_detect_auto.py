@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -59,6 +60,29 @@ def test_text_detector_finds_a_caption_and_only_its_strokes() -> None:
     y0, y1, x0, x1 = d.box
     assert d.pixels.sum() < 0.6 * (y1 - y0) * (x1 - x0)
     assert (auto.mask & ~np.pad(visible, 0)).sum() < 0.5 * visible.sum()
+
+
+def test_a_detected_mask_grows_by_half_a_stroke_plus_one_at_most_three() -> None:
+    assert [auto_grow(w) for w in (0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 15.0)] == [1, 2, 2, 3, 3, 3, 3]
+
+
+@needs_text
+def test_a_bold_caption_is_covered_to_its_rim_by_the_capped_grow() -> None:
+    clean = cv2.resize(_sample(), (480, 320), interpolation=cv2.INTER_CUBIC)
+    canvas = Image.fromarray(clean)
+    ref = default_fonts()[0]
+    font = ImageFont.truetype(str(ref), 72) if ref else ImageFont.load_default(size=72)
+    ImageDraw.Draw(canvas).text((20, 20), "1987", font=font, fill=(255, 230, 40), stroke_width=3,
+                                stroke_fill=(255, 230, 40))
+    marked = np.asarray(canvas)
+    auto = auto_mask.detect_auto(_f(marked))
+    width = estimate_stroke_width(auto.mask)
+    visible = (np.abs(marked.astype(np.int16) - clean).max(axis=2) >= 8)
+    assert width > 8  # half a stroke plus one would grow by 6 px or more
+    final = final_mask(auto.mask, auto_grow(width))
+    assert final[visible].all()
+    uncapped = final_mask(auto.mask, int(np.ceil(width / 2)) + 1)
+    assert (final & ~visible).sum() < 0.6 * (uncapped & ~visible).sum()
 
 
 @needs_text
