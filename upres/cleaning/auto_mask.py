@@ -57,6 +57,9 @@ class Detection:
         if self.reading is not None:
             out["read"] = self.reading.text
             out["read_confidence"] = round(self.reading.confidence, 3)
+            if self.reading.again is not None:
+                out["read_again"] = self.reading.again.text
+                out["read_again_confidence"] = round(self.reading.again.confidence, 3)
         return out
 
 
@@ -96,6 +99,11 @@ def _text(image: np.ndarray, threads: int) -> list[Detection]:
         if not reading.is_text():
             found.reason = (f"not read as text ({reading.characters} character(s) at "
                             f"{reading.confidence:.2f}; {text_read.NAME})")
+            if reading.reads() and reading.again is not None:
+                found.reason = (f"not read as text again with a margin ({reading.characters} "
+                                f"character(s) at {reading.confidence:.2f}, then "
+                                f"{reading.again.characters} at {reading.again.confidence:.2f}; "
+                                f"{text_read.NAME})")
             if date_ink.is_date_imprint(line, image, glyphs):
                 found.reason += ", taken: a date imprint's ink (warm light, date_ink)"
             else:
