@@ -71,6 +71,8 @@ RULES: dict[str, Rule] = {
     "3+ at 0.3, or 2 at 0.9, or in a date imprint's ink (the rule before)":
         lambda r, ink: r.is_text(0.3) or ink,
     "3+ at 0.4, or 2 at 0.9, or in a date imprint's ink": lambda r, ink: r.is_text(0.4) or ink,
+    "read once, without the margin check (Reading.reads), or in a date imprint's ink":
+        lambda r, ink: r.reads() or ink,
     "reading alone (text_read.Reading.is_text)": lambda r, ink: r.is_text(),
     SHIPPED: lambda r, ink: r.is_text() or ink,
 }
