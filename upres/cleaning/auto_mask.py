@@ -97,13 +97,12 @@ def _text(image: np.ndarray, threads: int) -> list[Detection]:
         reading = text_read.reader(threads).read_line(image, line)
         found = Detection(text_detect.NAME, "text", line.box, glyphs, line.score, reading=reading)
         if not reading.is_text():
+            again = reading.again
             found.reason = (f"not read as text ({reading.characters} character(s) at "
-                            f"{reading.confidence:.2f}; {text_read.NAME})")
-            if reading.reads() and reading.again is not None:
-                found.reason = (f"not read as text again with a margin ({reading.characters} "
-                                f"character(s) at {reading.confidence:.2f}, then "
-                                f"{reading.again.characters} at {reading.again.confidence:.2f}; "
-                                f"{text_read.NAME})")
+                            f"{reading.confidence:.2f}; {text_read.NAME})" if again is None else
+                            f"not read as text again with a margin ({reading.characters} "
+                            f"character(s) at {reading.confidence:.2f}, then {again.characters} "
+                            f"at {again.confidence:.2f}; {text_read.NAME})")
             if date_ink.is_date_imprint(line, image, glyphs):
                 found.reason += ", taken: a date imprint's ink (warm light, date_ink)"
             else:
