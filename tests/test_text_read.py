@@ -91,6 +91,11 @@ def test_a_reading_checked_again_must_read_again() -> None:
     assert not text_read.Reading("113", 0.49, text_read.Reading("11", 0.20)).is_text()
     assert text_read.Reading("1843-57", 0.5, text_read.Reading("1843-57", 0.55)).is_text()
     assert text_read.Reading("-25", 0.91, text_read.Reading("25", 0.99)).is_text()  # two, surely
+    # The second reading passes lower: a caption framed differently may read a little less sure.
+    again = text_read.AGAIN_MIN_CONFIDENCE
+    assert text_read.Reading("1843", 0.47, text_read.Reading("1843", again)).is_text()
+    assert not text_read.Reading("1843", 0.47, text_read.Reading("1843", again - 0.01)).is_text()
+    assert not text_read.Reading("looeo", 0.47, text_read.Reading("oe20", 0.26)).is_text()
 
 
 @needs_text
