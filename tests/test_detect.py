@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from upres.cleaning.detect import OverlayMaskDetector, detect_overlay_mask, estimate_stroke_width
+from upres.cleaning.detect import NOT_RUN, OverlayMaskDetector, detect_overlay_mask, estimate_stroke_width
 from upres.core.model import read_info
 from upres.core.receptive_field import probe_alignment
 from upres.export.onnx_export import export_weights
@@ -142,6 +142,23 @@ def test_tiled_equals_whole_image(detector: OverlayMaskDetector, photo: np.ndarr
     shifted = detector.logits(np.ascontiguousarray(x[1:, 1:]), tile=0)
     inner = (slice(rf + 1, -rf - 1), slice(rf + 1, -rf - 1))
     assert float(np.abs(shifted[inner] - whole[1:, 1:][inner]).max()) > 1e-3
+
+
+def test_logits_where_run_only_the_tiles_it_touches(detector: OverlayMaskDetector,
+                                                    photo: np.ndarray) -> None:
+    image, _ = synthesize(photo, 3)
+    x = image[:157, :203].astype(np.float32) / 255.0
+    whole = detector.logits(x, tile=0)
+    where = np.zeros(x.shape[:2], bool)
+    where[10, 120] = True
+    partial = detector.logits(x, tile=50, where=where)
+    grid = plan_grid(*where.shape, 50, detector.info.receptive_field, detector.info.alignment)
+    (core,) = [t.core for t in grid.tiles if t.core.y0 <= 10 < t.core.y1 and t.core.x0 <= 120 < t.core.x1]
+    ran = np.zeros_like(where)
+    ran[core.y0 : core.y1, core.x0 : core.x1] = True
+    assert 0 < ran.sum() < ran.size / 4
+    assert float(np.abs(partial[ran] - whole[ran]).max()) <= 1e-5
+    assert np.all(partial[~ran] == NOT_RUN)
 
 
 def test_detection_iou_on_sample(photo: np.ndarray) -> None:

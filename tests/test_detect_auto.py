@@ -11,10 +11,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from support import SAMPLE
 
-from upres.cleaning import auto_mask, faces, text_detect, thin_net
+from upres.cleaning import auto_mask, detect, faces, text_detect, thin_net
 from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import auto_grow
-from upres.kernels.masks import final_mask
+from upres.kernels.masks import final_mask, grow
 from upres.models.overlay_synth import default_fonts
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -83,6 +83,52 @@ def test_a_bold_caption_is_covered_to_its_rim_by_the_capped_grow() -> None:
     assert final[visible].all()
     uncapped = final_mask(auto.mask, int(np.ceil(width / 2)) + 1)
     assert (final & ~visible).sum() < 0.6 * (uncapped & ~visible).sum()
+
+
+def _spotted_ground_with_a_translucent_caption() -> tuple[np.ndarray, np.ndarray]:
+    """A cheetah-like ground of dark spots under a grey caption at 3/4 opacity: the median cut
+    of the line takes spots with the letters."""
+    rng = np.random.default_rng(5)
+    ground = np.zeros((200, 480, 3), np.uint8)
+    ground[:] = (196, 160, 104)
+    for _ in range(350):
+        centre = (int(rng.integers(0, 480)), int(rng.integers(0, 200)))
+        axes = (int(rng.integers(2, 6)), int(rng.integers(2, 5)))
+        cv2.ellipse(ground, centre, axes, float(rng.uniform(0, 180)), 0, 360, (40, 28, 18), -1,
+                    cv2.LINE_AA)
+    ground = cv2.GaussianBlur(ground, (0, 0), 0.8)
+    layer = Image.new("RGBA", (480, 200), (0, 0, 0, 0))
+    ref = default_fonts()[0]
+    font = ImageFont.truetype(str(ref), 44) if ref else ImageFont.load_default(size=44)
+    ImageDraw.Draw(layer).text((30, 70), "portrait", font=font, fill=(80, 84, 100, 190))
+    marked = np.asarray(Image.alpha_composite(Image.fromarray(ground).convert("RGBA"), layer).convert("RGB"))
+    return marked, np.abs(marked.astype(np.int16) - ground).max(axis=2) >= 8
+
+
+@needs_text
+def test_a_caption_on_texture_is_cut_to_what_the_overlay_detector_sees(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    marked, visible = _spotted_ground_with_a_translucent_caption()
+    auto = auto_mask.detect_auto(_f(marked))
+    monkeypatch.setattr(auto_mask, "OVERLAY_SEEN", 2.0)  # more than all: no line is ever cut
+    uncut = auto_mask.detect_auto(_f(marked))
+    beyond = ~grow(visible, 3)
+    (d,) = auto.detections
+    assert d.unseen > 0 and d.record()["unseen_by_overlay_detect"] == d.unseen
+    assert auto.detectors[auto_mask.OVERLAY] == detect.detector().sha256
+    assert (auto.mask & visible).sum() >= 0.98 * (uncut.mask & visible).sum() > 0
+    assert (auto.mask & beyond).sum() < 0.6 * (uncut.mask & beyond).sum()
+
+
+def test_a_line_the_overlay_detector_does_not_see_keeps_its_strokes() -> None:
+    # Small, faint captions: the overlay detector misses them, the text networks do not.
+    flat = np.full((64, 96, 3), 0.5, np.float32)
+    pixels = np.zeros((10, 40), bool)
+    pixels[3:7, 2:38] = True
+    found = auto_mask.Detection(text_detect.NAME, "text", (20, 30, 30, 70), pixels.copy(), 0.9)
+    assert auto_mask._cut_to_overlay([found], flat, 1) == detect.detector().sha256
+    assert np.array_equal(found.pixels, pixels) and found.unseen == 0
+    assert auto_mask._cut_to_overlay([], flat, 1) is None  # no text: the detector does not run
 
 
 @needs_text

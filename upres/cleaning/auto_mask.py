@@ -6,7 +6,8 @@ repainted, so
 - text comes from PaddleOCR's detection network (lines whose mean probability reaches its box
   threshold) and is taken only where its recognition network reads the line as text
   (``text_read``: stripes, railings and fur look like lines but read as nothing), cut down to
-  the glyph pixels (``text_detect.strokes``); a line that does not read is still taken when
+  the glyph pixels (``text_detect.strokes``) and to what the overlay detector sees of them
+  (``detect``); a line that does not read is still taken when
   its strokes are in a camera date imprint's ink, and the detector runs again over the image's
   warm ink alone for the date stamps it does not see in the photo (``date_ink``);
 - scratches, hair and dust from the thin-detect network (``thin_net``), its confident
@@ -26,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from upres.cleaning import date_ink, faces, text_detect, text_read, thin_net
+from upres.cleaning import date_ink, detect, faces, text_detect, text_read, thin_net
+from upres.kernels.masks import grow
 
 # Of the image: more than the largest caption and a stamp (the benchmark's captions cover up to 9%
 # of their photo); the rest is for a person.
@@ -34,6 +36,15 @@ DEFAULT_MAX_AREA = 0.12
 THIN = "thin-detect"
 DATE_INK = f"{text_detect.NAME} on date ink"  # the text network run over date_ink.ink_image
 NEW_SHARE = 0.1  # of a date-ink line's glyphs, not already taken as text, for it to count
+OVERLAY = detect.MODEL_NAME
+# A text line's strokes are kept where the overlay detector sees an overlay too (its logit above
+# OVERLAY_LOGIT within OVERLAY_REACH px): on textured ground (a translucent caption over a
+# cheetah's spots) the median cut of text_detect.strokes takes the texture with the letters. A
+# line it sees under OVERLAY_SEEN of (small, faint captions it misses) keeps its strokes as cut.
+# Chosen on BSD200 training photos (docs/CLEAN_DETECT.md).
+OVERLAY_LOGIT = -2.0
+OVERLAY_REACH = 1
+OVERLAY_SEEN = 0.3
 
 
 @dataclass
@@ -46,6 +57,7 @@ class Detection:
     status: str = "filled"  # or "refused"
     reason: str = ""
     reading: text_read.Reading | None = None  # what the recogniser read in a text line
+    unseen: int = 0  # pixels left out: the overlay detector did not see them (text only)
 
 
     def record(self) -> dict[str, Any]:
@@ -54,6 +66,8 @@ class Detection:
                                "status": self.status}
         if self.reason:
             out["reason"] = self.reason
+        if self.unseen:
+            out["unseen_by_overlay_detect"] = self.unseen
         if self.reading is not None:
             out["read"] = self.reading.text
             out["read_confidence"] = round(self.reading.confidence, 3)
@@ -123,6 +137,28 @@ def _date_imprints(image: np.ndarray, text: np.ndarray, threads: int) -> list[De
     return out
 
 
+def _cut_to_overlay(detections: list[Detection], image: np.ndarray, threads: int) -> str | None:
+    """Text detections cut to the pixels the overlay detector sees (OVERLAY_LOGIT); returns its
+    SHA-256, or None where no text was taken (the detector does not run)."""
+    text = [d for d in detections if d.kind == "text" and d.status == "filled"]
+    if not text:
+        return None
+    where = np.zeros(image.shape[:2], bool)
+    for d in text:
+        y0, y1, x0, x1 = d.box
+        where[y0:y1, x0:x1] |= d.pixels
+    net = detect.detector(threads)
+    # Every tile within reach of a stroke runs, so the grown map equals the whole image's there.
+    seen = grow(net.logits(image, where=grow(where, OVERLAY_REACH)) > OVERLAY_LOGIT, OVERLAY_REACH)
+    for d in text:
+        y0, y1, x0, x1 = d.box
+        kept = d.pixels & seen[y0:y1, x0:x1]
+        n, total = int(kept.sum()), int(d.pixels.sum())
+        if OVERLAY_SEEN * total <= n < total:
+            d.pixels, d.unseen = kept, total - n
+    return net.sha256
+
+
 def _thin(image: np.ndarray, text: np.ndarray, threads: int) -> list[Detection]:
     out = []
     for t in thin_net.detect(image, threads):
@@ -183,6 +219,9 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
             y0, y1, x0, x1 = d.box
             text_px[y0:y1, x0:x1] |= d.pixels
             detections.append(d)
+        cut_by = _cut_to_overlay(detections, image, threads)
+        if cut_by is not None:
+            detectors[OVERLAY] = cut_by
     elif text:
         detectors[text_detect.NAME] = None
     if thin:

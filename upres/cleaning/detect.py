@@ -22,6 +22,7 @@ from upres.runtime.stages import run_hwc
 
 MODEL_NAME = "overlay-detect"
 DEFAULT_TILE = 512  # core px per side: ~25 MB of activations per tile at full resolution
+NOT_RUN = -100.0  # the logit of pixels in tiles `where` skipped: no overlay
 
 
 class OverlayMaskDetector:
@@ -37,14 +38,17 @@ class OverlayMaskDetector:
         self.info: ModelInfo = ref.info
         self.backend = OrtBackend(ref.path, "ort-cpu", threads)
 
-    def logits(self, image: np.ndarray, tile: int = DEFAULT_TILE) -> np.ndarray:
+    def logits(self, image: np.ndarray, tile: int = DEFAULT_TILE,
+               where: np.ndarray | None = None) -> np.ndarray:
         """H x W float32 overlay logits of an H x W x 3 float32 RGB image in [0, 1].
 
-        `tile` = 0 runs the whole image at once (the reference the tiled result equals).
+        `tile` = 0 runs the whole image at once (the reference the tiled result equals). With
+        `where` (H x W bool), only the tiles that touch it run; the rest reads NOT_RUN.
         """
         _check_image(image)
+        base = None if where is None else np.full((*image.shape[:2], 1), NOT_RUN, np.float32)
         logits, _ = apply_tiled(np.asarray(image, np.float32), lambda crop: run_hwc(self.backend, crop),
-                                tile, self.info.receptive_field, self.info.alignment)
+                                tile, self.info.receptive_field, self.info.alignment, where, base)
         return logits[..., 0]
 
     def mask(self, image: np.ndarray, threshold: float = 0.5, tile: int = DEFAULT_TILE) -> np.ndarray:
@@ -65,6 +69,12 @@ def _check_image(image: np.ndarray) -> None:
 @functools.lru_cache(maxsize=4)
 def _detector(model: Path | None) -> OverlayMaskDetector:
     return OverlayMaskDetector(model)
+
+
+@functools.lru_cache(maxsize=2)
+def detector(threads: int = 1) -> OverlayMaskDetector:
+    """The shipped overlay detector with ``threads`` inference threads (0: all cores)."""
+    return OverlayMaskDetector(None, threads)
 
 
 def detect_overlay_mask(image: np.ndarray, threshold: float = 0.5, model: Path | None = None) -> np.ndarray:
