@@ -8,6 +8,10 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = Path(__file__).resolve().parents[1] / "upres" / "samples" / "sample.png"
+# A memory target for batches of tiny images that test something else: the planner counts the
+# process's resident memory as its baseline, and a test process that has loaded every network
+# by then holds over 1 GiB.
+AMPLE_MEMORY = 16 << 30
 
 
 def dataset(name: str) -> Path:

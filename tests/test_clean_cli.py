@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from support import SAMPLE
+from support import AMPLE_MEMORY, SAMPLE
 from typer.testing import CliRunner
 
 from upres.cli import app
@@ -311,8 +311,8 @@ def test_progress_reports_regions_then_tiles(tmp_path: Path) -> None:
     Image.fromarray(m).save(tmp_path / "m.png")
     progress = Recording()
     runner_ = CleanRunner(unscaled_setup("ort-cpu", "test"), Cleaner(CleanSettings(texture=0.0)),
-                          MaskOptions(MaskSource.parse(str(tmp_path / "m.png"))), RunOptions(memory=1 << 30),
-                          progress=progress)
+                          MaskOptions(MaskSource.parse(str(tmp_path / "m.png"))),
+                          RunOptions(memory=AMPLE_MEMORY), progress=progress)
     report = runner_.run(collect_jobs([str(src)], tmp_path / "out"), lambda message: None)
     assert report.failed == 0
     assert progress.events[:3] == [("regions", 2), ("region", 1), ("region", 1)]

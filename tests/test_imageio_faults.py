@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from support import AMPLE_MEMORY
 
 from upres.batch import runner as batch
 from upres.imageio import (
@@ -311,7 +312,7 @@ def test_batch_fails_an_image_rewritten_between_hash_and_decode(
     monkeypatch.setattr(batch, "input_sha256", hash_then_rewrite)
     errors: list[str] = []
     out = tmp_path / "out"
-    report = batch.BatchRunner(_setup(), batch.RunOptions(memory=1 << 30)).run(
+    report = batch.BatchRunner(_setup(), batch.RunOptions(memory=AMPLE_MEMORY)).run(
         collect_jobs([str(src)], out), errors.append)
     assert report.counts()["failed"] == 1
     assert len(errors) == 1 and "changed while it was read" in errors[0]
@@ -348,7 +349,7 @@ def test_clean_fails_an_image_rewritten_between_hash_and_decode(
     monkeypatch.setattr(clean, "input_sha256", hash_then_rewrite)
     runner = clean.CleanRunner(clean.unscaled_setup("ort-cpu", "test"), Cleaner(CleanSettings(texture=0.0)),
                                clean.MaskOptions(MaskSource.parse(str(tmp_path / "m.png"))),
-                               RunOptions(memory=1 << 30))
+                               RunOptions(memory=AMPLE_MEMORY))
     errors: list[str] = []
     report = runner.run(collect_jobs([str(src)], tmp_path / "out"), errors.append)
     assert report.failed == 1

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from hostile_corpus import Entry, build
 from PIL import Image
-from support import SAMPLE
+from support import AMPLE_MEMORY, SAMPLE
 from typer.testing import CliRunner
 
 from upres.cli import app
@@ -434,7 +434,7 @@ def test_encodes_never_pile_up_behind_fast_inference(tmp_path: Path,
     monkeypatch.setattr(batch, "write_samples", write_samples)
     setup = build_chain("deterministic", 2, None, 0.5, "ort-cpu", "fp32", 1)
     (tmp_path / "out").mkdir()
-    report = batch.BatchRunner(setup, batch.RunOptions(memory=1 << 30), Watch()).run(jobs, print)
+    report = batch.BatchRunner(setup, batch.RunOptions(memory=AMPLE_MEMORY), Watch()).run(jobs, print)
     assert report.counts()["done"] == 16 and len(written) == 16
     assert max(backlog) <= 1, backlog
 
@@ -615,7 +615,7 @@ def test_outputs_never_escape_outdir(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     setup = build_chain("deterministic", 2, None, 0.5, "ort-cpu", "fp32", 1)
     errors: list[str] = []
-    report = BatchRunner(setup, RunOptions(memory=1 << 30)).run(jobs, errors.append)
+    report = BatchRunner(setup, RunOptions(memory=AMPLE_MEMORY)).run(jobs, errors.append)
     assert report.failed == 1 and "would escape" in errors[0]
     assert list(outside.iterdir()) == []
     os.unlink(out / "sub")
