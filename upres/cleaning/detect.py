@@ -67,20 +67,15 @@ def _check_image(image: np.ndarray) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _detector(model: Path | None) -> OverlayMaskDetector:
-    return OverlayMaskDetector(model)
-
-
-@functools.lru_cache(maxsize=2)
-def detector(threads: int = 1) -> OverlayMaskDetector:
-    """The shipped overlay detector with ``threads`` inference threads (0: all cores)."""
-    return OverlayMaskDetector(None, threads)
+def detector(threads: int = 1, model: Path | None = None) -> OverlayMaskDetector:
+    """The shipped overlay detector (or ``model``) with ``threads`` inference threads (0: all cores)."""
+    return OverlayMaskDetector(model, threads)
 
 
 def detect_overlay_mask(image: np.ndarray, threshold: float = 0.5, model: Path | None = None) -> np.ndarray:
     """Mask (H x W bool) of text, date stamps, logos and scratches in an H x W x 3 float32 RGB image
     in [0, 1], from the shipped overlay-detect model (or `model`, another detect ONNX file)."""
-    return _detector(model).mask(image, threshold)
+    return detector(0, model).mask(image, threshold)
 
 
 def estimate_stroke_width(mask: np.ndarray) -> float:
