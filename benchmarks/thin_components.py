@@ -1,0 +1,168 @@
+"""Every component thin-detect gives, with what a rule could read of it, on clean and damaged photos.
+
+For choosing a scratch rule strict enough for `--detect text` (docs/CLEAN_DETECT.md, *Scratches
+by default*): each component with a pixel of p > 0.8 and a box of 45 px or longer is recorded with
+its length, mean logit, how much of its centre line stands out from both sides alike (in luma and
+in every channel), how neutral it is against its sides, and how many damage pixels it covers.
+Photos: the thin-detect network's training photos (every T91 and BSD200 photo but every 10th, at
+1x, 0.7x and 0.5x; the training generator's damage, seeds 7,000,000 + i, and the clean-detect
+benchmark's scratches, seeds 8,000,000 + i), its held-out ones (every 10th, seeds 5,000,000 + i),
+each clean and damaged; with `--test`, also the 114 BSD100 + Set14
+test photos clean and with the clean-detect benchmark's scratches (its seeds), to be read only
+once a rule is chosen on the others. `--degrade` scans every image so (the benchmark's
+degradations) after its damage is drawn.
+
+    python benchmarks/thin_components.py --datasets ../shared/datasets --json components.json
+    python benchmarks/thin_components.py --datasets ../shared/datasets --degrade jpeg --json jpeg.json
+    python benchmarks/thin_components.py --choose components.json jpeg.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from clean_detect_bench import DEGRADATIONS, scanned  # run as a script: its folder is on the path
+
+from upres.cleaning import thin_net
+from upres.kernels.masks import grow
+from upres.models.damage_synth import KINDS, render
+from upres.models.detect_data import photos_at_scales
+from upres.models.thin_synth import DamageConfig, render_damage
+
+PEAK = 0.8
+LENGTH = 45
+TRAIN_SEED, HELD_SEED = 7_000_000, 5_000_000
+BENCH_SEED = 9_000_000  # clean_detect_bench.SEED
+BENCH_TRAIN_SEED = 8_000_000
+SCAN_SEED = 6_000_000
+
+
+def centre_reads(image: np.ndarray, line: np.ndarray) -> dict[str, float]:
+    """What a rule can read along the centre line of ``line`` (bool) over an RGB uint8 crop:
+    thin_net's sides (in luma) and neutral shares, the sides compared in every channel instead
+    (a white ridge between a red roof and a blue sky has sides of one luma and two colours), and
+    how far the centre went from its sides towards white or black (median)."""
+    c = thin_net.centre_line(image.astype(np.float32), line)
+    if c is None:
+        return {"sides_luma": 0.0, "sides_colour": 0.0, "neutral": 0.0, "alpha": 0.0}
+    luma = thin_net.LUMA
+    ridge = (c.mid - (c.plus + c.minus) / 2) @ luma
+    sign = np.sign(np.median(ridge)) or 1.0
+    ridge = ridge * sign
+    colour = (ridge >= thin_net.MIN_RIDGE) & (ridge > 2 * np.abs(c.plus - c.minus).max(axis=1))
+    side_luma = (c.plus + c.minus) / 2 @ luma
+    room = np.where(sign > 0, 255.0 - side_luma, side_luma)
+    alpha = np.clip(ridge / np.maximum(room, 1.0), 0.0, 2.0)
+    return {"sides_luma": thin_net.sides_agree(c), "sides_colour": float(colour.mean()),
+            "neutral": thin_net.neutral(c), "alpha": float(np.median(alpha))}
+
+
+def components(logits: np.ndarray, image: np.ndarray, true: np.ndarray | None) -> list[dict]:
+    parts = thin_net.Parts.of(logits, thin_net.LOW)
+    out = []
+    for i in (int(j) for j in np.flatnonzero(parts.peak > np.log(PEAK / (1 - PEAK)))):
+        bw, bh, area = (int(v) for v in parts.stats[i, 2:])
+        if max(bw, bh) < LENGTH or area < thin_net.MIN_AREA:
+            continue
+        crop, line = parts.crop(image, i)
+        covered = 0
+        if true is not None:  # the damage pixels it lies on
+            covered = int((grow(line, 1) & parts.crop(true, i)[0]).sum())
+        out.append({"length": max(bw, bh), "area": area, "mean_logit": round(float(parts.mean[i]), 3),
+                    "long_side": max(image.shape[:2]), "covered": covered,
+                    **{k: round(v, 4) for k, v in centre_reads(crop, line).items()}})
+    return out
+
+
+def _photos(datasets: Path, test: bool) -> Iterator[tuple[str, str, np.ndarray, np.ndarray | None]]:
+    """(split, name, image, damage mask or None) for every clean and damaged image."""
+    for split, holdout, seed in (("train", False, TRAIN_SEED), ("held", True, HELD_SEED)):
+        for i, (name, s, photo) in enumerate(photos_at_scales(datasets, holdout)):
+            yield split, f"{name}@{s}", photo, None
+            comp, true = render_damage(photo, np.random.default_rng(seed + i), DamageConfig(blank=0.0))
+            yield split, f"{name}@{s}", comp, true
+            if not holdout:  # the benchmark's own scratches on the same training photos
+                comp, true = render(photo, "scratch", BENCH_TRAIN_SEED + i)
+                yield "train-bench", f"{name}@{s}", comp, true
+    if test:
+        k = KINDS.index("scratch")
+        paths = [p for s in ("BSD100", "Set14") for p in sorted((datasets / s).glob("*.png"))]
+        for i, path in enumerate(paths):
+            photo = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
+            yield "test", f"{path.parent.name}/{path.name}", photo, None
+            comp, true = render(photo, "scratch", BENCH_SEED + 16 * i + k)
+            yield "test", f"{path.parent.name}/{path.name}", comp, true
+
+
+GRID = {"length": (60, 80, 100, 120), "mean_logit": (2.5, 3.0, 3.5, 4.0),
+        "sides_luma": (0.0, 0.3, 0.5), "neutral": (0.0, 0.5, 0.6, 0.7, 0.8)}
+
+
+def _read(images: list[dict], rule: dict[str, float], split: str) -> tuple[int, float]:
+    """(clean images with a component passing ``rule``, damage pixels covered / all) in ``split``."""
+    flagged, covered, total = 0, 0, 0
+    for im in images:
+        if im["split"] != split:
+            continue
+        kept = [c for c in im["components"] if all(c[k] >= v for k, v in rule.items())]
+        if im["damaged"]:
+            covered += sum(c["covered"] for c in kept)
+            total += im["damage"]
+        elif kept:
+            flagged += 1
+    return flagged, covered / max(1, total)
+
+
+def choose(files: list[Path], show: int = 10) -> None:
+    """Print the rules of GRID that flag no clean training image in any of ``files`` (the same
+    photos, scanned differently), most benchmark scratches found on the training photos first."""
+    runs = [json.loads(f.read_text())["images"] for f in files]
+    rows = []
+    for values in itertools.product(*GRID.values()):
+        rule = dict(zip(GRID, values, strict=True))
+        if any(_read(images, rule, "train")[0] for images in runs):
+            continue
+        rows.append((rule, [_read(images, rule, "train-bench")[1] for images in runs],
+                     [_read(images, rule, "train")[1] for images in runs]))
+    rows.sort(key=lambda r: -float(np.mean(r[1])))
+    for rule, bench, own in rows[:show]:
+        print(rule, "benchmark scratches", [round(b, 3) for b in bench],
+              "training damage", [round(o, 3) for o in own])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", type=Path)
+    ap.add_argument("--choose", type=Path, nargs="+", help="read these runs' JSON and print the best "
+                    "rules instead (the first as drawn, others scanned)")
+    ap.add_argument("--test", action="store_true", help="also the test photos (read them last)")
+    ap.add_argument("--degrade", choices=sorted(DEGRADATIONS), default="none",
+                    help="every image scanned so after its damage is drawn (clean ones too)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.choose:
+        choose(args.choose)
+        return
+    if args.datasets is None or args.json is None:
+        ap.error("--datasets and --json are needed to record components")
+    det = thin_net.detector(2)
+    images = []
+    for n, (split, name, drawn, true) in enumerate(_photos(args.datasets, args.test)):
+        image = scanned(drawn, args.degrade, SCAN_SEED + n)
+        logits = det.logits(image.astype(np.float32) / 255.0)
+        images.append({"split": split, "photo": name, "damaged": true is not None,
+                       "damage": int(true.sum()) if true is not None else 0,
+                       "components": components(logits, image, true)})
+        if n % 200 == 0:
+            print(n, split, name, flush=True)
+    args.json.write_text(json.dumps({"peak": PEAK, "length": LENGTH, "images": images}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
