@@ -218,6 +218,24 @@ def test_thin_detections_are_filled_and_recorded_with_the_network() -> None:
     final = final_mask(auto.mask, auto_grow(estimate_stroke_width(auto.mask)))
     assert final[scratch].mean() > 0.4  # measured 0.47: the stretches over busy, bright parts are missed
     assert not auto_mask.detect_auto(_f(clean), text=False, thin=True).mask.any()
+    # The default's sure rule takes this long white scratch as well...
+    sure = auto_mask.detect_auto(_f(marked), text=False)
+    assert auto.detectors == sure.detectors and np.array_equal(sure.mask, auto.mask)
+    assert not auto_mask.detect_auto(_f(clean), text=False).mask.any()
+
+
+def test_the_default_leaves_what_only_the_looser_rule_takes() -> None:
+    """A dark line the network sees 76 px of is a scratch to `thin` and not long
+    enough for the default (80 px); neither takes a saturated red line."""
+    clean = _sample()
+    h, w = clean.shape[:2]
+    for colour, loose in (((20, 20, 20), True), ((230, 60, 40), False)):
+        canvas = Image.fromarray(clean)
+        ImageDraw.Draw(canvas).line([(10, h * 0.2), (w * 0.6, h * 0.3), (w - 10, h * 0.25)],
+                                    fill=colour, width=2)
+        marked = _f(np.asarray(canvas))
+        assert not auto_mask.detect_auto(marked, text=False).mask.any()
+        assert bool(auto_mask.detect_auto(marked, text=False, scratch=False, thin=True).mask.any()) is loose
 
 
 def test_the_command_line_cap_is_the_library_default() -> None:
