@@ -50,7 +50,7 @@ def centre_reads(image: np.ndarray, line: np.ndarray) -> dict[str, float]:
     how far the centre went from its sides towards white or black (median)."""
     c = thin_net.centre_line(image.astype(np.float32), line)
     if c is None:
-        return {"sides_luma": 0.0, "sides_colour": 0.0, "neutral": 0.0, "alpha": 0.0}
+        return {"sides_luma": 0.0, "sides_colour": 0.0, "neutral": 0.0, "alpha": 0.0, "side_chroma": 0.0}
     luma = thin_net.LUMA
     ridge = (c.mid - (c.plus + c.minus) / 2) @ luma
     sign = np.sign(np.median(ridge)) or 1.0
@@ -60,7 +60,8 @@ def centre_reads(image: np.ndarray, line: np.ndarray) -> dict[str, float]:
     room = np.where(sign > 0, 255.0 - side_luma, side_luma)
     alpha = np.clip(ridge / np.maximum(room, 1.0), 0.0, 2.0)
     return {"sides_luma": thin_net.sides_agree(c), "sides_colour": float(colour.mean()),
-            "neutral": thin_net.neutral(c), "alpha": float(np.median(alpha))}
+            "neutral": thin_net.neutral(c), "alpha": float(np.median(alpha)),
+            "side_chroma": float(np.median(thin_net.chroma((c.plus + c.minus) / 2)))}
 
 
 def components(logits: np.ndarray, image: np.ndarray, true: np.ndarray | None) -> list[dict]:
@@ -80,10 +81,24 @@ def components(logits: np.ndarray, image: np.ndarray, true: np.ndarray | None) -
     return out
 
 
-def _photos(datasets: Path, test: bool) -> Iterator[tuple[str, str, np.ndarray, np.ndarray | None]]:
+SEPIA = np.array([1.351, 1.203, 0.937], np.float32)  # the usual sepia matrix's rows on a gray pixel
+
+
+def _toned(photo: np.ndarray, tone: str) -> np.ndarray:
+    """``photo`` as a black-and-white print (gray) or a sepia-toned one; itself for "colour"."""
+    if tone == "colour":
+        return photo
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
+    rgb = gray * (SEPIA if tone == "sepia" else np.ones(3, np.float32))
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _photos(datasets: Path, test: bool,
+            tone: str = "colour") -> Iterator[tuple[str, str, np.ndarray, np.ndarray | None]]:
     """(split, name, image, damage mask or None) for every clean and damaged image."""
     for split, holdout, seed in (("train", False, TRAIN_SEED), ("held", True, HELD_SEED)):
-        for i, (name, s, photo) in enumerate(photos_at_scales(datasets, holdout)):
+        for i, (name, s, colour) in enumerate(photos_at_scales(datasets, holdout)):
+            photo = _toned(colour, tone)
             yield split, f"{name}@{s}", photo, None
             comp, true = render_damage(photo, np.random.default_rng(seed + i), DamageConfig(blank=0.0))
             yield split, f"{name}@{s}", comp, true
@@ -95,6 +110,7 @@ def _photos(datasets: Path, test: bool) -> Iterator[tuple[str, str, np.ndarray, 
         paths = [p for s in ("BSD100", "Set14") for p in sorted((datasets / s).glob("*.png"))]
         for i, path in enumerate(paths):
             photo = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
+            photo = _toned(photo, tone)
             yield "test", f"{path.parent.name}/{path.name}", photo, None
             comp, true = render(photo, "scratch", BENCH_SEED + 16 * i + k)
             yield "test", f"{path.parent.name}/{path.name}", comp, true
@@ -144,6 +160,8 @@ def main() -> None:
     ap.add_argument("--test", action="store_true", help="also the test photos (read them last)")
     ap.add_argument("--degrade", choices=sorted(DEGRADATIONS), default="none",
                     help="every image scanned so after its damage is drawn (clean ones too)")
+    ap.add_argument("--tone", choices=("colour", "gray", "sepia"), default="colour",
+                    help="every photo made a black-and-white or sepia print before its damage is drawn")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.choose:
@@ -153,7 +171,7 @@ def main() -> None:
         ap.error("--datasets and --json are needed to record components")
     det = thin_net.detector(2)
     images = []
-    for n, (split, name, drawn, true) in enumerate(_photos(args.datasets, args.test)):
+    for n, (split, name, drawn, true) in enumerate(_photos(args.datasets, args.test, args.tone)):
         image = scanned(drawn, args.degrade, SCAN_SEED + n)
         logits = det.logits(image.astype(np.float32) / 255.0)
         images.append({"split": split, "photo": name, "damaged": true is not None,

@@ -3,6 +3,7 @@ alone, faces kept, the area cap honoured, and every decision recorded."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -222,6 +223,29 @@ def test_thin_detections_are_filled_and_recorded_with_the_network() -> None:
     sure = auto_mask.detect_auto(_f(marked), text=False)
     assert auto.detectors == sure.detectors and np.array_equal(sure.mask, auto.mask)
     assert not auto_mask.detect_auto(_f(clean), text=False).mask.any()
+
+
+def test_no_sure_scratch_on_a_black_and_white_or_toned_print() -> None:
+    """In a gray or sepia print every pixel of one luma has one colour, so the grey test tells a
+    scratch from the scene's own lines no more: the default takes none there, though the same
+    rule without that gate, and `thin`, take this one on the gray print."""
+    clean = _sample()
+    h, w = clean.shape[:2]
+    canvas = Image.fromarray(clean)
+    ImageDraw.Draw(canvas).line([(10, h * 0.2), (w * 0.6, h * 0.3), (w - 10, h * 0.25)],
+                                fill=(240, 240, 240), width=2)
+    marked = np.asarray(canvas)
+    assert thin_net.colour_spread(marked) >= thin_net.SURE.min_colour_spread
+    assert auto_mask.detect_auto(_f(marked), text=False).mask.any()
+    gray = cv2.cvtColor(marked, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
+    prints = [np.clip(np.rint(gray * np.array(tone, np.float32)), 0, 255).astype(np.uint8)
+              for tone in ((1.0, 1.0, 1.0), (1.351, 1.203, 0.937))]  # gray, sepia
+    for print_ in prints:
+        assert thin_net.colour_spread(print_) < thin_net.SURE.min_colour_spread
+        assert not auto_mask.detect_auto(_f(print_), text=False).mask.any()
+    ungated = dataclasses.replace(thin_net.SURE, min_colour_spread=0.0)
+    assert thin_net.detect(_f(prints[0]), 1, ungated)
+    assert auto_mask.detect_auto(_f(prints[0]), text=False, scratch=False, thin=True).mask.any()
 
 
 def test_the_default_leaves_what_only_the_looser_rule_takes() -> None:

@@ -88,6 +88,7 @@ class Thresholds:
     min_sides: float = MIN_SIDES
     min_mean_logit: float = -math.inf  # over a scratch's pixels: the network's surest pixel saturates
     min_neutral: float = 0.0  # share of a scratch's centre line that is grey (``neutral``)
+    min_colour_spread: float = 0.0  # the photo's (``colour_spread``); below it nothing is taken
 
 
 # `--detect thin`: scratches and hair, some of the scene's long thin lines with them.
@@ -95,7 +96,32 @@ THIN = Thresholds()
 # `--detect scratch` (the default): sure enough that none of the network's 786 training images
 # (262 photos at 1x, 0.7x and 0.5x) gets a detection (docs/CLEAN_DETECT.md, *Scratches by
 # default*; benchmarks/thin_components.py).
-SURE = Thresholds(min_length=80, min_mean_logit=3.5, min_neutral=0.7)
+SURE = Thresholds(min_length=80, min_mean_logit=3.5, min_neutral=0.7, min_colour_spread=8.0)
+SPREAD_SIDE = 256  # px: the photo's longer side when its colour spread is read
+SPREAD_BIN = 4  # levels of luma per bin
+
+
+def colour_spread(image: np.ndarray) -> float:
+    """How much a photo's colour says beyond its luma: the 90th percentile, over its pixels (at
+    SPREAD_SIDE px), of |Cb| + |Cr| away from the median colour of pixels of the same luma (bins of
+    SPREAD_BIN levels). A black-and-white print reads 0 and a sepia-toned one 1-6 (10 once
+    noisy and JPEG'd: 10.5); colour photos 2-163, 22 at the median. In a toned print every pixel of
+    one luma has one colour, so a white scratch is as grey as a bright line of the scene and the
+    grey test tells nothing: 13 of the 786 training images made gray, 8 made sepia, got a sure
+    scratch without this gate, none with it (docs/CLEAN_DETECT.md)."""
+    rgb = np.asarray(image)
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    f = SPREAD_SIDE / max(rgb.shape[:2])
+    if f < 1:
+        rgb = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    ycc = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.float32)
+    bins = ycc[:, 0].astype(np.int32) // SPREAD_BIN
+    off = np.zeros(len(ycc), np.float32)
+    for b in np.unique(bins):
+        sel = bins == b
+        off[sel] = np.abs(ycc[sel, 1:] - np.median(ycc[sel, 1:], axis=0)).sum(axis=1)
+    return float(np.percentile(off, 90))
 
 
 @dataclass(frozen=True)
@@ -217,4 +243,7 @@ def components(logits: np.ndarray, t: Thresholds | None = None,
 def detect(image: np.ndarray, threads: int = 1, thresholds: Thresholds | None = None,
            tile: int = 512) -> list[ThinFound]:
     """Confident scratch and speck detections of an H x W x 3 float32 RGB image in [0, 1]."""
-    return components(detector(threads).logits(image, tile), thresholds, image)
+    t = thresholds or Thresholds()
+    if t.min_colour_spread > 0 and colour_spread(image) < t.min_colour_spread:
+        return []  # the network need not run: nothing it finds would be taken
+    return components(detector(threads).logits(image, tile), t, image)
