@@ -205,13 +205,18 @@ def test_haar_cascades_find_a_real_face() -> None:
     assert y0 < 260 < y1 and x0 < 300 < x1  # her face, around (300, 260)
 
 
-def test_thin_detections_are_filled_and_recorded_with_the_network() -> None:
-    clean = _sample()
+def _scratched(clean: np.ndarray, colour: tuple[int, int, int] = (240, 240, 240)) -> np.ndarray:
+    """The sample with a long 2 px line across its upper part."""
     h, w = clean.shape[:2]
     canvas = Image.fromarray(clean)
     ImageDraw.Draw(canvas).line([(10, h * 0.2), (w * 0.6, h * 0.3), (w - 10, h * 0.25)],
-                                fill=(240, 240, 240), width=2)
-    marked = np.asarray(canvas)
+                                fill=colour, width=2)
+    return np.asarray(canvas)
+
+
+def test_thin_detections_are_filled_and_recorded_with_the_network() -> None:
+    clean = _sample()
+    marked = _scratched(clean)
     scratch = np.abs(marked.astype(np.int16) - clean).max(axis=2) >= 8
     auto = auto_mask.detect_auto(_f(marked), text=False, thin=True)
     assert auto.detectors == {auto_mask.THIN: thin_net.detector().sha256}
@@ -229,12 +234,7 @@ def test_no_sure_scratch_on_a_black_and_white_or_toned_print() -> None:
     """In a gray or sepia print every pixel of one luma has one colour, so the grey test tells a
     scratch from the scene's own lines no more: the default takes none there, though the same
     rule without that gate, and `thin`, take this one on the gray print."""
-    clean = _sample()
-    h, w = clean.shape[:2]
-    canvas = Image.fromarray(clean)
-    ImageDraw.Draw(canvas).line([(10, h * 0.2), (w * 0.6, h * 0.3), (w - 10, h * 0.25)],
-                                fill=(240, 240, 240), width=2)
-    marked = np.asarray(canvas)
+    marked = _scratched(_sample())
     assert thin_net.colour_spread(marked) >= thin_net.SURE.min_colour_spread
     assert auto_mask.detect_auto(_f(marked), text=False).mask.any()
     gray = cv2.cvtColor(marked, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
@@ -251,13 +251,8 @@ def test_no_sure_scratch_on_a_black_and_white_or_toned_print() -> None:
 def test_the_default_leaves_what_only_the_looser_rule_takes() -> None:
     """A dark line the network sees 76 px of is a scratch to `thin` and not long
     enough for the default (80 px); neither takes a saturated red line."""
-    clean = _sample()
-    h, w = clean.shape[:2]
     for colour, loose in (((20, 20, 20), True), ((230, 60, 40), False)):
-        canvas = Image.fromarray(clean)
-        ImageDraw.Draw(canvas).line([(10, h * 0.2), (w * 0.6, h * 0.3), (w - 10, h * 0.25)],
-                                    fill=colour, width=2)
-        marked = _f(np.asarray(canvas))
+        marked = _f(_scratched(_sample(), colour))
         assert not auto_mask.detect_auto(marked, text=False).mask.any()
         assert bool(auto_mask.detect_auto(marked, text=False, scratch=False, thin=True).mask.any()) is loose
 
