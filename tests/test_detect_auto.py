@@ -236,13 +236,17 @@ def test_no_sure_scratch_on_a_black_and_white_or_toned_print() -> None:
     rule without that gate, and `thin`, take this one on the gray print."""
     marked = _scratched(_sample())
     assert thin_net.colour_spread(marked) >= thin_net.SURE.min_colour_spread
-    assert auto_mask.detect_auto(_f(marked), text=False).mask.any()
+    coloured = auto_mask.detect_auto(_f(marked), text=False)
+    assert coloured.mask.any() and coloured.notes == []
     gray = cv2.cvtColor(marked, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
     prints = [np.clip(np.rint(gray * np.array(tone, np.float32)), 0, 255).astype(np.uint8)
               for tone in ((1.0, 1.0, 1.0), (1.351, 1.203, 0.937))]  # gray, sepia
     for print_ in prints:
         assert thin_net.colour_spread(print_) < thin_net.SURE.min_colour_spread
-        assert not auto_mask.detect_auto(_f(print_), text=False).mask.any()
+        auto = auto_mask.detect_auto(_f(print_), text=False)
+        assert not auto.mask.any()
+        assert len(auto.notes) == 1 and "no sure scratches looked for" in auto.notes[0]
+        assert auto.record()["notes"] == auto.notes
     ungated = dataclasses.replace(thin_net.SURE, min_colour_spread=0.0)
     assert thin_net.detect(_f(prints[0]), 1, ungated)
     assert auto_mask.detect_auto(_f(prints[0]), text=False, scratch=False, thin=True).mask.any()

@@ -86,6 +86,7 @@ class AutoMask:
     detectors: dict[str, str | None] = field(default_factory=dict)  # SHA-256 or version; None: absent
     faces: list[tuple[int, int, int, int]] = field(default_factory=list)
     review: list[str] = field(default_factory=list)  # why a person should look at this image
+    notes: list[str] = field(default_factory=list)  # what was not looked for, and why
 
     def by_kind(self) -> dict[str, np.ndarray]:
         """The filled detections' pixels as one full-size bool mask per kind; their union is
@@ -100,7 +101,8 @@ class AutoMask:
     def record(self) -> dict[str, Any]:
         return {"detectors": self.detectors, "faces": [list(b) for b in self.faces],
                 "detections": [d.record() for d in self.detections],
-                "refused": sum(d.status == "refused" for d in self.detections), "review": self.review}
+                "refused": sum(d.status == "refused" for d in self.detections), "review": self.review,
+                "notes": self.notes}
 
 
 def _text(image: np.ndarray, threads: int) -> list[Detection]:
@@ -229,8 +231,17 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
             detectors[OVERLAY] = cut_by
     elif text:
         detectors[text_detect.NAME] = None
+    notes = []
     if lines:
-        detections += _thin(image, text_px, threads, thin_net.THIN if thin else thin_net.SURE)
+        rule = thin_net.THIN if thin else thin_net.SURE
+        spread = thin_net.colour_spread(image) if rule.min_colour_spread > 0 else np.inf
+        if spread < rule.min_colour_spread:
+            notes.append(f"no sure scratches looked for: colour spread {spread:.1f} is under "
+                         f"{rule.min_colour_spread:g} (a black-and-white or toned photo, whose "
+                         "colours cannot tell a scratch from the scene's lines; --detect text,thin "
+                         "looks for them)")
+        else:
+            detections += _thin(image, text_px, threads, rule)
     boxes = faces.face_boxes(image)
     _keep_off_faces(detections, faces.face_area((h, w), boxes))
     review = _cap(detections, (h, w), max_area)
@@ -239,4 +250,4 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
         if d.status == "filled":
             y0, y1, x0, x1 = d.box
             mask[y0:y1, x0:x1] |= d.pixels
-    return AutoMask(mask, detections, detectors, boxes, review)
+    return AutoMask(mask, detections, detectors, boxes, review, notes)
