@@ -15,6 +15,7 @@ degradations) after its damage is drawn.
     python benchmarks/thin_components.py --datasets ../shared/datasets --json components.json
     python benchmarks/thin_components.py --datasets ../shared/datasets --degrade jpeg --json jpeg.json
     python benchmarks/thin_components.py --choose components.json jpeg.json
+    python benchmarks/thin_components.py --choose components.json gray.json sepia.json --gate 8
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from clean_detect_bench import DEGRADATIONS, scanned  # run as a script: its folder is on the path
+from clean_detect_bench import DEGRADATIONS, photos_of, scanned
+from clean_detect_bench import SEED as BENCH_SEED  # run as a script: its folder is on the path
 
 from upres.cleaning import thin_net
 from upres.kernels.masks import grow
@@ -38,7 +40,6 @@ from upres.models.thin_synth import DamageConfig, render_damage
 PEAK = 0.8
 LENGTH = 45
 TRAIN_SEED, HELD_SEED = 7_000_000, 5_000_000
-BENCH_SEED = 9_000_000  # clean_detect_bench.SEED
 BENCH_TRAIN_SEED = 8_000_000
 SCAN_SEED = 6_000_000
 
@@ -107,8 +108,7 @@ def _photos(datasets: Path, test: bool,
                 yield "train-bench", f"{name}@{s}", comp, true
     if test:
         k = KINDS.index("scratch")
-        paths = [p for s in ("BSD100", "Set14") for p in sorted((datasets / s).glob("*.png"))]
-        for i, path in enumerate(paths):
+        for i, path in enumerate(photos_of(datasets, "test")):
             photo = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
             photo = _toned(photo, tone)
             yield "test", f"{path.parent.name}/{path.name}", photo, None
@@ -120,13 +120,16 @@ GRID = {"length": (60, 80, 100, 120), "mean_logit": (2.5, 3.0, 3.5, 4.0),
         "sides_luma": (0.0, 0.3, 0.5), "neutral": (0.0, 0.5, 0.6, 0.7, 0.8)}
 
 
-def _read(images: list[dict], rule: dict[str, float], split: str) -> tuple[int, float]:
-    """(clean images with a component passing ``rule``, damage pixels covered / all) in ``split``."""
+def _read(images: list[dict], rule: dict[str, float], split: str,
+          gate: float = 0.0) -> tuple[int, float]:
+    """(clean images with a component passing ``rule``, damage pixels covered / all) in ``split``;
+    images whose colour spread is under ``gate`` get none."""
     flagged, covered, total = 0, 0, 0
     for im in images:
         if im["split"] != split:
             continue
-        kept = [c for c in im["components"] if all(c[k] >= v for k, v in rule.items())]
+        kept = [c for c in im["components"] if all(c[k] >= v for k, v in rule.items())] \
+            if im["colour_spread"] >= gate else []
         if im["damaged"]:
             covered += sum(c["covered"] for c in kept)
             total += im["damage"]
@@ -135,17 +138,18 @@ def _read(images: list[dict], rule: dict[str, float], split: str) -> tuple[int, 
     return flagged, covered / max(1, total)
 
 
-def choose(files: list[Path], show: int = 10) -> None:
+def choose(files: list[Path], gate: float = 0.0, show: int = 10) -> None:
     """Print the rules of GRID that flag no clean training image in any of ``files`` (the same
-    photos, scanned differently), most benchmark scratches found on the training photos first."""
+    photos, scanned or toned differently), most benchmark scratches found on the training photos
+    first; with ``gate``, photos whose colour spread is under it get no scratch."""
     runs = [json.loads(f.read_text())["images"] for f in files]
     rows = []
     for values in itertools.product(*GRID.values()):
         rule = dict(zip(GRID, values, strict=True))
-        if any(_read(images, rule, "train")[0] for images in runs):
+        if any(_read(images, rule, "train", gate)[0] for images in runs):
             continue
-        rows.append((rule, [_read(images, rule, "train-bench")[1] for images in runs],
-                     [_read(images, rule, "train")[1] for images in runs]))
+        rows.append((rule, [_read(images, rule, "train-bench", gate)[1] for images in runs],
+                     [_read(images, rule, "train", gate)[1] for images in runs]))
     rows.sort(key=lambda r: -float(np.mean(r[1])))
     for rule, bench, own in rows[:show]:
         print(rule, "benchmark scratches", [round(b, 3) for b in bench],
@@ -157,6 +161,8 @@ def main() -> None:
     ap.add_argument("--datasets", type=Path)
     ap.add_argument("--choose", type=Path, nargs="+", help="read these runs' JSON and print the best "
                     "rules instead (the first as drawn, others scanned)")
+    ap.add_argument("--gate", type=float, default=0.0, help="with --choose: no scratch on photos whose "
+                    f"colour spread is under it (the default's: {thin_net.SURE.min_colour_spread:g})")
     ap.add_argument("--test", action="store_true", help="also the test photos (read them last)")
     ap.add_argument("--degrade", choices=sorted(DEGRADATIONS), default="none",
                     help="every image scanned so after its damage is drawn (clean ones too)")
@@ -165,7 +171,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.choose:
-        choose(args.choose)
+        choose(args.choose, args.gate)
         return
     if args.datasets is None or args.json is None:
         ap.error("--datasets and --json are needed to record components")
@@ -176,6 +182,7 @@ def main() -> None:
         logits = det.logits(image.astype(np.float32) / 255.0)
         images.append({"split": split, "photo": name, "damaged": true is not None,
                        "damage": int(true.sum()) if true is not None else 0,
+                       "colour_spread": thin_net.colour_spread(image),
                        "components": components(logits, image, true)})
         if n % 200 == 0:
             print(n, split, name, flush=True)

@@ -234,8 +234,8 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
     notes = []
     if lines:
         rule = thin_net.THIN if thin else thin_net.SURE
-        spread = thin_net.colour_spread(image) if rule.min_colour_spread > 0 else np.inf
-        if spread < rule.min_colour_spread:
+        spread = thin_net.too_grey(image, rule)
+        if spread is not None:
             notes.append(f"no sure scratches looked for: colour spread {spread:.1f} is under "
                          f"{rule.min_colour_spread:g} (a black-and-white or toned photo, whose "
                          "colours cannot tell a scratch from the scene's lines; --detect text,thin "

@@ -88,7 +88,7 @@ class Thresholds:
     min_sides: float = MIN_SIDES
     min_mean_logit: float = -math.inf  # over a scratch's pixels: the network's surest pixel saturates
     min_neutral: float = 0.0  # share of a scratch's centre line that is grey (``neutral``)
-    min_colour_spread: float = 0.0  # the photo's (``colour_spread``); below it nothing is taken
+    min_colour_spread: float = 0.0  # the photo's (``colour_spread``); below it nothing is looked for
 
 
 # `--detect thin`: scratches and hair, some of the scene's long thin lines with them.
@@ -219,9 +219,8 @@ def components(logits: np.ndarray, t: Thresholds | None = None,
         raise ValueError(f"thin detector: need 0 < low <= high < 1, got low {t.low}, high {t.high}")
     parts = Parts.of(logits, t.low)
     labels, stats, peak = parts.labels, parts.stats, parts.peak
-    rgb = None
-    if image is not None and (t.min_sides > 0 or t.min_neutral > 0):
-        rgb = np.asarray(image, np.float32) * (255.0 if image.dtype != np.uint8 else 1.0)
+    reads_lines = image is not None and (t.min_sides > 0 or t.min_neutral > 0)
+    scale = 255.0 if image is not None and image.dtype != np.uint8 else 1.0
     out = []
     sure_speck = _logit(t.speck_high) if t.speck_high < 1.0 else np.inf
     for i in (int(j) for j in np.flatnonzero(peak > _logit(t.high))):
@@ -231,8 +230,10 @@ def components(logits: np.ndarray, t: Thresholds | None = None,
                 (kind == "scratch" and (max(bw, bh) < t.min_length or parts.mean[i] < t.min_mean_logit)):
             continue
         pixels = labels[y : y + bh, x : x + bw] == i
-        if kind == "scratch" and rgb is not None:
-            line = centre_line(*parts.crop(rgb, i))
+        if kind == "scratch" and reads_lines:
+            assert image is not None
+            crop, part = parts.crop(image, i)  # levels of 255, the crop alone
+            line = centre_line(np.asarray(crop, np.float32) * scale, part)
             if line is None or sides_agree(line) < t.min_sides or neutral(line) < t.min_neutral:
                 continue
         score = float(1.0 / (1.0 + math.exp(-float(peak[i]))))
@@ -242,8 +243,15 @@ def components(logits: np.ndarray, t: Thresholds | None = None,
 
 def detect(image: np.ndarray, threads: int = 1, thresholds: Thresholds | None = None,
            tile: int = 512) -> list[ThinFound]:
-    """Confident scratch and speck detections of an H x W x 3 float32 RGB image in [0, 1]."""
-    t = thresholds or Thresholds()
-    if t.min_colour_spread > 0 and colour_spread(image) < t.min_colour_spread:
-        return []  # the network need not run: nothing it finds would be taken
-    return components(detector(threads).logits(image, tile), t, image)
+    """Confident scratch and speck detections of an H x W x 3 float32 RGB image in [0, 1]; the
+    caller checks ``too_grey`` first (the network need not run on a photo the rule skips)."""
+    return components(detector(threads).logits(image, tile), thresholds, image)
+
+
+def too_grey(image: np.ndarray, t: Thresholds) -> float | None:
+    """The photo's ``colour_spread`` where it is under the rule's ``min_colour_spread`` (nothing
+    is looked for), else None."""
+    if t.min_colour_spread <= 0:
+        return None
+    spread = colour_spread(image)
+    return spread if spread < t.min_colour_spread else None
