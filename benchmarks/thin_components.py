@@ -94,25 +94,26 @@ def _toned(photo: np.ndarray, tone: str) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def _photos(datasets: Path, test: bool,
-            tone: str = "colour") -> Iterator[tuple[str, str, np.ndarray, np.ndarray | None]]:
-    """(split, name, image, damage mask or None) for every clean and damaged image."""
+def damaged_photos(datasets: Path, test: bool, tone: str = "colour",
+                   kind: str = "scratch") -> Iterator[tuple[str, str, np.ndarray, np.ndarray | None]]:
+    """(split, name, image, damage mask or None) for every clean and damaged image; ``kind``: the
+    benchmark's overlay drawn on the training photos ("train-bench") and the test photos."""
     for split, holdout, seed in (("train", False, TRAIN_SEED), ("held", True, HELD_SEED)):
         for i, (name, s, colour) in enumerate(photos_at_scales(datasets, holdout)):
             photo = _toned(colour, tone)
             yield split, f"{name}@{s}", photo, None
             comp, true = render_damage(photo, np.random.default_rng(seed + i), DamageConfig(blank=0.0))
             yield split, f"{name}@{s}", comp, true
-            if not holdout:  # the benchmark's own scratches on the same training photos
-                comp, true = render(photo, "scratch", BENCH_TRAIN_SEED + i)
+            if not holdout:  # the benchmark's own overlay on the same training photos
+                comp, true = render(photo, kind, BENCH_TRAIN_SEED + i)
                 yield "train-bench", f"{name}@{s}", comp, true
     if test:
-        k = KINDS.index("scratch")
+        k = KINDS.index(kind)
         for i, path in enumerate(photos_of(datasets, "test")):
             photo = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
             photo = _toned(photo, tone)
             yield "test", f"{path.parent.name}/{path.name}", photo, None
-            comp, true = render(photo, "scratch", BENCH_SEED + 16 * i + k)
+            comp, true = render(photo, kind, BENCH_SEED + 16 * i + k)
             yield "test", f"{path.parent.name}/{path.name}", comp, true
 
 
@@ -177,7 +178,7 @@ def main() -> None:
         ap.error("--datasets and --json are needed to record components")
     det = thin_net.detector(2)
     images = []
-    for n, (split, name, drawn, true) in enumerate(_photos(args.datasets, args.test, args.tone)):
+    for n, (split, name, drawn, true) in enumerate(damaged_photos(args.datasets, args.test, args.tone)):
         image = scanned(drawn, args.degrade, SCAN_SEED + n)
         logits = det.logits(image.astype(np.float32) / 255.0)
         images.append({"split": split, "photo": name, "damaged": true is not None,

@@ -235,7 +235,7 @@ def test_auto_mask_detects_grows_and_round_trips(tmp_path: Path) -> None:
     assert code == 0, text
     record = json.loads((tmp_path / "a" / "scan.png.json").read_text())
     settings = record["settings"]["mask"]
-    assert settings["kind"] == "auto" and settings["detect"] == ["text", "scratch"]
+    assert settings["kind"] == "auto" and settings["detect"] == ["text", "scratch", "dust"]
     assert settings["text_detector_sha256"] and settings["thin_detector_sha256"]
     assert record["mask"]["pixels"] > 0 and record["mask"]["stroke_width"] >= 1
     auto = record["mask"]["auto"]

@@ -245,7 +245,8 @@ def test_no_sure_scratch_on_a_black_and_white_or_toned_print() -> None:
         assert thin_net.colour_spread(print_) < thin_net.SURE.min_colour_spread
         auto = auto_mask.detect_auto(_f(print_), text=False)
         assert not auto.mask.any()
-        assert len(auto.notes) == 1 and "no sure scratches looked for" in auto.notes[0]
+        assert len(auto.notes) == 2 and "no sure scratches looked for" in auto.notes[0]
+        assert "no dust specks looked for" in auto.notes[1]
         assert auto.record()["notes"] == auto.notes
     ungated = dataclasses.replace(thin_net.SURE, min_colour_spread=0.0)
     assert thin_net.detect(_f(prints[0]), 1, ungated)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from upres.cleaning import date_ink, detect, faces, text_detect, text_read, thin_net
+from upres.cleaning import date_ink, detect, dust_net, faces, text_detect, text_read, thin_net
 from upres.kernels.masks import grow
 
 # Of the image: more than the largest caption and a stamp (the benchmark's captions cover up to 9%
@@ -163,15 +163,45 @@ def _cut_to_overlay(detections: list[Detection], image: np.ndarray, threads: int
     return net.sha256
 
 
-def _thin(image: np.ndarray, text: np.ndarray, threads: int,
-          rule: thin_net.Thresholds) -> list[Detection]:
+def _thin(found: list[thin_net.ThinFound], text: np.ndarray) -> list[Detection]:
     out = []
-    for t in thin_net.detect(image, threads, rule):
+    for t in found:
         y0, y1, x0, x1 = t.box
         if (t.pixels & text[y0:y1, x0:x1]).any():
-            continue  # part of a caption's strokes: the text detection has it
+            continue  # part of a caption's strokes (an i's dot): the text detection has it
         out.append(Detection(THIN, t.kind, t.box, t.pixels, t.score))
     return out
+
+
+def _gated(what: str, gate: float, spread: float, notes: list[str]) -> bool:
+    """Whether a rule whose colour gate is ``gate`` stays off a photo of this colour spread
+    (noted)."""
+    if spread >= gate:
+        return False
+    notes.append(f"no {what} looked for: colour spread {spread:.1f} is under {gate:g} (a "
+                 "black-and-white or toned photo, whose colours cannot tell them from the scene's "
+                 f"own{'; --detect text,thin looks for scratches' if what == 'sure scratches' else ''})")
+    return True
+
+
+def _lines_and_specks(image: np.ndarray, text: np.ndarray, threads: int, rule: thin_net.Thresholds | None,
+                      dust: bool, notes: list[str]) -> list[Detection]:
+    """Scratches by ``rule`` and, with ``dust``, sure specks, from one run of thin-detect; none
+    where the photo's colours are under a rule's gate."""
+    speck_rule = dust_net.SpeckRule() if dust else None
+    gates = [r.min_colour_spread for r in (rule, speck_rule) if r is not None]
+    spread = thin_net.colour_spread(image) if max(gates, default=0.0) > 0 else np.inf
+    if rule is not None and _gated("sure scratches", rule.min_colour_spread, spread, notes):
+        rule = None
+    if speck_rule is not None and _gated("dust specks", speck_rule.min_colour_spread, spread, notes):
+        speck_rule = None
+    if rule is None and speck_rule is None:
+        return []
+    logits = thin_net.detector(threads).logits(image, thin_net.TILE)
+    found = thin_net.components(logits, rule, image) if rule is not None else []
+    if speck_rule is not None:
+        found += [sp.found() for sp in dust_net.find(logits, image, speck_rule)]
+    return _thin(found, text)
 
 
 def _keep_off_faces(detections: list[Detection], face: np.ndarray) -> None:
@@ -204,14 +234,15 @@ def _cap(detections: list[Detection], shape: tuple[int, int], max_area: float) -
 
 
 def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: int = 1,
-                text: bool = True, scratch: bool = True, thin: bool = False) -> AutoMask:
+                text: bool = True, scratch: bool = True, thin: bool = False, dust: bool = True) -> AutoMask:
     """The automatic mask of an H x W x 3 float32 RGB image in [0, 1], with its record: text,
-    sure scratches (``scratch``) or scratches by the looser rule (``thin``, in place of them)."""
+    sure scratches (``scratch``) or scratches by the looser rule (``thin``, in place of them),
+    sure dust specks on a dusty photo (``dust``)."""
     if not 0.0 < max_area <= 1.0:
         raise ValueError(f"--max-auto-area must be within (0, 1], got {max_area}")
     h, w = image.shape[:2]
     lines = thin or scratch
-    detectors: dict[str, str | None] = {THIN: thin_net.detector(threads).sha256} if lines else {}
+    detectors: dict[str, str | None] = {THIN: thin_net.detector(threads).sha256} if lines or dust else {}
     detections: list[Detection] = []
     text_px = np.zeros((h, w), bool)
     if text and text_read.available():
@@ -231,17 +262,10 @@ def detect_auto(image: np.ndarray, max_area: float = DEFAULT_MAX_AREA, threads: 
             detectors[OVERLAY] = cut_by
     elif text:
         detectors[text_detect.NAME] = None
-    notes = []
-    if lines:
-        rule = thin_net.THIN if thin else thin_net.SURE
-        spread = thin_net.too_grey(image, rule)
-        if spread is not None:
-            notes.append(f"no sure scratches looked for: colour spread {spread:.1f} is under "
-                         f"{rule.min_colour_spread:g} (a black-and-white or toned photo, whose "
-                         "colours cannot tell a scratch from the scene's lines; --detect text,thin "
-                         "looks for them)")
-        else:
-            detections += _thin(image, text_px, threads, rule)
+    notes: list[str] = []
+    if lines or dust:
+        rule = (thin_net.THIN if thin else thin_net.SURE) if lines else None
+        detections += _lines_and_specks(image, text_px, threads, rule, dust, notes)
     boxes = faces.face_boxes(image)
     _keep_off_faces(detections, faces.face_area((h, w), boxes))
     review = _cap(detections, (h, w), max_area)

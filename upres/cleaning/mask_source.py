@@ -49,14 +49,15 @@ def job_relative(job: Job) -> Path:
 
 
 # scratch: thin-detect's sure scratches (thin_net.SURE); thin: its looser rule (thin_net.THIN),
-# more scratches and hair with some of the scene's own thin lines, in place of scratch's.
-DETECTORS = ("text", "scratch", "thin")
-DEFAULT_DETECT = ("text", "scratch")
+# more scratches and hair with some of the scene's own thin lines, in place of scratch's; dust:
+# its sure specks on a photo that holds a crowd of them (dust_net).
+DETECTORS = ("text", "scratch", "thin", "dust")
+DEFAULT_DETECT = ("text", "scratch", "dust")
 
 
 def detectors_run(detect: tuple[str, ...]) -> dict[str, bool]:
     """detect_auto's switches for a --detect list."""
-    return {"text": "text" in detect, "scratch": "scratch" in detect, "thin": "thin" in detect}
+    return {name: name in detect for name in DETECTORS}
 
 
 def detect_option(value: str) -> tuple[str, ...]:

@@ -47,6 +47,7 @@ LOW = 0.3  # extends a detection along its fainter pixels
 HIGH = 0.8  # a scratch needs one pixel at least this sure
 MIN_LENGTH = 60  # px: the longer side of a scratch's box
 SPECK_HIGH = 1.0  # a speck needs one pixel at least this sure; 1.0: specks are not taken
+TILE = 512  # px: the logit map is exact at any tile size; this one bounds the run's memory
 MIN_AREA = 3  # px: single pixels are noise, grain and JPEG blocks
 SPECK_EXTENT = 10  # px: a detection whose box side is at most this is a speck, else a scratch
 MIN_SIDES = 0.3  # share of a scratch's centre line that stands out from both sides alike
@@ -242,16 +243,7 @@ def components(logits: np.ndarray, t: Thresholds | None = None,
 
 
 def detect(image: np.ndarray, threads: int = 1, thresholds: Thresholds | None = None,
-           tile: int = 512) -> list[ThinFound]:
+           tile: int = TILE) -> list[ThinFound]:
     """Confident scratch and speck detections of an H x W x 3 float32 RGB image in [0, 1]; the
-    caller checks ``too_grey`` first (the network need not run on a photo the rule skips)."""
+    caller checks the rule's colour gate first (the network need not run on a photo it skips)."""
     return components(detector(threads).logits(image, tile), thresholds, image)
-
-
-def too_grey(image: np.ndarray, t: Thresholds) -> float | None:
-    """The photo's ``colour_spread`` where it is under the rule's ``min_colour_spread`` (nothing
-    is looked for), else None."""
-    if t.min_colour_spread <= 0:
-        return None
-    spread = colour_spread(image)
-    return spread if spread < t.min_colour_spread else None

@@ -50,8 +50,9 @@ def clean_command(
     detect: Annotated[str, typer.Option("--detect", help="with --mask auto: some of text, scratch "
                                         "(sure scratches only), thin (scratches and hair by a "
                                         "looser rule, in place of scratch; it also takes some "
-                                        "long thin lines of the scene: see docs/CLEAN_DETECT.md)")]
-    = "text,scratch",
+                                        "long thin lines of the scene: see docs/CLEAN_DETECT.md), "
+                                        "dust (sure specks, on a photo with a crowd of them)")]
+    = "text,scratch,dust",
     max_auto_area: Annotated[float, typer.Option("--max-auto-area", help="with --mask auto: the most "
                                                  "of an image (0..1) filled; more is flagged for "
                                                  "review, exit code 3")] = 0.12,

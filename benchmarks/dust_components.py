@@ -1,0 +1,140 @@
+"""Every small part thin-detect gives, with what a speck rule reads of it, on clean and dusty photos.
+
+For choosing upres.cleaning.dust_net's rule (docs/CLEAN_DETECT.md, *Dust*): each part of
+``p > thin_net.LOW`` within dust_net.SPECK_SIDE px whose surest pixel has p > 0.5 is recorded with
+its ``dust_net.reads`` and the damage pixels it covers (grown by 1 px). Photos as
+benchmarks/thin_components.py draws them, with the clean-detect benchmark's dust on the training
+photos ("train-bench") and, with ``--test``, on the test photos (read once a rule is chosen).
+
+    python benchmarks/dust_components.py --datasets ../shared/datasets --json dust.json
+    python benchmarks/dust_components.py --datasets ../shared/datasets --degrade jpeg --json jpeg.json
+    python benchmarks/dust_components.py --choose dust.json jpeg.json gray.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+from clean_detect_bench import DEGRADATIONS, scanned  # run as a script: its folder is on the path
+from thin_components import SCAN_SEED, damaged_photos
+
+from upres.cleaning import dust_net, thin_net
+from upres.kernels.masks import grow
+
+
+def parts(logits: np.ndarray, image: np.ndarray, true: np.ndarray | None) -> list[dict]:
+    out = []
+    for sp in dust_net.small_parts(logits, image, 0.0):
+        covered = 0
+        (y, x), (h, w) = sp.origin, sp.pixels.shape
+        if true is not None:
+            covered = int((grow(sp.pixels, 1) & true[y : y + h, x : x + w]).sum())
+        reads = {k: round(v, 3) if isinstance(v, float) else v
+                 for k, v in dataclasses.asdict(sp.reads).items()}
+        reads["surface"] = [round(v, 1) for v in sp.reads.surface]
+        out.append({**reads, "y": sp.centre[0], "x": sp.centre[1], "covered": covered})
+    return out
+
+
+GRID = {"min_peak": (3.0, 4.0, 6.0), "min_contrast": (16.0, 24.0), "neutral_floor": (12.0, 20.0, 28.0),
+        "min_count": (3, 5, 8, 12), "min_cells": (3, 5, 7, 9, 11), "min_surface_spread": (30.0, 40.0, 50.0)}
+
+
+class Run:
+    """One run's records as columns: a row per part, and per image its split, damage and spread."""
+
+    def __init__(self, images: list[dict]) -> None:
+        rows = [(n, c) for n, im in enumerate(images) for c in im["parts"]]
+        self.image = np.array([n for n, _ in rows], np.int64)
+        self.cols = {k: np.array([c[k] for _, c in rows], np.float64)
+                     for k in (*dust_net.SpeckReads.__dataclass_fields__, "covered", "y", "x")
+                     if k != "surface"}
+        self.surface = np.array([c["surface"] for _, c in rows], np.float64).reshape(-1, 3)
+        self.size = np.array([im["size"] for im in images], np.float64)
+        self.split = np.array([im["split"] for im in images])
+        self.damaged = np.array([im["damaged"] for im in images])
+        self.damage = np.array([im["damage"] for im in images], np.float64)
+        self.spread = np.array([im["colour_spread"] for im in images])
+
+    def sure(self, rule: dust_net.SpeckRule) -> np.ndarray:
+        """Per part: passes ``rule`` (dust_net.sure, on columns)."""
+        c = self.cols
+        grey = c["chroma"] <= np.maximum(rule.neutral_floor, thin_net.NEUTRAL_SHARE * c["ring_chroma"])
+        return ((c["peak"] >= rule.min_peak) & (c["contrast"] >= rule.min_contrast)
+                & (c["noise"] <= rule.max_noise) & grey)
+
+    def read(self, rule: dust_net.SpeckRule, split: str) -> tuple[int, float]:
+        """(clean images of ``split`` given a speck, damage pixels covered / all there)."""
+        n = len(self.split)
+        sure = self.sure(rule)
+        img = self.image[sure]
+        covered = np.bincount(img, weights=self.cols["covered"][sure], minlength=n)
+        ys, xs, surface = self.cols["y"][sure], self.cols["x"][sure], self.surface[sure]
+        taken = np.zeros(n, bool)
+        for i in np.flatnonzero(np.bincount(img, minlength=n) >= rule.min_count):
+            on = img == i
+            taken[i] = self.spread[i] >= rule.min_colour_spread and dust_net.crowded(
+                ys[on].astype(np.int64), xs[on].astype(np.int64), surface[on],
+                (int(self.size[i, 0]), int(self.size[i, 1])), rule)
+        here = self.split == split
+        flagged = int((taken & here & ~self.damaged).sum())
+        total = self.damage[here & self.damaged].sum()
+        return flagged, float(covered[taken & here & self.damaged].sum() / max(1.0, total))
+
+
+def choose(files: list[Path], split: str = "train", show: int = 12) -> None:
+    """Print the rules of GRID that give no clean image of ``split`` a speck in any of ``files``,
+    the most benchmark dust found on the training photos first."""
+    runs = [Run(json.loads(f.read_text())["images"]) for f in files]
+    rows = []
+    for values in itertools.product(*GRID.values()):
+        rule = dust_net.SpeckRule(**dict(zip(GRID, values, strict=True)))  # type: ignore[arg-type]
+        if any(r.read(rule, split)[0] for r in runs):
+            continue
+        rows.append((rule, [r.read(rule, "train-bench")[1] for r in runs],
+                     [r.read(rule, split)[1] for r in runs]))
+    rows.sort(key=lambda r: -float(np.mean(r[1])))
+    for rule, bench, own in rows[:show]:
+        print({k: getattr(rule, k) for k in GRID}, "benchmark dust", [round(b, 3) for b in bench],
+              "training damage", [round(o, 3) for o in own])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", type=Path)
+    ap.add_argument("--choose", type=Path, nargs="+", help="read these runs' JSON and print the best "
+                    "rules instead")
+    ap.add_argument("--split", default="train", help="with --choose: the clean photos no rule may "
+                    "touch (train: the network's training photos; held: its held-out ones)")
+    ap.add_argument("--test", action="store_true", help="also the test photos (read them last)")
+    ap.add_argument("--degrade", choices=sorted(DEGRADATIONS), default="none")
+    ap.add_argument("--tone", choices=("colour", "gray", "sepia"), default="colour")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.choose:
+        choose(args.choose, args.split)
+        return
+    if args.datasets is None or args.json is None:
+        ap.error("--datasets and --json are needed to record parts")
+    det = thin_net.detector(1)
+    images = []
+    for n, (split, name, drawn, true) in enumerate(
+            damaged_photos(args.datasets, args.test, args.tone, kind="dust")):
+        image = scanned(drawn, args.degrade, SCAN_SEED + n)
+        logits = det.logits(image.astype(np.float32) / 255.0)
+        images.append({"split": split, "photo": name, "damaged": true is not None,
+                       "damage": int(true.sum()) if true is not None else 0,
+                       "colour_spread": thin_net.colour_spread(image), "size": list(image.shape[:2]),
+                       "parts": parts(logits, image, true)})
+        if n % 200 == 0:
+            print(n, split, name, flush=True)
+    args.json.write_text(json.dumps({"images": images}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
