@@ -14,6 +14,8 @@ repainted, so
   confident, standing out from both sides alike, grey over the photo: ``thin_net.SURE``), with
   ``thin`` a looser rule that takes hair and shorter scratches, and some of the scene's own long
   thin lines with them (``thin_net.THIN``);
+- dust from the same network's run: its sure grey specks, only where a photo holds a crowd of
+  them over its frame and on many surfaces (``dust_net``);
 - nothing larger than a speck is filled inside a face (``faces``);
 - at most ``max_area`` of the image is masked: detections are taken most confident first and the
   rest is left unfilled, the image flagged for review.

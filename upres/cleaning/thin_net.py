@@ -26,7 +26,7 @@ marking) on other photos, so the default, ``SURE``, also asks for a confident ne
 whole component (its mean logit), a longer box and a *grey* centre line (``neutral``: scraped
 emulsion shows the paper's white, a scratch on the negative prints black), chosen so that none
 of the network's 786 training images gets a detection (benchmarks/thin_components.py;
-docs/CLEAN_DETECT.md). Specks are left to upres.cleaning.dust's stricter rule.
+docs/CLEAN_DETECT.md). Specks are read by upres.cleaning.dust_net, as a photo's crowd.
 """
 
 from __future__ import annotations
