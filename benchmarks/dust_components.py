@@ -20,8 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from clean_detect_bench import DEGRADATIONS, scanned  # run as a script: its folder is on the path
-from thin_components import SCAN_SEED, damaged_photos
+from thin_components import photo_options, record  # run as a script: its folder is on the path
 
 from upres.cleaning import dust_net, thin_net
 from upres.kernels.masks import grow
@@ -106,34 +105,18 @@ def choose(files: list[Path], split: str = "train", show: int = 12) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", type=Path)
+    photo_options(ap)
     ap.add_argument("--choose", type=Path, nargs="+", help="read these runs' JSON and print the best "
                     "rules instead")
     ap.add_argument("--split", default="train", help="with --choose: the clean photos no rule may "
                     "touch (train: the network's training photos; held: its held-out ones)")
-    ap.add_argument("--test", action="store_true", help="also the test photos (read them last)")
-    ap.add_argument("--degrade", choices=sorted(DEGRADATIONS), default="none")
-    ap.add_argument("--tone", choices=("colour", "gray", "sepia"), default="colour")
-    ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.choose:
         choose(args.choose, args.split)
         return
     if args.datasets is None or args.json is None:
         ap.error("--datasets and --json are needed to record parts")
-    det = thin_net.detector(1)
-    images = []
-    for n, (split, name, drawn, true) in enumerate(
-            damaged_photos(args.datasets, args.test, args.tone, kind="dust")):
-        image = scanned(drawn, args.degrade, SCAN_SEED + n)
-        logits = det.logits(image.astype(np.float32) / 255.0)
-        images.append({"split": split, "photo": name, "damaged": true is not None,
-                       "damage": int(true.sum()) if true is not None else 0,
-                       "colour_spread": thin_net.colour_spread(image), "size": list(image.shape[:2]),
-                       "parts": parts(logits, image, true)})
-        if n % 200 == 0:
-            print(n, split, name, flush=True)
-    args.json.write_text(json.dumps({"images": images}) + "\n")
+    args.json.write_text(json.dumps({"images": record(args, "dust", "parts", parts)}) + "\n")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -157,36 +157,52 @@ def choose(files: list[Path], gate: float = 0.0, show: int = 10) -> None:
               "training damage", [round(o, 3) for o in own])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def photo_options(ap: argparse.ArgumentParser) -> None:
+    """The options that say which photos are recorded, and how scanned."""
     ap.add_argument("--datasets", type=Path)
-    ap.add_argument("--choose", type=Path, nargs="+", help="read these runs' JSON and print the best "
-                    "rules instead (the first as drawn, others scanned)")
-    ap.add_argument("--gate", type=float, default=0.0, help="with --choose: no scratch on photos whose "
-                    f"colour spread is under it (the default's: {thin_net.SURE.min_colour_spread:g})")
     ap.add_argument("--test", action="store_true", help="also the test photos (read them last)")
     ap.add_argument("--degrade", choices=sorted(DEGRADATIONS), default="none",
                     help="every image scanned so after its damage is drawn (clean ones too)")
     ap.add_argument("--tone", choices=("colour", "gray", "sepia"), default="colour",
                     help="every photo made a black-and-white or sepia print before its damage is drawn")
     ap.add_argument("--json", type=Path)
+
+
+Reads = Callable[[np.ndarray, np.ndarray, np.ndarray | None], list[dict]]
+
+
+def record(args: argparse.Namespace, kind: str, key: str, reads: Reads) -> list[dict]:
+    """Per image of ``damaged_photos`` (the benchmark's ``kind`` drawn on the training photos),
+    scanned as ``args`` say: its split, damage, colour spread and size, and under ``key`` what
+    ``reads`` (logits, image, damage mask or None) makes of thin-detect's map."""
+    det = thin_net.detector(2)
+    images = []
+    for n, (split, name, drawn, true) in enumerate(damaged_photos(args.datasets, args.test, args.tone, kind)):
+        image = scanned(drawn, args.degrade, SCAN_SEED + n)
+        logits = det.logits(image.astype(np.float32) / 255.0)
+        images.append({"split": split, "photo": name, "damaged": true is not None,
+                       "damage": int(true.sum()) if true is not None else 0,
+                       "colour_spread": thin_net.colour_spread(image), "size": list(image.shape[:2]),
+                       key: reads(logits, image, true)})
+        if n % 200 == 0:
+            print(n, split, name, flush=True)
+    return images
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    photo_options(ap)
+    ap.add_argument("--choose", type=Path, nargs="+", help="read these runs' JSON and print the best "
+                    "rules instead (the first as drawn, others scanned)")
+    ap.add_argument("--gate", type=float, default=0.0, help="with --choose: no scratch on photos whose "
+                    f"colour spread is under it (the default's: {thin_net.SURE.min_colour_spread:g})")
     args = ap.parse_args()
     if args.choose:
         choose(args.choose, args.gate)
         return
     if args.datasets is None or args.json is None:
         ap.error("--datasets and --json are needed to record components")
-    det = thin_net.detector(2)
-    images = []
-    for n, (split, name, drawn, true) in enumerate(damaged_photos(args.datasets, args.test, args.tone)):
-        image = scanned(drawn, args.degrade, SCAN_SEED + n)
-        logits = det.logits(image.astype(np.float32) / 255.0)
-        images.append({"split": split, "photo": name, "damaged": true is not None,
-                       "damage": int(true.sum()) if true is not None else 0,
-                       "colour_spread": thin_net.colour_spread(image),
-                       "components": components(logits, image, true)})
-        if n % 200 == 0:
-            print(n, split, name, flush=True)
+    images = record(args, "scratch", "components", components)
     args.json.write_text(json.dumps({"peak": PEAK, "length": LENGTH, "images": images}) + "\n")
 
 
