@@ -28,7 +28,7 @@ from upres.kernels.masks import grow
 
 def parts(logits: np.ndarray, image: np.ndarray, true: np.ndarray | None) -> list[dict]:
     out = []
-    for sp in dust_net.small_parts(logits, image, 0.0):
+    for sp in dust_net.small_parts(thin_net.Parts.of(logits, thin_net.LOW), image, 0.0):
         covered = 0
         (y, x), (h, w) = sp.origin, sp.pixels.shape
         if true is not None:

@@ -175,14 +175,14 @@ def _thin(found: list[thin_net.ThinFound], text: np.ndarray) -> list[Detection]:
     return out
 
 
-def _gated(what: str, gate: float, spread: float, notes: list[str]) -> bool:
+def _gated(what: str, gate: float, spread: float, notes: list[str], hint: str = "") -> bool:
     """Whether a rule whose colour gate is ``gate`` stays off a photo of this colour spread
-    (noted)."""
+    (noted, with ``hint``)."""
     if spread >= gate:
         return False
     notes.append(f"no {what} looked for: colour spread {spread:.1f} is under {gate:g} (a "
                  "black-and-white or toned photo, whose colours cannot tell them from the scene's "
-                 f"own{'; --detect text,thin looks for scratches' if what == 'sure scratches' else ''})")
+                 f"own{hint})")
     return True
 
 
@@ -193,16 +193,19 @@ def _lines_and_specks(image: np.ndarray, text: np.ndarray, threads: int, rule: t
     speck_rule = dust_net.SpeckRule() if dust else None
     gates = [r.min_colour_spread for r in (rule, speck_rule) if r is not None]
     spread = thin_net.colour_spread(image) if max(gates, default=0.0) > 0 else np.inf
-    if rule is not None and _gated("sure scratches", rule.min_colour_spread, spread, notes):
+    if rule is not None and _gated("sure scratches", rule.min_colour_spread, spread, notes,
+                                   "; --detect text,thin looks for scratches"):
         rule = None
     if speck_rule is not None and _gated("dust specks", speck_rule.min_colour_spread, spread, notes):
         speck_rule = None
     if rule is None and speck_rule is None:
         return []
     logits = thin_net.detector(threads).logits(image, thin_net.TILE)
-    found = thin_net.components(logits, rule, image) if rule is not None else []
+    parts = thin_net.Parts.of(logits, thin_net.LOW)  # the specks'; the scratches' too at their LOW
+    found = [] if rule is None else \
+        thin_net.components(logits, rule, image, parts if rule.low == thin_net.LOW else None)
     if speck_rule is not None:
-        found += [sp.found() for sp in dust_net.find(logits, image, speck_rule)]
+        found += [sp.found() for sp in dust_net.find(parts, image, speck_rule)]
     return _thin(found, text)
 
 

@@ -8,11 +8,11 @@ read as a scan defect is, and a photo as dusty:
 
 - *grey*: a speck is a particle or a hole in the emulsion over the photo, black or the paper's
   white whatever lies under it; a berry or a flower is the scene's colour (``SpeckReads.chroma``);
-- *standing out* from its ring by ``min_contrast`` levels, on a ring of at most ``max_noise``
-  (texture makes specks of its own);
+- *standing out* from its ring by ``min_contrast`` levels;
 - the network sure of it (``min_peak``, a logit);
-- and the photo holds ``min_count`` such specks or more: dust comes in crowds, while a clean
-  photo's few look-alikes stay few. Below it none is taken.
+- and the photo's sure specks are a crowd (``crowded``): ``min_count`` or more, over several of
+  its cells, on surfaces of different luma. Dust falls anywhere, on whatever is there; a clean
+  photo's look-alikes are few, or lie on one surface. Otherwise none is taken.
 
 The photo's colour spread gates the rule as it gates sure scratches (``thin_net.colour_spread``):
 in a toned print every speck is as grey as the scene. The rule is chosen on training photos with
@@ -92,10 +92,10 @@ class SmallPart:
                                   1.0 / (1.0 + math.exp(-self.reads.peak)))
 
 
-def small_parts(logits: np.ndarray, image: np.ndarray, min_peak: float) -> list[SmallPart]:
-    """Every part of ``p > thin_net.LOW`` within SPECK_SIDE px whose surest logit is over
-    ``min_peak``, read over the H x W x 3 RGB image (uint8, or float in [0, 1])."""
-    parts = thin_net.Parts.of(logits, thin_net.LOW)
+def small_parts(parts: thin_net.Parts, image: np.ndarray, min_peak: float) -> list[SmallPart]:
+    """Every part of thin-detect's map (``thin_net.Parts`` of ``p > thin_net.LOW``) within
+    SPECK_SIDE px whose surest logit is over ``min_peak``, read over the H x W x 3 RGB image
+    (uint8, or float in [0, 1])."""
     pad = RING_OUT + 1
     out = []
     for i in (int(j) for j in np.flatnonzero(parts.peak > min_peak)):
@@ -148,11 +148,11 @@ def crowded(ys: np.ndarray, xs: np.ndarray, surface: np.ndarray, shape: tuple[in
             and float(np.percentile(luma, 90) - np.percentile(luma, 10)) >= rule.min_surface_spread)
 
 
-def find(logits: np.ndarray, image: np.ndarray, rule: SpeckRule | None = None) -> list[SmallPart]:
-    """The sure specks of an RGB image given thin-detect's logits: none unless they are
-    ``crowded`` (the caller checks the colour gate, ``SpeckRule.min_colour_spread``)."""
+def find(parts: thin_net.Parts, image: np.ndarray, rule: SpeckRule | None = None) -> list[SmallPart]:
+    """The sure specks of an RGB image given thin-detect's parts of ``p > thin_net.LOW``: none
+    unless they are ``crowded`` (the caller checks the colour gate, ``SpeckRule.min_colour_spread``)."""
     rule = rule or SpeckRule()
-    found = [sp for sp in small_parts(logits, image, rule.min_peak) if sure(sp.reads, rule)]
+    found = [sp for sp in small_parts(parts, image, rule.min_peak) if sure(sp.reads, rule)]
     ys = np.array([sp.centre[0] for sp in found], np.int64)
     xs = np.array([sp.centre[1] for sp in found], np.int64)
     surface = np.array([sp.reads.surface for sp in found], np.float64).reshape(-1, 3)

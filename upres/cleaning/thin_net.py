@@ -212,13 +212,15 @@ class Parts:
 
 
 def components(logits: np.ndarray, t: Thresholds | None = None,
-               image: np.ndarray | None = None) -> list[ThinFound]:
+               image: np.ndarray | None = None, parts: Parts | None = None) -> list[ThinFound]:
     """The confident detections of an H x W logit map; with the H x W x 3 RGB image (float in
-    [0, 1] or uint8) scratches must also pass ``sides_agree`` and ``neutral``."""
+    [0, 1] or uint8) scratches must also pass ``sides_agree`` and ``neutral``. ``parts``: the
+    map's ``Parts.of(logits, t.low)`` where the caller has them."""
     t = t or Thresholds()
     if not 0.0 < t.low <= min(t.high, t.speck_high) and t.high < 1.0:
         raise ValueError(f"thin detector: need 0 < low <= high < 1, got low {t.low}, high {t.high}")
-    parts = Parts.of(logits, t.low)
+    if parts is None:
+        parts = Parts.of(logits, t.low)
     labels, stats, peak = parts.labels, parts.stats, parts.peak
     reads_lines = image is not None and (t.min_sides > 0 or t.min_neutral > 0)
     scale = 255.0 if image is not None and image.dtype != np.uint8 else 1.0
