@@ -136,10 +136,12 @@ def run(datasets: Path, limit: int | None, fill: str, detect: tuple[str, ...],
     result = {"photos": len(photos), "split": split,
               "sets": [TRAINING[0]] if split == "training" else list(SETS), "seed": SEED, "fill": fill,
               "detect": list(detect), "degrade": degradation,
-              "seconds": round(seconds, 1), "kinds": {}, "overlay_free": {
-                  "images": clean["images"], "unchanged": clean["unchanged"],
-                  "unchanged_fraction": round(clean["unchanged"] / max(1, clean["images"]), 4),
-                  "fp_area": round(float(np.mean(clean["fp"])), 6), "flagged": clean["flagged"]}}
+              "seconds": round(seconds, 1), "kinds": {}}
+    if clean["images"]:  # drawn only with the 'none' kind
+        result["overlay_free"] = {
+            "images": clean["images"], "unchanged": clean["unchanged"],
+            "unchanged_fraction": round(clean["unchanged"] / clean["images"], 4),
+            "fp_area": round(float(np.mean(clean["fp"])), 6), "flagged": clean["flagged"]}
     for kind, s in sums.items():
         result["kinds"][kind] = {
             "recall": round(s["hit"] / max(1, s["true"]), 4),

@@ -9,6 +9,7 @@ photos ("train-bench") and, with ``--test``, on the test photos (read once a rul
     python benchmarks/dust_components.py --datasets ../shared/datasets --json dust.json
     python benchmarks/dust_components.py --datasets ../shared/datasets --degrade jpeg --json jpeg.json
     python benchmarks/dust_components.py --choose dust.json jpeg.json gray.json
+    python benchmarks/dust_components.py --choose dust.json jpeg.json --then-peaks 6 4 3 2
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ class Run:
                 & (c["noise"] <= rule.max_noise) & grey)
 
     def read(self, rule: dust_net.SpeckRule, split: str) -> tuple[int, float]:
-        """(clean images of ``split`` given a speck, damage pixels covered / all there)."""
+        """(clean images of ``split`` given a speck, damage pixels covered / all there): a photo's
+        parts of ``rule.then_peak`` count once its sure ones are crowded, as in dust_net.find."""
         n = len(self.split)
         sure = self.sure(rule)
         img = self.image[sure]
-        covered = np.bincount(img, weights=self.cols["covered"][sure], minlength=n)
+        then = self.sure(dataclasses.replace(rule, min_peak=min(rule.min_peak, rule.then_peak)))
+        covered = np.bincount(self.image[then], weights=self.cols["covered"][then], minlength=n)
         ys, xs, surface = self.cols["y"][sure], self.cols["x"][sure], self.surface[sure]
         taken = np.zeros(n, bool)
         for i in np.flatnonzero(np.bincount(img, minlength=n) >= rule.min_count):
@@ -103,6 +106,16 @@ def choose(files: list[Path], split: str = "train", show: int = 12) -> None:
               "training damage", [round(o, 3) for o in own])
 
 
+def then_peaks(files: list[Path], peaks: list[float]) -> None:
+    """Print the shipped rule's reads in each of ``files`` with each ``then_peak`` of ``peaks``."""
+    runs = [Run(json.loads(f.read_text())["images"]) for f in files]
+    for peak in peaks:
+        rule = dust_net.SpeckRule(then_peak=peak)
+        print(f"then_peak {peak}:", "clean flagged (training, held-out)",
+              [(r.read(rule, "train")[0], r.read(rule, "held")[0]) for r in runs], "benchmark dust",
+              [round(r.read(rule, "train-bench")[1], 3) for r in runs])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     photo_options(ap)
@@ -110,7 +123,12 @@ def main() -> None:
                     "rules instead")
     ap.add_argument("--split", default="train", help="with --choose: the clean photos no rule may "
                     "touch (train: the network's training photos; held: its held-out ones)")
+    ap.add_argument("--then-peaks", type=float, nargs="+", help="with --choose: print the shipped "
+                    "rule's reads at each of these then_peak values instead")
     args = ap.parse_args()
+    if args.choose and args.then_peaks:
+        then_peaks(args.choose, args.then_peaks)
+        return
     if args.choose:
         choose(args.choose, args.split)
         return

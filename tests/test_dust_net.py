@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from support import SAMPLE
 
-from upres.cleaning import auto_mask, dust_net
+from upres.cleaning import auto_mask, dust_net, thin_net
 from upres.models.damage_synth import render
 
 
@@ -77,3 +77,29 @@ def test_reads_of_a_white_speck_on_grass() -> None:
     assert r.contrast > 100 and r.level > 240
     f = dust_net.reads(crop.astype(np.float32) / 255.0, part, 7.0)
     assert f is not None and abs(f.contrast - r.contrast) < 1e-3
+
+
+def _specks_on_a_ramp(peaks: list[float]) -> tuple[thin_net.Parts, np.ndarray]:
+    """White 3 px specks over a photo whose luma runs 30..200 left to right, one per 40 px
+    column, each with the network's logit from ``peaks`` on it (-8 elsewhere)."""
+    h, w = 200, 40 * len(peaks)
+    image = np.repeat(np.linspace(30, 200, w, dtype=np.float32)[None, :, None], 3, axis=2)
+    image = np.ascontiguousarray(np.broadcast_to(image, (h, w, 3))).astype(np.uint8)
+    logits = np.full((h, w), -8.0, np.float32)
+    for k, peak in enumerate(peaks):
+        y, x = 20 + (k * 53) % 160, 40 * k + 18
+        image[y : y + 3, x : x + 3] = 250
+        logits[y : y + 3, x : x + 3] = peak
+    return thin_net.Parts.of(logits, thin_net.LOW), image
+
+
+def test_a_dusty_photo_s_less_sure_specks_are_taken_and_a_clean_one_s_not() -> None:
+    rule = dust_net.SpeckRule()
+    sure, unsure = [rule.min_peak + 1] * rule.min_count, [rule.then_peak + 0.5] * 4
+    found = dust_net.find(*_specks_on_a_ramp(sure + unsure), rule)
+    assert len(found) == len(sure) + len(unsure)  # the photo is known dusty
+    assert dust_net.find(*_specks_on_a_ramp(sure[1:] + unsure), rule) == []  # not a crowd
+    fainter = [rule.then_peak - 0.5] * 4
+    assert len(dust_net.find(*_specks_on_a_ramp(sure + fainter), rule)) == len(sure)
+    strict = dust_net.SpeckRule(then_peak=rule.min_peak)
+    assert len(dust_net.find(*_specks_on_a_ramp(sure + unsure), strict)) == len(sure)

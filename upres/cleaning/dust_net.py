@@ -1,4 +1,4 @@
-"""Dust specks from the thin-detect network's small parts: sure ones only, and only on a dusty photo.
+"""Dust specks from the thin-detect network's small parts, and only on a photo whose sure ones are a crowd.
 
 The network (trained with the training generator's dust among its damage) marks most specks: its
 parts of ``p > thin_net.LOW`` within SPECK_SIDE px cover ~0.7 of the benchmark's dust pixels on
@@ -12,7 +12,9 @@ read as a scan defect is, and a photo as dusty:
 - the network sure of it (``min_peak``, a logit);
 - and the photo's sure specks are a crowd (``crowded``): ``min_count`` or more, over several of
   its cells, on surfaces of different luma. Dust falls anywhere, on whatever is there; a clean
-  photo's look-alikes are few, or lie on one surface. Otherwise none is taken.
+  photo's look-alikes are few, or lie on one surface. Otherwise none is taken;
+- once the photo is known dusty, its less sure parts (``then_peak``) that are grey and stand out
+  are taken too.
 
 The photo's colour spread gates the rule as it gates sure scratches (``thin_net.colour_spread``):
 in a toned print every speck is as grey as the scene. The rule is chosen on training photos with
@@ -21,6 +23,7 @@ benchmarks/dust_components.py (docs/CLEAN_DETECT.md, *Dust*).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -122,6 +125,9 @@ class SpeckRule:
     min_cells: int = 3  # of the CELLS x CELLS cells, holding them
     min_surface_spread: float = 30.0  # levels: p90 - p10 of the luma they lie on
     min_colour_spread: float = thin_net.SURE.min_colour_spread
+    # logit: once a photo's sure specks are a crowd, it is known dusty, and its parts this sure
+    # that pass the other tests are taken too (no clean photo is crowded, so none gains any)
+    then_peak: float = 3.0
 
 
 def grey(r: SpeckReads, rule: SpeckRule) -> bool:
@@ -149,11 +155,14 @@ def crowded(ys: np.ndarray, xs: np.ndarray, surface: np.ndarray, shape: tuple[in
 
 
 def find(parts: thin_net.Parts, image: np.ndarray, rule: SpeckRule | None = None) -> list[SmallPart]:
-    """The sure specks of an RGB image given thin-detect's parts of ``p > thin_net.LOW``: none
-    unless they are ``crowded`` (the caller checks the colour gate, ``SpeckRule.min_colour_spread``)."""
+    """The specks of an RGB image given thin-detect's parts of ``p > thin_net.LOW``: none unless
+    its sure ones are ``crowded``, and then also those of ``rule.then_peak`` (the caller checks
+    the colour gate, ``SpeckRule.min_colour_spread``)."""
     rule = rule or SpeckRule()
-    found = [sp for sp in small_parts(parts, image, rule.min_peak) if sure(sp.reads, rule)]
+    then = dataclasses.replace(rule, min_peak=min(rule.min_peak, rule.then_peak))
+    candidates = [sp for sp in small_parts(parts, image, then.min_peak) if sure(sp.reads, then)]
+    found = [sp for sp in candidates if sp.reads.peak >= rule.min_peak]
     ys = np.array([sp.centre[0] for sp in found], np.int64)
     xs = np.array([sp.centre[1] for sp in found], np.int64)
     surface = np.array([sp.reads.surface for sp in found], np.float64).reshape(-1, 3)
-    return found if crowded(ys, xs, surface, image.shape[:2], rule) else []
+    return candidates if crowded(ys, xs, surface, image.shape[:2], rule) else []
