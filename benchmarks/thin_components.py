@@ -121,22 +121,34 @@ GRID = {"length": (60, 80, 100, 120), "mean_logit": (2.5, 3.0, 3.5, 4.0),
         "sides_luma": (0.0, 0.3, 0.5), "neutral": (0.0, 0.5, 0.6, 0.7, 0.8)}
 
 
+def _tally(images: list[dict], split: str, gate: float,
+           take: Callable[[list[dict]], list[dict]]) -> tuple[int, float, int]:
+    """(clean images given a component, damage pixels covered / all, components covering no
+    damage on the damaged images) in ``split`` where ``take`` picks an image's components from
+    all it has; images whose colour spread is under ``gate`` get none."""
+    flagged, covered, total, false = 0, 0, 0, 0
+    for im in images:
+        if im["split"] != split:
+            continue
+        kept = take(im["components"]) if im["colour_spread"] >= gate else []
+        if im["damaged"]:
+            covered += sum(c["covered"] for c in kept)
+            total += im["damage"]
+            false += sum(c["covered"] == 0 for c in kept)
+        elif kept:
+            flagged += 1
+    return flagged, covered / max(1, total), false
+
+
+def _passes(c: dict, rule: dict[str, float]) -> bool:
+    return all(c[k] >= v for k, v in rule.items())
+
+
 def _read(images: list[dict], rule: dict[str, float], split: str,
           gate: float = 0.0) -> tuple[int, float]:
     """(clean images with a component passing ``rule``, damage pixels covered / all) in ``split``;
     images whose colour spread is under ``gate`` get none."""
-    flagged, covered, total = 0, 0, 0
-    for im in images:
-        if im["split"] != split:
-            continue
-        kept = [c for c in im["components"] if all(c[k] >= v for k, v in rule.items())] \
-            if im["colour_spread"] >= gate else []
-        if im["damaged"]:
-            covered += sum(c["covered"] for c in kept)
-            total += im["damage"]
-        elif kept:
-            flagged += 1
-    return flagged, covered / max(1, total)
+    return _tally(images, split, gate, lambda comps: [c for c in comps if _passes(c, rule)])[:2]
 
 
 def choose(files: list[Path], gate: float = 0.0, show: int = 10) -> None:
@@ -155,6 +167,69 @@ def choose(files: list[Path], gate: float = 0.0, show: int = 10) -> None:
     for rule, bench, own in rows[:show]:
         print(rule, "benchmark scratches", [round(b, 3) for b in bench],
               "training damage", [round(o, 3) for o in own])
+
+
+def _rule_of(t: thin_net.Thresholds) -> dict[str, float]:
+    return {"length": t.min_length, "mean_logit": t.min_mean_logit, "sides_luma": t.min_sides,
+            "neutral": t.min_neutral}
+
+
+SURE_RULE = _rule_of(thin_net.SURE)
+THEN_GRID = {"length": (45, 60, 80), "mean_logit": (-9.0, 2.0, 2.5, 3.0, 3.5),
+             "sides_luma": (0.0, 0.3), "neutral": (0.0, 0.3, 0.5, 0.7)}
+
+
+def _read_then(images: list[dict], then: dict[str, float], split: str,
+               gate: float) -> tuple[int, float, int]:
+    """``_tally`` when a photo with a component of the shipped rule also gives those of ``then``."""
+    return _tally(images, split, gate, lambda comps: [c for c in comps if _passes(c, then)]
+                  if any(_passes(c, SURE_RULE) for c in comps) else [])
+
+
+def choose_then(files: list[Path], gate: float, split: str = "train-bench", show: int = 12) -> None:
+    """Print the sure rule alone and with its shipped ``then``, then the looser rules of THEN_GRID
+    for a photo that has a sure scratch, most of ``split``'s damage found first, with the
+    components they take that cover none."""
+    runs = [json.loads(f.read_text())["images"] for f in files]
+    rows = []
+    for values in itertools.product(*THEN_GRID.values()):
+        then = {k: min(v, SURE_RULE[k]) for k, v in zip(THEN_GRID, values, strict=True)}
+        rows.append((then, [_read_then(images, then, split, gate) for images in runs]))
+    rows.sort(key=lambda r: -float(np.mean([x[1] for x in r[1]])))
+    first = [SURE_RULE] + ([] if thin_net.SURE.then is None else [_rule_of(thin_net.SURE.then)])
+    for then, reads in [*((r, [_read_then(im, r, split, gate) for im in runs]) for r in first), *rows[:show]]:
+        clean = [_read_then(im, then, "train", gate)[0] for im in runs]
+        print(then, "clean training images taken", clean, f"clean {split} images taken",
+              [r[0] for r in reads], "found", [round(r[1], 3) for r in reads],
+              "false components", [r[2] for r in reads])
+
+
+def _crowd(comps: list[dict], rule: dict[str, float], count: int) -> list[dict]:
+    crowd = [c for c in comps if _passes(c, rule)]
+    return crowd if len(crowd) >= count else [c for c in comps if _passes(c, SURE_RULE)]
+
+
+def _read_crowd(images: list[dict], rule: dict[str, float], count: int, split: str,
+                gate: float) -> tuple[int, float]:
+    """``_tally`` when a photo's components of ``rule`` are taken once there are ``count`` of
+    them, and its sure ones whatever their number."""
+    return _tally(images, split, gate, lambda comps: _crowd(comps, rule, count))[:2]
+
+
+def choose_crowd(files: list[Path], gate: float, show: int = 12) -> None:
+    """Print the rules of GRID whose components, taken where a photo holds 2-5 of them, leave
+    every clean training image clean in all of ``files``, most benchmark scratches first."""
+    runs = [json.loads(f.read_text())["images"] for f in files]
+    rows = []
+    for count in (2, 3, 4, 5):
+        for values in itertools.product(*THEN_GRID.values()):
+            rule = dict(zip(THEN_GRID, values, strict=True))
+            if any(_read_crowd(im, rule, count, s, gate)[0] for im in runs for s in ("train", "held")):
+                continue
+            rows.append((count, rule, [_read_crowd(im, rule, count, "train-bench", gate)[1] for im in runs]))
+    rows.sort(key=lambda r: -float(np.mean(r[2])))
+    for count, rule, found in rows[:show]:
+        print(count, rule, "benchmark scratches", [round(f, 3) for f in found])
 
 
 def photo_options(ap: argparse.ArgumentParser) -> None:
@@ -196,7 +271,17 @@ def main() -> None:
                     "rules instead (the first as drawn, others scanned)")
     ap.add_argument("--gate", type=float, default=0.0, help="with --choose: no scratch on photos whose "
                     f"colour spread is under it (the default's: {thin_net.SURE.min_colour_spread:g})")
+    ap.add_argument("--then", default=None, help="with --choose: the looser rules for a photo with "
+                    "a sure scratch instead, read on this split (train-bench, test)")
+    ap.add_argument("--crowd", action="store_true", help="with --choose: the rules that take a "
+                    "photo's components once it holds a few, instead")
     args = ap.parse_args()
+    if args.choose and args.crowd:
+        choose_crowd(args.choose, args.gate)
+        return
+    if args.choose and args.then:
+        choose_then(args.choose, args.gate, args.then)
+        return
     if args.choose:
         choose(args.choose, args.gate)
         return

@@ -3,6 +3,7 @@ photo and what it leaves alone, and its training path."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -305,3 +306,30 @@ def test_a_sure_scratch_is_grey_over_a_coloured_ground() -> None:
     short = np.where(line & (np.arange(w) < 80), 6.0, -8.0).astype(np.float32)
     assert thin_net.components(short, thin_net.SURE, white / 255.0) == []
     assert thin_net.components(short, thin_net.THIN, white / 255.0) != []
+
+
+def test_a_scratched_photo_s_less_sure_lines_are_taken_and_a_clean_one_s_not() -> None:
+    """Once a sure scratch is found, the photo's lines of the looser ``SURE.then`` are taken too
+    (shorter, less sure, no sides test); without a sure one, none of them is."""
+    assert thin_net.SURE.then is not None
+    then = thin_net.SURE.then
+    h, w = 120, 200
+    image = np.zeros((h, w, 3), np.float32)
+    image[:] = (60, 140, 50)
+    sure, loose = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    sure[29:31, 10:190] = True  # 180 px, the network sure of it
+    loose[89:91, 40:100] = True  # 60 px: under SURE's length, over then's
+    image[sure | loose] = (235, 235, 235)
+    logits = np.full((h, w), -8.0, np.float32)
+    logits[sure] = 6.0
+    logits[loose] = then.min_mean_logit + 0.5
+    found = thin_net.components(logits, thin_net.SURE, image / 255.0)
+    assert sorted(f.box for f in found) == [(29, 31, 10, 190), (89, 91, 40, 100)]
+    alone = np.where(loose, logits, -8.0).astype(np.float32)
+    assert thin_net.components(alone, thin_net.SURE, image / 255.0) == []
+    assert thin_net.components(alone, then, image / 255.0) != []
+    fainter = logits.copy()
+    fainter[loose] = then.min_mean_logit - 0.5
+    assert len(thin_net.components(fainter, thin_net.SURE, image / 255.0)) == 1
+    no_then = dataclasses.replace(thin_net.SURE, then=None)
+    assert len(thin_net.components(logits, no_then, image / 255.0)) == 1

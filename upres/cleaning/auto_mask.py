@@ -10,12 +10,12 @@ repainted, so
   (``detect``); a line that does not read is still taken when
   its strokes are in a camera date imprint's ink, and the detector runs again over the image's
   warm ink alone for the date stamps it does not see in the photo (``date_ink``);
-- scratches from the thin-detect network (``thin_net``): by default only its sure ones (long,
-  confident, standing out from both sides alike, grey over the photo: ``thin_net.SURE``), with
-  ``thin`` a looser rule that takes hair and shorter scratches, and some of the scene's own long
-  thin lines with them (``thin_net.THIN``);
+- scratches from the thin-detect network (``thin_net``): by default its sure ones (long,
+  confident, standing out from both sides alike, grey over the photo: ``thin_net.SURE``) and, on
+  a photo with one, its less sure grey ones (``SURE.then``); with ``thin`` a looser rule that
+  takes hair and shorter scratches, and some of the scene's own long thin lines with them (``thin_net.THIN``);
 - dust from the same network's run: its sure grey specks, only where a photo holds a crowd of
-  them over its frame and on many surfaces (``dust_net``);
+  them over its frame and on many surfaces, and then its less sure ones too (``dust_net``);
 - nothing larger than a speck is filled inside a face (``faces``);
 - at most ``max_area`` of the image is masked: detections are taken most confident first and the
   rest is left unfilled, the image flagged for review.

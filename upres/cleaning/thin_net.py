@@ -26,7 +26,9 @@ marking) on other photos, so the default, ``SURE``, also asks for a confident ne
 whole component (its mean logit), a longer box and a *grey* centre line (``neutral``: scraped
 emulsion shows the paper's white, a scratch on the negative prints black), chosen so that none
 of the network's 786 training images gets a detection (benchmarks/thin_components.py;
-docs/CLEAN_DETECT.md). Specks are read by upres.cleaning.dust_net, as a photo's crowd.
+docs/CLEAN_DETECT.md). Once it finds one the image is known scratched, and its detections of a
+looser rule (``SURE.then``: shorter, less sure, greyish, no sides test) are taken too; a photo
+without a sure scratch gains none. Specks are read by upres.cleaning.dust_net, as a photo's crowd.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ class Thresholds:
     min_mean_logit: float = -math.inf  # over a scratch's pixels: the network's surest pixel saturates
     min_neutral: float = 0.0  # share of a scratch's centre line that is grey (``neutral``)
     min_colour_spread: float = 0.0  # the photo's (``colour_spread``); below it nothing is looked for
+    # once a detection passes this rule the image is known scratched, and its detections of this
+    # looser rule are taken too (a clean image has none of this rule's, so it gains none of these)
+    then: Thresholds | None = None
 
 
 # `--detect thin`: scratches and hair, some of the scene's long thin lines with them.
@@ -97,7 +102,9 @@ THIN = Thresholds()
 # `--detect scratch` (the default): sure enough that none of the network's 786 training images
 # (262 photos at 1x, 0.7x and 0.5x) gets a detection (docs/CLEAN_DETECT.md, *Scratches by
 # default*; benchmarks/thin_components.py).
-SURE = Thresholds(min_length=80, min_mean_logit=3.5, min_neutral=0.7, min_colour_spread=8.0)
+SURE = Thresholds(min_length=80, min_mean_logit=3.5, min_neutral=0.7, min_colour_spread=8.0,
+                  then=Thresholds(min_length=45, min_mean_logit=2.5, min_sides=0.0, min_neutral=0.3,
+                                  min_colour_spread=8.0))
 SPREAD_SIDE = 256  # px: the photo's longer side when its colour spread is read
 SPREAD_BIN = 4  # levels of luma per bin
 
@@ -215,8 +222,19 @@ def components(logits: np.ndarray, t: Thresholds | None = None,
                image: np.ndarray | None = None, parts: Parts | None = None) -> list[ThinFound]:
     """The confident detections of an H x W logit map; with the H x W x 3 RGB image (float in
     [0, 1] or uint8) scratches must also pass ``sides_agree`` and ``neutral``. ``parts``: the
-    map's ``Parts.of(logits, t.low)`` where the caller has them."""
+    map's ``Parts.of(logits, t.low)`` where the caller has them. Where ``t.then`` is set and a
+    detection passes ``t``, those of ``t.then`` are added (the image is known scratched)."""
     t = t or Thresholds()
+    found = _components(logits, t, image, parts)
+    if t.then is None or not found:
+        return found
+    more = _components(logits, t.then, image, parts if t.then.low == t.low else None)
+    boxes = {f.box for f in found}
+    return found + [f for f in more if f.box not in boxes]
+
+
+def _components(logits: np.ndarray, t: Thresholds, image: np.ndarray | None,
+                parts: Parts | None) -> list[ThinFound]:
     if not 0.0 < t.low <= min(t.high, t.speck_high) and t.high < 1.0:
         raise ValueError(f"thin detector: need 0 < low <= high < 1, got low {t.low}, high {t.high}")
     if parts is None:
