@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from upres.cleaning.auto_mask import detect_auto
-from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import auto_grow
 from upres.kernels.masks import final_mask, grow
 from upres.models.data import load_rgb_u8
@@ -88,8 +87,7 @@ def run(datasets: Path, count: int) -> dict:
                 (int(w * 0.05), int(h * (0.7 if i % 2 else 0.1)))
             comp, true = draw(photo, style, COLOURS[i % len(COLOURS)], fonts[i % len(fonts)], at)
             auto = detect_auto(comp.astype(np.float32) / 255.0)
-            width = estimate_stroke_width(auto.mask) if auto.mask.any() else 0.0
-            final = final_mask(auto.mask, auto_grow(width))
+            final = final_mask(auto.mask, auto_grow(auto.stroke_width()))
             hit += int((final & true).sum())
             total += int(true.sum())
             recalls.append(float((final & true).sum() / max(1, true.sum())))

@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 
 from upres.cleaning.auto_mask import detect_auto
-from upres.cleaning.detect import estimate_stroke_width
 from upres.cleaning.mask_source import DEFAULT_DETECT, auto_grow, detect_option, detectors_run
 from upres.cleaning.pipeline import Cleaner, CleanSettings
 from upres.kernels import degrade as ops
@@ -107,8 +106,7 @@ def run(datasets: Path, limit: int | None, fill: str, detect: tuple[str, ...],
             comp = scanned(comp, degradation, SEED + 16 * i + k)
             image = comp.astype(np.float32) / 255.0
             auto = detect_auto(image, **detectors_run(detect))
-            width = estimate_stroke_width(auto.mask) if auto.mask.any() else 0.0
-            final = final_mask(auto.mask, auto_grow(width))
+            final = final_mask(auto.mask, auto_grow(auto.stroke_width()))
             out, _ = cleaner.clean(image, final, 0)
             fp = float((final & ~true).mean())
             if kind == "none":

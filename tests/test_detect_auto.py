@@ -270,3 +270,30 @@ def test_the_command_line_cap_is_the_library_default() -> None:
     (command,) = [f for _, f in inspect.getmembers(clean, inspect.isfunction)
                   if "max_auto_area" in inspect.signature(f).parameters]
     assert inspect.signature(command).parameters["max_auto_area"].default == auto_mask.DEFAULT_MAX_AREA
+
+
+def test_the_grow_follows_the_captions_stroke_not_the_photo_s_dust() -> None:
+    """A captioned, dusty photo's mask is grown by its text's stroke width: its many 2 px specks
+    would otherwise narrow the grow round the letters. A mask of specks alone is grown by theirs."""
+    h, w = 300, 300
+    text = np.zeros((20, 200), bool)
+    for x in range(0, 200, 20):
+        text[:, x : x + 7] = True  # 7 px strokes
+    specks = []
+    for k in range(120):
+        y, x = 80 + 10 * (k // 12), 10 + 24 * (k % 12)
+        specks.append(auto_mask.Detection(auto_mask.THIN, "speck", (y, y + 2, x, x + 2),
+                                          np.ones((2, 2), bool), 0.9))
+    caption = auto_mask.Detection(auto_mask.text_detect.NAME, "text", (10, 30, 50, 250), text, 0.9)
+    mask = np.zeros((h, w), bool)
+    for d in (caption, *specks):
+        y0, y1, x0, x1 = d.box
+        mask[y0:y1, x0:x1] |= d.pixels
+    both = auto_mask.AutoMask(mask, [caption, *specks])
+    alone = np.zeros((h, w), bool)
+    alone[10:30, 50:250] = text
+    assert both.stroke_width() == estimate_stroke_width(alone) >= 6
+    assert estimate_stroke_width(mask) < 4  # what the grow was set from before
+    dust = auto_mask.AutoMask(mask & ~alone, specks)
+    assert dust.stroke_width() == estimate_stroke_width(mask & ~alone)
+    assert auto_mask.AutoMask(np.zeros((h, w), bool)).stroke_width() == 0.0

@@ -169,11 +169,10 @@ class Cleaner:
             if mask != AUTO:
                 raise SettingsError(f"mask must be an array or {AUTO!r}, got {mask!r}")
             from upres.cleaning.auto_mask import detect_auto
-            from upres.cleaning.detect import estimate_stroke_width
 
             self._auto_source()  # says why when a detector is not installed
-            found = detect_auto(rgb, self.max_auto_area, **detectors_run(self.detect)).mask
-            return found, float(estimate_stroke_width(found)) if found.any() else 0.0
+            auto = detect_auto(rgb, self.max_auto_area, **detectors_run(self.detect))
+            return auto.mask, auto.stroke_width()
         if not isinstance(mask, np.ndarray) or mask.shape[:2] != (layout.height, layout.width) \
                 or (mask.ndim == 3 and mask.shape[2] != 1) or mask.ndim not in (2, 3):
             shape = getattr(mask, "shape", type(mask).__name__)

@@ -128,8 +128,6 @@ class MaskSource:
             return read_mask(located, image.meta.height, image.meta.width, max_pixels), None, None
         # Imported here: the detectors (and their networks) load only for --mask auto.
         from upres.cleaning.auto_mask import detect_auto
-        from upres.cleaning.detect import estimate_stroke_width
 
         auto = detect_auto(image.rgb, self.max_area, **detectors_run(self.detect))
-        width = float(estimate_stroke_width(auto.mask)) if auto.mask.any() else 0.0
-        return auto.mask, width, auto
+        return auto.mask, auto.stroke_width(), auto
