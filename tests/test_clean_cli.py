@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from support import AMPLE_MEMORY, SAMPLE
+from support import AMPLE_MEMORY, SAMPLE, dataset
 from typer.testing import CliRunner
 
 from upres.cli import app
@@ -367,3 +367,16 @@ def test_report_on_an_input_or_a_saved_mask_is_refused(tmp_path: Path) -> None:
                             "--report", str(report))
         assert code == 2 and "--report" in text, (report, text)
     assert read_image(src).rgb.shape == (90, 120, 3)
+
+
+def test_auto_mask_on_a_photo_with_a_face_is_cleaned_and_records_the_face(tmp_path: Path) -> None:
+    """OpenCV's cascades give numpy integers; the sidecar's JSON takes them as plain ones."""
+    src = tmp_path / "in" / "lenna.png"
+    src.parent.mkdir()
+    src.write_bytes((dataset("Set14") / "lenna.png").read_bytes())
+    code, text = _clean(str(src), "-o", str(tmp_path / "o"), "--mask", "auto")
+    assert code == 0, text
+    faces = json.loads((tmp_path / "o" / "lenna.png.json").read_text())["mask"]["auto"]["faces"]
+    assert faces and all(isinstance(v, int) for box in faces for v in box)
+    y0, y1, x0, x1 = faces[0]
+    assert y0 < 260 < y1 and x0 < 300 < x1  # her face

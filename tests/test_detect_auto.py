@@ -4,6 +4,7 @@ alone, faces kept, the area cap honoured, and every decision recorded."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import cv2
@@ -297,3 +298,9 @@ def test_the_grow_follows_the_captions_stroke_not_the_photo_s_dust() -> None:
     dust = auto_mask.AutoMask(mask & ~alone, specks)
     assert dust.stroke_width() == estimate_stroke_width(mask & ~alone)
     assert auto_mask.AutoMask(np.zeros((h, w), bool)).stroke_width() == 0.0
+
+
+def test_the_auto_mask_s_record_is_json_whatever_integers_its_face_boxes_hold() -> None:
+    auto = auto_mask.AutoMask(np.zeros((8, 8), bool),
+                              faces=[tuple(np.array([1, 5, 2, 6], np.int32))])  # type: ignore[list-item]
+    assert json.loads(json.dumps(auto.record()))["faces"] == [[1, 5, 2, 6]]

@@ -111,7 +111,7 @@ class AutoMask:
         return float(detect.estimate_stroke_width(np.logical_or.reduce(lines)))
 
     def record(self) -> dict[str, Any]:
-        return {"detectors": self.detectors, "faces": [list(b) for b in self.faces],
+        return {"detectors": self.detectors, "faces": [[int(v) for v in b] for b in self.faces],
                 "detections": [d.record() for d in self.detections],
                 "refused": sum(d.status == "refused" for d in self.detections), "review": self.review,
                 "notes": self.notes}

@@ -51,7 +51,8 @@ def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
     frontal, profile = _cascades()
     for cascade, flipped in ((frontal, False), (profile, False), (profile, True)):
         src = grey[:, ::-1].copy() if flipped else grey
-        for x, y, bw, bh in cascade.detectMultiScale(src, 1.1, NEIGHBOURS, minSize=(MIN_FACE, MIN_FACE)):
+        for box in cascade.detectMultiScale(src, 1.1, NEIGHBOURS, minSize=(MIN_FACE, MIN_FACE)):
+            x, y, bw, bh = (int(v) for v in box)  # numpy's int32: plain ints for the sidecar's JSON
             x = w - x - bw if flipped else x
             m = round(FACE_MARGIN * max(bw, bh))
             found.append((max(0, y - m), min(h, y + bh + m), max(0, x - m), min(w, x + bw + m)))
