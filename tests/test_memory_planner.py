@@ -301,3 +301,18 @@ def test_describe_mentions_tile_memory_and_notes() -> None:
     assert f"tile {p.tile}" in text and "130.00 MiB target" in text
     assert "not exact" in text and "feather" in text
     assert p.notes[0] in text
+
+
+def test_a_command_s_baseline_is_steady_while_the_rss_moves_a_little() -> None:
+    """The planner counts the first baseline measured for a command, so a RSS that moves by a
+    MiB or two from run to run plans (and writes) the same; a process of another size keeps its own."""
+    slack = memory.BASELINE_SLACK
+    first = memory.steady_baseline("test-steady", 100 * MIB)
+    assert first == 100 * MIB + slack
+    for moved in (101 * MIB + 4096, 99 * MIB, 100 * MIB + slack):
+        assert memory.steady_baseline("test-steady", moved) == first
+    big = memory.steady_baseline("test-steady", 400 * MIB)
+    assert big == 400 * MIB + slack
+    assert memory.steady_baseline("test-steady", 398 * MIB) == big
+    assert memory.steady_baseline("test-steady", 102 * MIB) == first  # the first is still kept
+    assert memory.steady_baseline("test-steady-other", 102 * MIB) == 102 * MIB + slack

@@ -3,13 +3,16 @@ and whether its input is decoded whole or read a band of rows at a time."""
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
 from upres.batch.results import RunOptions
+from upres.core.version import __version__
 from upres.imageio import DecodedImage, ImageMeta, TiffRows, open_tiff_rows, probe_image, read_image
 from upres.runtime.chain_factory import ChainSetup
-from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model
+from upres.runtime.memory import MemoryModel, current_rss, measure_memory_model, steady_baseline
 from upres.runtime.planner import Plan, PlanError, plan_job
 
 
@@ -20,8 +23,15 @@ class BatchPlanner:
         self.setup = setup
         self.opts = opts
         self._memory_models: list[tuple[MemoryModel, int]] | None = None
-        # Measured once, before any image is decoded, so the planner does not count an image twice.
-        self.baseline = current_rss()
+        # Measured once, before any image is decoded, so the planner does not count an image twice;
+        # steady from run to run, so a command plans (and writes) the same every time.
+        self.baseline = steady_baseline(self._baseline_key(), current_rss())
+
+    def _baseline_key(self) -> str:
+        s = self.setup
+        parts = [__version__, sys.version.split()[0], s.backend, s.precision, s.mode_name,
+                 str(self.opts.threads), *sorted(f"{k}={m.sha256}" for k, m in s.recorded_models.items())]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
     def stage_models(self) -> list[tuple[MemoryModel, int]]:
         if self._memory_models is None:

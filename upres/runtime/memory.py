@@ -60,6 +60,31 @@ def current_rss() -> int:
         return peak_rss()
 
 
+# How far a process's RSS before its first image may move from run to run and still be planned
+# as the same (it moves by a MiB or two, and with what was imported: a quiet run holds less).
+BASELINE_SLACK = 8 * MIB
+_BASELINES_KEPT = 16
+
+
+def steady_baseline(key: str, measured: int) -> int:
+    """The process baseline a plan counts for one command (``key``: its models, precision,
+    backend and threads): the first baseline ever measured for it within BASELINE_SLACK of
+    ``measured`` (kept in the user cache), plus BASELINE_SLACK. So the same command plans the
+    same tiles, halos and output format on every run, where a tight --memory would otherwise let
+    the moving RSS change them (and, feathered, the bytes); a process of another size (a large
+    Python program calling the API) keeps its own."""
+    path = cache_dir() / "baseline" / f"{key}.json"
+    entry = read_json(path)
+    kept = entry.get("rss") if isinstance(entry, dict) and entry.get("version") == _CACHE_VERSION else None
+    seen = [v for v in kept if isinstance(v, int) and v > 0] if isinstance(kept, list) else []
+    for first in seen:
+        if abs(measured - first) <= BASELINE_SLACK:
+            return first + BASELINE_SLACK
+    seen = [*seen, measured][-_BASELINES_KEPT:]
+    write_atomic(path, json.dumps({"version": _CACHE_VERSION, "rss": seen}))  # unkept if unwritable
+    return measured + BASELINE_SLACK
+
+
 def peak_rss() -> int:
     """Peak RSS of this process.
 
