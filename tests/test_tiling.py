@@ -81,11 +81,14 @@ def test_feather_blend_within_its_bound(chains, photo, shape, halo) -> None:
     assert np.abs(feather - whole).mean() < 0.1 * LEVEL
 
 
-def test_feather_weights_sum_to_one() -> None:
+@pytest.mark.parametrize(("h", "w", "tile", "halo"), [(50, 70, 16, 5), (48, 64, 8, 15), (37, 45, 3, 8),
+                                                   (40, 33, 1, 4)])
+def test_feather_weights_sum_to_one(h: int, w: int, tile: int, halo: int) -> None:
+    """Also where cores are narrower than the halo (a small --tile): the bands narrow alike."""
     from upres.runtime.blend import feather_weights
 
-    grid = plan_grid(50, 70, 16, 5)
-    total = np.zeros((100, 140), np.float32)
+    grid = plan_grid(h, w, tile, halo)
+    total = np.zeros((2 * h, 2 * w), np.float32)
     for tile in grid.tiles:
         w = feather_weights(tile, grid, 2, "cosine")
         p = tile.padded.scaled(2)

@@ -39,18 +39,22 @@ def feather_weights(tile: Tile, grid: TileGrid, scale: int,
     ramp; outside the band a tile weighs 1 in its core and 0 in its halo.
     """
     p, c = tile.padded, tile.core
-    wy = _axis_weights(p.y0, p.y1, c.y0, c.y1, grid.height, scale, shape)
-    wx = _axis_weights(p.x0, p.x1, c.x0, c.x1, grid.width, scale, shape)
+    # Cores narrower than the halo (a small --tile) narrow every band of the grid alike: the two
+    # tiles of a seam must fade over the same band, and a core's two bands must not overlap.
+    band_y = min(grid.halo, min(t.core.y1 - t.core.y0 for t in grid.tiles))
+    band_x = min(grid.halo, min(t.core.x1 - t.core.x0 for t in grid.tiles))
+    wy = _axis_weights(p.y0, p.y1, c.y0, c.y1, grid.height, scale, shape, band_y)
+    wx = _axis_weights(p.x0, p.x1, c.x0, c.x1, grid.width, scale, shape, band_x)
     return np.outer(wy, wx)
 
 
 def _axis_weights(p0: int, p1: int, c0: int, c1: int, size: int, scale: int,
-                  shape: FeatherShape) -> np.ndarray:
+                  shape: FeatherShape, band: int) -> np.ndarray:
     n = (p1 - p0) * scale
     w = np.zeros(n, np.float32)
-    lead = (c0 - p0) * scale if c0 > 0 else 0  # halo actually present before the core
-    trail = (p1 - c1) * scale if c1 < size else 0
-    band_lead, band_trail = lead, trail  # band width = halo (in output px)
+    # band width: at most the halo present on that side (in output px); none at the image's edge
+    band_lead = min(c0 - p0, band) * scale if c0 > 0 else 0
+    band_trail = min(p1 - c1, band) * scale if c1 < size else 0
     start = (c0 - p0) * scale - band_lead // 2
     stop = (c1 - p0) * scale + band_trail // 2
     w[start:stop] = 1.0
