@@ -120,6 +120,9 @@ def test_bad_or_missing_mask_fails_that_image_alone(tmp_path: Path) -> None:
     ["--mask", "m.png", "--blend", "soft"],
     ["--mask", "m.png", "--texture", "2"],
     ["--mask", "m.png", "--grow", "wide"],
+    ["--mask", "m.png", "--grow", "99999999"],  # the disc alone would take petabytes
+    ["--mask", "m.png", "--feather", "100000"],
+    ["--mask", "m.png", "--feather", "-1"],
     ["--mask", "m.png", "--scale", "2"],
     ["--mask", "m.png", "--then-upscale", "--scale", "3"],
     ["--mask", "auto", "--detect", "faces"],
@@ -380,3 +383,13 @@ def test_auto_mask_on_a_photo_with_a_face_is_cleaned_and_records_the_face(tmp_pa
     assert faces and all(isinstance(v, int) for box in faces for v in box)
     y0, y1, x0, x1 = faces[0]
     assert y0 < 260 < y1 and x0 < 300 < x1  # her face
+
+
+def test_an_image_that_fails_to_write_leaves_no_saved_mask(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    mask = _mask(tmp_path / "m.png")
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)  # the output's name is taken by a folder
+    code, text = _clean(str(src), "-o", str(out), "--mask", str(mask), "--save-mask")
+    assert code == 1, text
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]

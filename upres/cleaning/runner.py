@@ -8,7 +8,6 @@ sidecar exactly as `upres run` does (atomic writes, BigTIFF streaming, same erro
 
 from __future__ import annotations
 
-import contextlib
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -156,20 +155,27 @@ class CleanRunner(BatchRunner):
         extra = {"settings": loaded.settings, "mask": record, "clean": stats.record()}
         result, encoding = super().process(job, DecodedImage(cleaned, image.alpha, image.meta),
                                            input_sha, writer, extra, plan)
-        if self.masks.save:
-            # Only now: process has made (and checked) the output folder.
+        if not self.masks.save:
+            return result, encoding
+
+        def save() -> None:
+            # Only once the output and its sidecar are written: a failed image leaves no mask.
+            if encoding is not None:
+                encoding.result()
             try:
                 write_mask(saved, mask)
             except BaseException:
                 # The image fails as a whole: no output without the mask it was asked for.
-                if encoding is not None:
-                    with contextlib.suppress(Exception):
-                        encoding.result()
                 output = Path(result.output)
                 output.unlink(missing_ok=True)
                 output.with_name(output.name + ".json").unlink(missing_ok=True)
                 raise
-        return result, encoding
+
+        if encoding is None:
+            save()
+            return result, None
+        # The writer runs its tasks in order, so this one finds the encoding done or under way.
+        return result, writer.submit(save)
 
 
 def _percent(fraction: float) -> str:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from upres.cleaning.mask_source import MaskSource
 
 REVIEW = 3  # exit code: done, but --mask auto flagged images for review (sidecar: mask.auto.review)
+# px: --grow and --feather beyond this are refused; a mask grown or softened further covers what
+# it was meant to spare, and the disc it is grown with would take minutes and gigabytes
+MAX_EDGE_PX = 256
 
 
 def _grow_option(value: str) -> int | None:
@@ -38,6 +41,8 @@ def _grow_option(value: str) -> int | None:
         return None
     if not value.isdigit():
         raise ValueError(f"--grow must be auto or a number of pixels, got {value!r}")
+    if int(value) > MAX_EDGE_PX:
+        raise ValueError(f"--grow {value}: at most {MAX_EDGE_PX} px")
     return int(value)
 
 
@@ -102,6 +107,8 @@ def clean_command(
 
     if fill_model is not None and fill != "learned":
         raise fail("--fill-model applies with --fill learned")
+    if not 0 <= feather <= MAX_EDGE_PX:
+        raise fail(f"--feather {feather}: must be 0..{MAX_EDGE_PX} px")
     if not then_upscale and (scale is not None or mode is not None or model is not None):
         raise fail("--scale, --mode and --model apply with --then-upscale")
     try:
