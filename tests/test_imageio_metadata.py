@@ -205,3 +205,11 @@ def test_streamed_bigtiff_carries_xmp_and_iptc(tmp_path: Path) -> None:
     assert _xmp_field(back.xmp or b"", "tiff:ImageWidth") == "192"
     with tifffile.TiffFile(path) as tif:
         assert tif.pages.first.tags[270].value == "glass plate 12"
+
+
+def test_a_jpeg_output_records_the_alpha_and_bits_it_cannot_hold() -> None:
+    meta = ImageMeta(mode="rgb", bit_depth=16, has_alpha=True, icc_profile=None, dpi=None, exif=None,
+                     source_format="png", width=8, height=6)
+    assert metadata_record(meta, "jpg")["dropped"][:2] == ["16-bit samples", "alpha"]
+    assert metadata_record(meta, "png")["dropped"] == []
+    assert metadata_record(meta, "tiff")["dropped"] == []

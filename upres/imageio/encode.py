@@ -238,7 +238,11 @@ def metadata_record(meta: ImageMeta, fmt: str) -> dict[str, list[str]]:
     """Which of the source's metadata a ``fmt`` output (same|png|tiff|jpg, as written: a streamed
     output is always tiff) keeps, and which it cannot hold: ``{"kept": [...], "dropped": [...]}``,
     names such as ``icc_profile``, ``dpi``, ``exif``, ``xmp``, ``iptc``, ``comment``,
-    ``text:<PNG keyword>``, ``gAMA``. For the sidecar; the same decisions as the writers make."""
+    ``text:<PNG keyword>``, ``gAMA``, and for JPEG ``alpha`` and ``16-bit samples``. For the
+    sidecar; the same decisions as the writers make."""
     fmt = resolve_format(fmt, meta)
     carried = carry(meta, fmt, meta.width, meta.height, 1)
-    return {"kept": carried.kept, "dropped": carried.dropped}
+    # What JPEG cannot hold of the pixels themselves: they are written without it.
+    lost = ([f"{meta.bit_depth}-bit samples"] if fmt == "jpg" and meta.bit_depth > 8 else []) + \
+        (["alpha"] if fmt == "jpg" and meta.has_alpha else [])
+    return {"kept": carried.kept, "dropped": [*lost, *carried.dropped]}
