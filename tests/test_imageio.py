@@ -155,6 +155,19 @@ def test_palette_with_transparency(tmp_path: Path) -> None:
     np.testing.assert_array_equal(image.rgb, colors[indices])
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_png_s_transparent_colour_becomes_its_alpha(tmp_path: Path, mode: str) -> None:
+    """A tRNS chunk in an RGB or gray PNG: its pixels of that colour are transparent."""
+    pixels = _pattern(12, 16, 3) if mode == "RGB" else _pattern(12, 16, 3)[..., 0]
+    key = tuple(int(v) for v in pixels[0, 0]) if mode == "RGB" else int(pixels[0, 0])
+    Image.fromarray(pixels, mode).save(tmp_path / "in.png", transparency=key)
+    image = read_image(tmp_path / "in.png")
+    assert image.meta.has_alpha and image.alpha is not None
+    keyed = np.all(pixels == pixels[0, 0], axis=-1) if mode == "RGB" else pixels == pixels[0, 0]
+    np.testing.assert_array_equal(image.alpha, (~keyed).astype(np.float32))
+    assert image.meta.mode == ("rgb" if mode == "RGB" else "gray")
+
+
 def test_cmyk_jpeg_is_converted_to_rgb(tmp_path: Path) -> None:
     Image.fromarray(_pattern(16, 16, 4), "CMYK").save(tmp_path / "in.jpg", quality=95)
     image = read_image(tmp_path / "in.jpg")

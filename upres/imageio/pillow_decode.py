@@ -89,17 +89,21 @@ def _source_format(image: Image.Image) -> str:
 def _pillow_layout(path: Path, image: Image.Image) -> tuple[Mode, int, bool]:
     """(mode, bit_depth, has_alpha) that decoding this Pillow image will produce."""
     mode = image.mode
+    # A PNG's (or GIF's) tRNS colour: those pixels are transparent, an alpha channel of 0 and 1.
+    keyed = "transparency" in image.info
     if mode in ("1", "L"):
-        return "gray", 8, False
+        return "gray", 8, keyed
     if mode in ("LA", "La"):
         return "gray", 8, True
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         return "gray", 16, False
     if mode in ("P", "PA"):
-        return "rgb", 8, mode == "PA" or "transparency" in image.info
+        return "rgb", 8, mode == "PA" or keyed
     if mode in ("RGBA", "RGBa"):
         return "rgb", 8, True
-    if mode in ("RGB", "RGBX", "CMYK", "YCbCr", "HSV"):
+    if mode == "RGB":
+        return "rgb", 8, keyed
+    if mode in ("RGBX", "CMYK", "YCbCr", "HSV"):
         return "rgb", 8, False
     raise ImageError(path, f"unsupported pixel mode {mode!r}")
 
