@@ -66,6 +66,9 @@ def detect_option(value: str) -> tuple[str, ...]:
     bad = [n for n in names if n not in DETECTORS]
     if bad or not names:
         raise MaskOptionError(f"--detect must list some of {', '.join(DETECTORS)}, got {value!r}")
+    if "thin" in names and "scratch" in names:
+        raise MaskOptionError("--detect: scratch and thin are two rules for the same lines (thin "
+                              "takes more, some of the scene's own with them); give one")
     return names
 
 

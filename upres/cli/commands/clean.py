@@ -59,8 +59,9 @@ def clean_command(
                                         "dust (sure specks, on a photo with a crowd of them)")]
     = "text,scratch,dust",
     max_auto_area: Annotated[float, typer.Option("--max-auto-area", help="with --mask auto: the most "
-                                                 "of an image (0..1) filled; more is flagged for "
-                                                 "review, exit code 3")] = 0.12,
+                                                 "of an image (0..1) its detections may cover, "
+                                                 "before the grow; more is flagged for review, "
+                                                 "exit code 3")] = 0.12,
     grow: Annotated[str, typer.Option("--grow", help="pixels to grow the mask by; auto: 2 for "
                                       "user masks, from the stroke width for detected ones")] = "auto",
     feather: Annotated[int, typer.Option("--feather", help="pixels of soft edge inside the mask")] = 2,
