@@ -232,6 +232,44 @@ def choose_crowd(files: list[Path], gate: float, show: int = 12) -> None:
         print(count, rule, "benchmark scratches", [round(f, 3) for f in found])
 
 
+ALSO_GRID = {"length": (45, 50, 60, 70), "mean_logit": (4.0, 5.0, 6.0, 7.0, 8.0),
+             "sides_luma": (0.0, 0.3, 0.5, 0.7), "neutral": (0.5, 0.7, 0.8, 0.9)}
+
+
+def _known(comps: list[dict], proofs: list[dict[str, float]], then: dict[str, float] | None) -> list[dict]:
+    """A photo's components taken when any of ``proofs`` finds one: those of every proof and,
+    with ``then``, its looser ones (as thin_net.components takes ``Thresholds.then``'s)."""
+    rules = proofs + ([then] if then is not None else [])
+    if not any(_passes(c, r) for c in comps for r in proofs):
+        return []
+    return [c for c in comps if any(_passes(c, r) for r in rules)]
+
+
+def choose_also(files: list[Path], gate: float, show: int = 12) -> None:
+    """Print second sure rules (over ALSO_GRID: shorter lines the network is surer of) that beside
+    the shipped rule flag no clean training or held-out image in any of ``files``: most benchmark
+    scratches on the training photos first, then read on the test ones (measured, not kept:
+    docs/CLEAN_DETECT.md, *A second sure rule*)."""
+    runs = [json.loads(f.read_text())["images"] for f in files]
+    then = None if thin_net.SURE.then is None else _rule_of(thin_net.SURE.then)
+
+    def read(images: list[dict], proofs: list[dict[str, float]], split: str) -> tuple[int, float, int]:
+        return _tally(images, split, gate, lambda comps: _known(comps, proofs, then))
+
+    rows = []
+    for values in itertools.product(*ALSO_GRID.values()):
+        also = dict(zip(ALSO_GRID, values, strict=True))
+        if any(read(im, [SURE_RULE, also], s)[0] for im in runs for s in ("train", "held")):
+            continue
+        rows.append((also, [read(im, [SURE_RULE, also], "train-bench") for im in runs],
+                     [read(im, [SURE_RULE, also], "test") for im in runs]))
+    rows.sort(key=lambda r: -float(np.mean([x[1] for x in r[1]])))
+    for name, reads, test in [("shipped", [read(im, [SURE_RULE], "train-bench") for im in runs],
+                               [read(im, [SURE_RULE], "test") for im in runs]), *rows[:show]]:
+        print(name, "benchmark scratches", [round(r[1], 3) for r in reads], "false components",
+              [r[2] for r in reads], "test (clean flagged, found)", [(r[0], round(r[1], 3)) for r in test])
+
+
 def photo_options(ap: argparse.ArgumentParser) -> None:
     """The options that say which photos are recorded, and how scanned."""
     ap.add_argument("--datasets", type=Path)
@@ -275,7 +313,12 @@ def main() -> None:
                     "a sure scratch instead, read on this split (train-bench, test)")
     ap.add_argument("--crowd", action="store_true", help="with --choose: the rules that take a "
                     "photo's components once it holds a few, instead")
+    ap.add_argument("--also", action="store_true", help="with --choose: the second sure rules that "
+                    "beside the shipped one flag no clean training or held-out image, instead")
     args = ap.parse_args()
+    if args.choose and args.also:
+        choose_also(args.choose, args.gate)
+        return
     if args.choose and args.crowd:
         choose_crowd(args.choose, args.gate)
         return
