@@ -366,10 +366,14 @@ def test_report_on_an_input_or_a_saved_mask_is_refused(tmp_path: Path) -> None:
     src = _photo(tmp_path / "in")
     mask = _mask(tmp_path / "m.png")
     out = tmp_path / "out"
-    for report in (src, mask, out / "a.png", out / "a.mask.png"):
+    (tmp_path / "folder").mkdir()
+    # Found before any image is cleaned: an input, a file the batch writes, where no file can be
+    for report in (src, mask, out / "a.png", out / "a.mask.png", tmp_path / "none" / "r.json",
+                   tmp_path / "folder"):
         code, text = _clean(str(src), "-o", str(out), "--mask", str(mask), "--save-mask",
                             "--report", str(report))
         assert code == 2 and "--report" in text, (report, text)
+        assert not (out / "a.png").exists()
     assert read_image(src).rgb.shape == (90, 120, 3)
 
 

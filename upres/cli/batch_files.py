@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,8 +45,18 @@ class BatchFiles:
         """--report must not name an input or a file the batch writes (exits 2 if it does)."""
         from upres.runtime.inputs import report_conflict
 
-        if self.report is not None and (conflict := report_conflict(self.report, jobs, also or [])):
+        if self.report is None:
+            return
+        if conflict := report_conflict(self.report, jobs, also or []):
             raise fail(conflict)
+        # Found before the batch runs, not after it: the report is written once every image is done.
+        folder = self.report.parent if str(self.report.parent) else Path(".")
+        if self.report.is_dir():
+            raise fail(f"--report {self.report}: is a folder")
+        if not folder.is_dir():
+            raise fail(f"--report {self.report}: no folder {folder}")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise fail(f"--report {self.report}: cannot write in {folder}")
 
     def make_outdir(self) -> None:
         try:
