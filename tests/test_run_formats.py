@@ -139,7 +139,8 @@ def test_tiff_input_larger_than_memory_is_read_by_rows_under_target(tmp_path: Pa
         assert tif.pages[0].asarray()[-64:].std() > 10  # the last rows were read and written
 
 
-@pytest.mark.parametrize("fmt,suffix", [("png", ".png"), ("tiff", ".tif"), ("jpg", ".jpg")])
+@pytest.mark.parametrize("fmt,suffix", [("png", ".png"), ("tiff", ".tif"), ("jpg", ".jpg"), ("tif", ".tif"),
+                                        ("JPEG", ".jpg")])
 def test_format_option(tmp_path: Path, fmt: str, suffix: str) -> None:
     src = tmp_path / "s.png"
     _photo().save(src)

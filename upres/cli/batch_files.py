@@ -27,6 +27,11 @@ class BatchFiles:
     lock_wait: float = 0.0  # seconds to wait for another run's OUTDIR lock (--wait: no limit)
     quiet: bool = False
 
+    def __post_init__(self) -> None:
+        # --format tif and jpeg name the formats as their files do: the same as tiff and jpg.
+        fmt = self.fmt.lower()
+        object.__setattr__(self, "fmt", {"tif": "tiff", "jpeg": "jpg"}.get(fmt, fmt))
+
     def jobs(self) -> list[Job]:
         """INPUTs expanded (a usage error, or none found, exits 2)."""
         from upres.cli.console import print_note  # the progress stack, loaded when a batch runs
