@@ -44,6 +44,11 @@ def parts(logits: np.ndarray, image: np.ndarray, true: np.ndarray | None) -> lis
 GRID = {"min_peak": (3.0, 4.0, 6.0), "min_contrast": (16.0, 24.0), "neutral_floor": (12.0, 20.0, 28.0),
         "min_count": (3, 5, 8, 12), "min_cells": (3, 5, 7, 9, 11), "min_surface_spread": (30.0, 40.0, 50.0)}
 
+# A second proof of a dusty photo: fewer specks than the shipped rule's crowd, each surer.
+ALSO_GRID = {"min_peak": (6.0, 8.0, 10.0, 12.0), "min_contrast": (16.0, 24.0, 40.0, 60.0),
+             "neutral_floor": (12.0, 20.0), "min_count": (3, 4, 5, 6, 7), "min_cells": (3, 4, 5, 7),
+             "min_surface_spread": (30.0, 40.0, 50.0, 70.0)}
+
 
 class Run:
     """One run's records as columns: a row per part, and per image its split, damage and spread."""
@@ -68,14 +73,11 @@ class Run:
         return ((c["peak"] >= rule.min_peak) & (c["contrast"] >= rule.min_contrast)
                 & (c["noise"] <= rule.max_noise) & grey)
 
-    def read(self, rule: dust_net.SpeckRule, split: str) -> tuple[int, float]:
-        """(clean images of ``split`` given a speck, damage pixels covered / all there): a photo's
-        parts of ``rule.then_peak`` count once its sure ones are crowded, as in dust_net.find."""
+    def crowded(self, rule: dust_net.SpeckRule) -> np.ndarray:
+        """Per image: its sure specks of ``rule`` are a crowd, the colour gate passed (one proof)."""
         n = len(self.split)
         sure = self.sure(rule)
         img = self.image[sure]
-        then = self.sure(dataclasses.replace(rule, min_peak=min(rule.min_peak, rule.then_peak)))
-        covered = np.bincount(self.image[then], weights=self.cols["covered"][then], minlength=n)
         ys, xs, surface = self.cols["y"][sure], self.cols["x"][sure], self.surface[sure]
         taken = np.zeros(n, bool)
         for i in np.flatnonzero(np.bincount(img, minlength=n) >= rule.min_count):
@@ -83,6 +85,40 @@ class Run:
             taken[i] = self.spread[i] >= rule.min_colour_spread and dust_net.crowded(
                 ys[on].astype(np.int64), xs[on].astype(np.int64), surface[on],
                 (int(self.size[i, 0]), int(self.size[i, 1])), rule)
+        return taken
+
+    def crowd_reads(self, rule: dust_net.SpeckRule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per image, of its sure specks of ``rule``: their count, the cells they lie in, and the
+        spread of the luma they lie on (what dust_net.crowded compares with its thresholds)."""
+        n = len(self.split)
+        sure = self.sure(rule)
+        img = self.image[sure]
+        count = np.bincount(img, minlength=n)
+        cells, spread = np.zeros(n), np.zeros(n)
+        luma = self.surface[sure] @ thin_net.LUMA.astype(np.float64)
+        ys, xs = self.cols["y"][sure], self.cols["x"][sure]
+        for i in np.flatnonzero(count > 0):
+            on = img == i
+            h, w = self.size[i]
+            cell = (np.minimum(ys[on] * dust_net.CELLS // h, dust_net.CELLS - 1) * dust_net.CELLS
+                    + np.minimum(xs[on] * dust_net.CELLS // w, dust_net.CELLS - 1))
+            cells[i] = len(np.unique(cell))
+            spread[i] = np.percentile(luma[on], 90) - np.percentile(luma[on], 10)
+        return count, cells, spread
+
+    def read(self, rule: dust_net.SpeckRule, split: str,
+             taken: np.ndarray | None = None) -> tuple[int, float]:
+        """(clean images of ``split`` given a speck, damage pixels covered / all there): a photo's
+        parts of ``rule.then_peak`` count once its sure ones are crowded (by ``rule`` or by
+        ``rule.also``), as in dust_net.find. ``taken``: the images already known crowded."""
+        n = len(self.split)
+        then = self.sure(dataclasses.replace(rule, min_peak=min(rule.min_peak, rule.then_peak)))
+        covered = np.bincount(self.image[then], weights=self.cols["covered"][then], minlength=n)
+        if taken is None:
+            taken = self.crowded(rule)
+            if rule.also is not None:
+                taken = taken | self.crowded(dataclasses.replace(
+                    rule.also, min_colour_spread=rule.min_colour_spread))
         here = self.split == split
         flagged = int((taken & here & ~self.damaged).sum())
         total = self.damage[here & self.damaged].sum()
@@ -106,11 +142,46 @@ def choose(files: list[Path], split: str = "train", show: int = 12) -> None:
               "training damage", [round(o, 3) for o in own])
 
 
+def choose_also(files: list[Path], splits: tuple[str, ...] = ("train", "held"), show: int = 12) -> None:
+    """Print second proofs (``SpeckRule.also``, over ALSO_GRID) that, beside the shipped rule, give no
+    clean image of ``splits`` a speck in any of ``files``: the most benchmark dust on the
+    training photos first, then the same rules read on the test photos where recorded."""
+    runs = [Run(json.loads(f.read_text())["images"]) for f in files]
+    shipped = dataclasses.replace(dust_net.DEFAULT, also=None)  # the first proof alone
+    base = [r.crowded(shipped) for r in runs]
+    speck_keys = ("min_peak", "min_contrast", "neutral_floor")
+    crowd_keys = ("min_count", "min_cells", "min_surface_spread")
+    rows = []
+    for speck in itertools.product(*(ALSO_GRID[k] for k in speck_keys)):
+        # the per-image crowd measures once per speck test, then every crowd threshold on them
+        reads = [r.crowd_reads(dust_net.SpeckRule(**dict(zip(speck_keys, speck, strict=True))))  # type: ignore[arg-type]
+                 for r in runs]
+        for crowd in itertools.product(*(ALSO_GRID[k] for k in crowd_keys)):
+            count, cells, spread = crowd
+            gate = shipped.min_colour_spread
+            taken = [b | ((n >= count) & (c >= cells) & (sp >= spread) & (r.spread >= gate))
+                     for b, r, (n, c, sp) in zip(base, runs, reads, strict=True)]
+            if any(r.read(shipped, s, t)[0] for r, t in zip(runs, taken, strict=True) for s in splits):
+                continue
+            also = dict(zip(speck_keys + crowd_keys, speck + crowd, strict=True))
+            pairs = list(zip(runs, taken, strict=True))
+            rows.append((also, [r.read(shipped, "train-bench", t)[1] for r, t in pairs],
+                         [r.read(shipped, "test", t) for r, t in pairs]))
+    rows.sort(key=lambda r: -float(np.mean(r[1])))
+    alone = [r.read(shipped, "test") for r in runs]
+    bench = [round(r.read(shipped, "train-bench")[1], 3) for r in runs]
+    print("the first proof alone: benchmark dust", bench,
+          "test (clean flagged, dust)", [(f, round(d, 3)) for f, d in alone])
+    for also, bench, test in rows[:show]:
+        print(also, "benchmark dust", [round(b, 3) for b in bench],
+              "test (clean flagged, dust)", [(f, round(d, 3)) for f, d in test])
+
+
 def then_peaks(files: list[Path], peaks: list[float]) -> None:
     """Print the shipped rule's reads in each of ``files`` with each ``then_peak`` of ``peaks``."""
     runs = [Run(json.loads(f.read_text())["images"]) for f in files]
     for peak in peaks:
-        rule = dust_net.SpeckRule(then_peak=peak)
+        rule = dataclasses.replace(dust_net.DEFAULT, then_peak=peak)
         print(f"then_peak {peak}:", "clean flagged (training, held-out)",
               [(r.read(rule, "train")[0], r.read(rule, "held")[0]) for r in runs], "benchmark dust",
               [round(r.read(rule, "train-bench")[1], 3) for r in runs])
@@ -125,7 +196,12 @@ def main() -> None:
                     "touch (train: the network's training photos; held: its held-out ones)")
     ap.add_argument("--then-peaks", type=float, nargs="+", help="with --choose: print the shipped "
                     "rule's reads at each of these then_peak values instead")
+    ap.add_argument("--also", action="store_true", help="with --choose: the second proofs of a "
+                    "dusty photo that beside the shipped rule flag no clean training or held-out image")
     args = ap.parse_args()
+    if args.choose and args.also:
+        choose_also(args.choose)
+        return
     if args.choose and args.then_peaks:
         then_peaks(args.choose, args.then_peaks)
         return

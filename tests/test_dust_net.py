@@ -103,3 +103,15 @@ def test_a_dusty_photo_s_less_sure_specks_are_taken_and_a_clean_one_s_not() -> N
     assert len(dust_net.find(*_specks_on_a_ramp(sure + fainter), rule)) == len(sure)
     strict = dust_net.SpeckRule(then_peak=rule.min_peak)
     assert len(dust_net.find(*_specks_on_a_ramp(sure + unsure), strict)) == len(sure)
+
+
+def test_a_few_surer_specks_over_the_photo_prove_it_dusty_too() -> None:
+    """The default's second proof: 3 specks of logit 9 or more over 3 cells, 40 levels apart."""
+    also = dust_net.DEFAULT.also
+    assert also is not None
+    surer, unsure = [also.min_peak + 1] * also.min_count, [dust_net.DEFAULT.then_peak + 0.5] * 2
+    found = dust_net.find(*_specks_on_a_ramp(surer + unsure))  # the default rule
+    assert len(found) == len(surer) + len(unsure)
+    assert dust_net.find(*_specks_on_a_ramp(surer + unsure), dust_net.SpeckRule()) == []  # 3, not 8
+    assert dust_net.find(*_specks_on_a_ramp([also.min_peak - 0.5] * also.min_count + unsure)) == []
+    assert dust_net.find(*_specks_on_a_ramp(surer[1:] + unsure)) == []  # two are not a crowd

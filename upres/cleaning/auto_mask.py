@@ -200,7 +200,7 @@ def _lines_and_specks(image: np.ndarray, text: np.ndarray, threads: int, rule: t
                       dust: bool, notes: list[str]) -> list[Detection]:
     """Scratches by ``rule`` and, with ``dust``, sure specks, from one run of thin-detect; none
     where the photo's colours are under a rule's gate."""
-    speck_rule = dust_net.SpeckRule() if dust else None
+    speck_rule = dust_net.DEFAULT if dust else None
     gates = [r.min_colour_spread for r in (rule, speck_rule) if r is not None]
     spread = thin_net.colour_spread(image) if max(gates, default=0.0) > 0 else np.inf
     if rule is not None and _gated("sure scratches", rule.min_colour_spread, spread, notes,
