@@ -58,9 +58,10 @@ class BatchFiles:
         folder = self.report.parent if str(self.report.parent) else Path(".")
         if self.report.is_dir():
             raise fail(f"--report {self.report}: is a folder")
-        if not folder.is_dir():
+        made = folder.resolve() == self.outdir.resolve()  # OUTDIR: made before the batch runs
+        if not made and not folder.is_dir():
             raise fail(f"--report {self.report}: no folder {folder}")
-        if not os.access(folder, os.W_OK | os.X_OK):
+        if not made and not os.access(folder, os.W_OK | os.X_OK):
             raise fail(f"--report {self.report}: cannot write in {folder}")
 
     def make_outdir(self) -> None:
