@@ -127,6 +127,8 @@ def test_bad_or_missing_mask_fails_that_image_alone(tmp_path: Path) -> None:
     ["--mask", "m.png", "--then-upscale", "--scale", "3"],
     ["--mask", "auto", "--detect", "faces"],
     ["--mask", "auto", "--detect", "thin,scratch"],
+    ["--mask", "m.png", "--precision", "int4"],  # checked without --then-upscale too
+    ["--mask", "m.png", "--denoise", "foo"],
     ["--mask", "auto", "--max-auto-area", "0"],
 ])
 def test_usage_errors_exit_2_and_write_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

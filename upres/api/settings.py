@@ -16,7 +16,7 @@ from upres.batch.results import RunOptions
 from upres.core.choices import Blend, Mode
 from upres.core.sizes import parse_size
 from upres.imageio import DEFAULT_MAX_PIXELS, Compression
-from upres.runtime.chain_factory import SCALES, ChainSetup, build_chain
+from upres.runtime.chain_factory import PRECISIONS, SCALES, ChainSetup, build_chain
 from upres.runtime.denoise import DenoiseSetting
 from upres.runtime.memory import default_memory_target
 
@@ -51,10 +51,12 @@ class Settings:
     denoise: str | float = "auto"
 
     def __post_init__(self) -> None:
-        # What can be checked before a model loads is checked here; mode, precision, texture and
-        # the model itself are checked by build_chain, which knows them.
+        # What can be checked before a model loads is checked here; mode, texture and the model
+        # itself are checked by build_chain, which knows them.
         if self.scale not in SCALES and self.model is None:
             raise SettingsError(f"--scale must be 2 or 4, got {self.scale}")
+        if self.precision not in PRECISIONS:
+            raise SettingsError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         try:
             object.__setattr__(self, "mode", None if self.mode is None else Mode.parse(self.mode))
             object.__setattr__(self, "blend", Blend.parse(self.blend))

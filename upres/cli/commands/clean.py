@@ -119,8 +119,11 @@ def clean_command(
     except (MaskOptionError, ValueError) as exc:
         raise fail(str(exc)) from None
     # The upscale's device memory is not bound by --memory here, as before: it bounds the batch.
+    # Parsed either way, so a bad --precision or --denoise is refused, not ignored.
     upscale = upscaler_settings(scale or 4, mode, texture, model, backend, precision,
-                                threads=threads, denoise=denoise) if then_upscale else None
+                                threads=threads, denoise=denoise)
+    if not then_upscale:
+        upscale = None
     request = CleanRequest(
         BatchFiles(tuple(inputs), outdir, fmt, resume, report, max_pixels,
                    float("inf") if wait else 0.0, quiet),
