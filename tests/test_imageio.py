@@ -414,6 +414,15 @@ def test_atomic_output_leaves_nothing_on_error(tmp_path: Path) -> None:
     assert _listing(tmp_path) == []
 
 
+def test_a_failed_rename_names_the_file_asked_for_not_the_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    target.mkdir()  # a folder in its place
+    with pytest.raises(OSError) as failed:
+        atomic_write_text(target, "{}")
+    assert failed.value.filename == str(target)
+    assert _listing(tmp_path) == ["out.json"]
+
+
 def test_atomic_output_replaces_only_on_success(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     atomic_write_text(target, "first")

@@ -89,7 +89,11 @@ def atomic_output(path: Path, pause: bool = True) -> Iterator[Path]:
         _fsync_file(tmp)
         if pause:
             pause_points.reached("before-rename")
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            # Named by the file the caller asked for (a folder in its place, say), not the temporary.
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
