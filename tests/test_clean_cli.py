@@ -400,3 +400,12 @@ def test_an_image_that_fails_to_write_leaves_no_saved_mask(tmp_path: Path) -> No
     code, text = _clean(str(src), "-o", str(out), "--mask", str(mask), "--save-mask")
     assert code == 1, text
     assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+
+
+def test_the_sidecar_times_the_mask_and_the_clean_as_well(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "in")
+    code, text = _clean(str(src), "-o", str(tmp_path / "out"), "--mask", str(_mask(tmp_path / "m.png")))
+    assert code == 0, text
+    timings = json.loads((tmp_path / "out" / "a.png.json").read_text())["timings"]
+    assert set(timings) == {"seconds", "mask", "clean"}
+    assert timings["clean"] > 0 and timings["seconds"] >= timings["clean"]

@@ -136,11 +136,13 @@ class BatchRunner(BatchPlanner):
     def process(self, job: Job, image: DecodedImage | TiffRows, input_sha: str,
                 writer: ThreadPoolExecutor, extra: dict[str, Any] | None = None,
                 plan: Plan | None = None, denoise: DenoiseChoice | None = None,
-                ) -> tuple[ImageResult, Future[None] | None]:
+                started: float | None = None) -> tuple[ImageResult, Future[None] | None]:
         """Upscale and write one image; ``extra`` entries are added to (or replace those of) its
-        sidecar record, for a caller that did more to the image (`upres clean`). ``plan`` and
-        ``denoise``: those chosen when it was loaded (chosen here if not given)."""
-        t0 = time.monotonic()
+        sidecar record, for a caller that did more to the image (`upres clean`; its "timings"
+        join the sidecar's). ``plan`` and ``denoise``: those chosen when it was loaded (chosen here
+        if not given); ``started``: the ``time.monotonic()`` the image's own time counts from,
+        for a caller that worked on it first (now if not given)."""
+        t0 = time.monotonic() if started is None else started
         meta = image.meta
         plan = plan or self.plan_for(image)
         denoise = denoise or self.denoise_for(image)
@@ -187,8 +189,8 @@ class BatchRunner(BatchPlanner):
             "settings": self.settings,
             "backend_reason": self.setup.backend_reason,
             "plan": result.plan,
-            "timings": {"seconds": round(result.seconds, 3)},
             **(extra or {}),
+            "timings": {"seconds": round(result.seconds, 3), **(extra or {}).get("timings", {})},
         }
         try:
             write_sidecar(output.with_name(output.name + ".json"), record)

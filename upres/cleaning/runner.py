@@ -9,6 +9,7 @@ sidecar exactly as `upres run` does (atomic writes, BigTIFF streaming, same erro
 from __future__ import annotations
 
 import math
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ class _Loaded:
     mask_record: dict[str, Any] = field(default_factory=dict)
     stroke_width: float | None = None
     auto: AutoMask | None = None
+    mask_seconds: float = 0.0  # reading or detecting the mask (in the reader thread)
 
     @property
     def meta(self) -> ImageMeta:
@@ -105,8 +107,10 @@ class CleanRunner(BatchRunner):
                 return Loaded(sha, None)
             image = read_image(job.source, self.opts.max_pixels)
             sha = decoded_sha256(job.source, image, sha)  # fails a file rewritten since it was hashed
+            t0 = time.monotonic()
             raw, stroke, auto = self.masks.source.load(located, image, self.opts.max_pixels)
-            return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke, auto))
+            return Loaded(sha, _Loaded(image, raw, settings, mask_file, stroke, auto,
+                                       time.monotonic() - t0))
         except Exception as exc:  # the reader thread hands every failure back as one line
             return Loaded("", None, failure_message(job, exc), exception=exc)
 
@@ -126,6 +130,7 @@ class CleanRunner(BatchRunner):
                 plan: Plan | None = None, denoise: DenoiseChoice | None = None,
                 ) -> tuple[ImageResult, Future[None] | None]:
         # ``denoise`` is left to the base class: the strength is measured on the cleaned pixels.
+        started = time.monotonic()
         grow = self.grow_for(loaded)
         mask = final_mask(loaded.raw_mask, grow)
         pixels = int(mask.sum())
@@ -152,9 +157,12 @@ class CleanRunner(BatchRunner):
             image.rgb, mask, seed_of(input_sha),
             on_plan=lambda plan: self.progress.regions_started(job, len(plan.regions)),
             on_region=self.progress.region_done)
-        extra = {"settings": loaded.settings, "mask": record, "clean": stats.record()}
+        extra = {"settings": loaded.settings, "mask": record, "clean": stats.record(),
+                 "timings": {"mask": round(loaded.mask_seconds, 3),
+                             "clean": round(time.monotonic() - started, 3)}}
+        # The image's seconds count its cleaning too (its mask's, read ahead, apart).
         result, encoding = super().process(job, DecodedImage(cleaned, image.alpha, image.meta),
-                                           input_sha, writer, extra, plan)
+                                           input_sha, writer, extra, plan, started=started)
         if not self.masks.save:
             return result, encoding
 
