@@ -12,7 +12,8 @@ read as a scan defect is, and a photo as dusty:
 - the network sure of it (``min_peak``, a logit);
 - and the photo's sure specks are a crowd (``crowded``): ``min_count`` or more, over several of
   its cells, on surfaces of different luma. Dust falls anywhere, on whatever is there; a clean
-  photo's look-alikes are few, or lie on one surface. Otherwise none is taken;
+  photo's look-alikes are few, or lie on one surface; or, a second proof (``SpeckRule.also``),
+  a few surer ones spread the same way. Otherwise none is taken;
 - once the photo is known dusty, its less sure parts (``then_peak``) that are grey and stand out
   are taken too.
 
