@@ -120,10 +120,9 @@ def clean_command(
         raise fail(str(exc)) from None
     # The upscale's device memory is not bound by --memory here, as before: it bounds the batch.
     # Parsed either way, so a bad --precision or --denoise is refused, not ignored.
-    upscale = upscaler_settings(scale or 4, mode, texture, model, backend, precision,
-                                threads=threads, denoise=denoise)
-    if not then_upscale:
-        upscale = None
+    parsed = upscaler_settings(scale or 4, mode, texture, model, backend, precision,
+                               threads=threads, denoise=denoise)
+    upscale = parsed if then_upscale else None
     request = CleanRequest(
         BatchFiles(tuple(inputs), outdir, fmt, resume, report, max_pixels,
                    float("inf") if wait else 0.0, quiet),
