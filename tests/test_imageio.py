@@ -19,6 +19,7 @@ from upres.imageio import (
     BigTiffStripWriter,
     ImageError,
     ImageMeta,
+    metadata_record,
     output_suffix,
     probe_image,
     quantize,
@@ -166,6 +167,16 @@ def test_a_png_s_transparent_colour_becomes_its_alpha(tmp_path: Path, mode: str)
     keyed = np.all(pixels == pixels[0, 0], axis=-1) if mode == "RGB" else pixels == pixels[0, 0]
     np.testing.assert_array_equal(image.alpha, (~keyed).astype(np.float32))
     assert image.meta.mode == ("rgb" if mode == "RGB" else "gray")
+
+
+def test_a_cmyk_profile_on_converted_pixels_is_recorded_as_dropped(tmp_path: Path) -> None:
+    cmyk_profile = bytes(16) + b"CMYK" + bytes(108)  # the header field that names its colour space
+    Image.fromarray(_pattern(16, 16, 4), "CMYK").save(tmp_path / "in.jpg", icc_profile=cmyk_profile)
+    meta = read_image(tmp_path / "in.jpg").meta
+    assert meta.icc_profile is None and meta.dropped == ("icc_profile",)
+    assert "icc_profile" in metadata_record(meta, "png")["dropped"]
+    Image.fromarray(_pattern(16, 16, 3)).save(tmp_path / "rgb.jpg")
+    assert read_image(tmp_path / "rgb.jpg").meta.dropped == ()
 
 
 def test_cmyk_jpeg_is_converted_to_rgb(tmp_path: Path) -> None:

@@ -245,4 +245,4 @@ def metadata_record(meta: ImageMeta, fmt: str) -> dict[str, list[str]]:
     # What JPEG cannot hold of the pixels themselves: they are written without it.
     lost = ([f"{meta.bit_depth}-bit samples"] if fmt == "jpg" and meta.bit_depth > 8 else []) + \
         (["alpha"] if fmt == "jpg" and meta.has_alpha else [])
-    return {"kept": carried.kept, "dropped": [*lost, *carried.dropped]}
+    return {"kept": carried.kept, "dropped": [*meta.dropped, *lost, *carried.dropped]}

@@ -54,6 +54,8 @@ class ImageMeta:
     iptc: bytes | None = None
     comments: tuple[bytes, ...] = ()
     png_chunks: tuple[tuple[bytes, bytes], ...] = ()
+    # what the decoder could not keep for the pixels it made (a CMYK profile on RGB pixels)
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass
@@ -73,6 +75,11 @@ def _valid_dpi(dpi: Any) -> tuple[float, float] | None:
     if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
         return None
     return (x, y)
+
+
+def refused_icc(icc: bytes | None, mode: Mode) -> tuple[str, ...]:
+    """("icc_profile",) where a source's profile does not describe the pixels decoded from it."""
+    return ("icc_profile",) if icc and _icc_for_mode(icc, mode) is None else ()
 
 
 def _icc_for_mode(icc: bytes | None, mode: Mode) -> bytes | None:

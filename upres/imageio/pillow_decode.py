@@ -32,6 +32,7 @@ from upres.imageio.metadata import (
     _serialise_exif,
     _tiff_descriptive_exif,
     _valid_dpi,
+    refused_icc,
 )
 from upres.imageio.samples import _checked_float, _finish, _unit_float
 
@@ -183,6 +184,7 @@ def _pillow_meta(
         source_format=source_format,
         width=width,
         height=height,
+        dropped=refused_icc(image.info.get("icc_profile"), mode),
         **_pillow_descriptive(image, png),  # type: ignore[arg-type]
     )
     return meta, orientation

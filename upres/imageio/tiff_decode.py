@@ -33,6 +33,7 @@ from upres.imageio.metadata import (
     _serialise_exif,
     _tiff_descriptive_exif,
     _valid_dpi,
+    refused_icc,
 )
 from upres.imageio.pillow_decode import _pillow_tiff_pixels, _PillowSettings
 from upres.imageio.samples import _check_float_range, _finish, _unit_float
@@ -268,6 +269,7 @@ def _tiff_meta(
         bit_depth=_tiff_bit_depth(page, layout),
         has_alpha=layout.alpha_index is not None,
         icc_profile=_icc_for_mode(page.iccprofile, mode),
+        dropped=refused_icc(page.iccprofile, mode),
         dpi=_oriented_dpi(_tiff_dpi(page), orientation),
         exif=_tiff_exif(source if source is not None else path, index,
                         drop_description=bool(tif.is_shaped)),
