@@ -88,23 +88,18 @@ class Run:
         return taken
 
     def crowd_reads(self, rule: dust_net.SpeckRule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per image, of its sure specks of ``rule``: their count, the cells they lie in, and the
-        spread of the luma they lie on (what dust_net.crowded compares with its thresholds)."""
+        """Per image, ``dust_net.crowd_reads`` of its sure specks of ``rule``: their count, the
+        cells they lie in, and the spread of the luma they lie on."""
         n = len(self.split)
         sure = self.sure(rule)
         img = self.image[sure]
-        count = np.bincount(img, minlength=n)
-        cells, spread = np.zeros(n), np.zeros(n)
-        luma = self.surface[sure] @ thin_net.LUMA.astype(np.float64)
-        ys, xs = self.cols["y"][sure], self.cols["x"][sure]
-        for i in np.flatnonzero(count > 0):
+        ys, xs, surface = self.cols["y"][sure], self.cols["x"][sure], self.surface[sure]
+        out = np.zeros((3, n))
+        for i in np.unique(img):
             on = img == i
-            h, w = self.size[i]
-            cell = (np.minimum(ys[on] * dust_net.CELLS // h, dust_net.CELLS - 1) * dust_net.CELLS
-                    + np.minimum(xs[on] * dust_net.CELLS // w, dust_net.CELLS - 1))
-            cells[i] = len(np.unique(cell))
-            spread[i] = np.percentile(luma[on], 90) - np.percentile(luma[on], 10)
-        return count, cells, spread
+            out[:, i] = dust_net.crowd_reads(ys[on].astype(np.int64), xs[on].astype(np.int64),
+                                             surface[on], (int(self.size[i, 0]), int(self.size[i, 1])))
+        return out[0], out[1], out[2]
 
     def read(self, rule: dust_net.SpeckRule, split: str,
              taken: np.ndarray | None = None) -> tuple[int, float]:

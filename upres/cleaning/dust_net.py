@@ -152,6 +152,18 @@ def sure(r: SpeckReads, rule: SpeckRule) -> bool:
             and grey(r, rule))
 
 
+def crowd_reads(ys: np.ndarray, xs: np.ndarray, surface: np.ndarray,
+                shape: tuple[int, int]) -> tuple[int, int, float]:
+    """(how many, in how many of the photo's CELLS x CELLS cells, p90 - p10 of the luma they lie
+    on) of specks at (``ys``, ``xs``) on surfaces of these RGB colours (N x 3)."""
+    if len(ys) == 0:
+        return 0, 0, 0.0
+    h, w = shape
+    cells = (np.minimum(ys * CELLS // h, CELLS - 1) * CELLS + np.minimum(xs * CELLS // w, CELLS - 1))
+    luma = np.asarray(surface, np.float64) @ thin_net.LUMA.astype(np.float64)
+    return len(ys), len(np.unique(cells)), float(np.percentile(luma, 90) - np.percentile(luma, 10))
+
+
 def crowded(ys: np.ndarray, xs: np.ndarray, surface: np.ndarray, shape: tuple[int, int],
             rule: SpeckRule) -> bool:
     """Whether sure specks at (``ys``, ``xs``), on surfaces of these RGB colours (N x 3), are a
@@ -160,11 +172,8 @@ def crowded(ys: np.ndarray, xs: np.ndarray, surface: np.ndarray, shape: tuple[in
     look-alikes (daisies on a lawn, glints on bottles, drops over dark water) lie on one surface."""
     if len(ys) < rule.min_count:
         return False
-    h, w = shape
-    cells = (np.minimum(ys * CELLS // h, CELLS - 1) * CELLS + np.minimum(xs * CELLS // w, CELLS - 1))
-    luma = np.asarray(surface, np.float64) @ thin_net.LUMA.astype(np.float64)
-    return (len(np.unique(cells)) >= rule.min_cells
-            and float(np.percentile(luma, 90) - np.percentile(luma, 10)) >= rule.min_surface_spread)
+    _, cells, spread = crowd_reads(ys, xs, surface, shape)
+    return cells >= rule.min_cells and spread >= rule.min_surface_spread
 
 
 def find(parts: thin_net.Parts, image: np.ndarray, rule: SpeckRule | None = None) -> list[SmallPart]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from upres.cli.options import err, fail
+from upres.core.choices import format_name
 
 if TYPE_CHECKING:
     from upres.runtime.inputs import Job
@@ -29,8 +30,7 @@ class BatchFiles:
 
     def __post_init__(self) -> None:
         # --format tif and jpeg name the formats as their files do: the same as tiff and jpg.
-        fmt = self.fmt.lower()
-        object.__setattr__(self, "fmt", {"tif": "tiff", "jpeg": "jpg"}.get(fmt, fmt))
+        object.__setattr__(self, "fmt", format_name(self.fmt))
 
     def jobs(self) -> list[Job]:
         """INPUTs expanded (a usage error, or none found, exits 2)."""

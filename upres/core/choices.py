@@ -71,3 +71,13 @@ _WORDING: dict[type[Choice], str] = {
     FeatherShape: "the feather shape must be {alternatives}",
     CleanBlend: "--blend must be one of {list}",
 }
+
+
+# Output format names as files spell them (--format tif, jpeg): the names the writers take.
+FORMAT_ALIASES = {"tif": "tiff", "jpeg": "jpg"}
+
+
+def format_name(fmt: str) -> str:
+    """``fmt`` (--format, any case, with or without its dot) under the name the writers take."""
+    fmt = fmt.lower().lstrip(".")
+    return FORMAT_ALIASES.get(fmt, fmt)

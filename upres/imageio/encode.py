@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from upres.core.atomic import atomic_output
+from upres.core.choices import format_name
 from upres.core.errors import ImageError
 from upres.core.lazy import LazyModule
 from upres.core.parallel import available_cores
@@ -42,9 +43,7 @@ TIFF_STRIP_BYTES = 1 << 18  # uncompressed bytes per TIFF strip: the unit of par
 
 def resolve_format(fmt: str, source: ImageMeta | str) -> str:
     """Map ``--format`` (same|png|tiff|jpg) and the source format to png, tiff or jpg."""
-    fmt = fmt.lower().lstrip(".")
-    aliases = {"tif": "tiff", "jpeg": "jpg"}
-    fmt = aliases.get(fmt, fmt)
+    fmt = format_name(fmt)
     if fmt in OUTPUT_FORMATS:
         return fmt
     if fmt != "same":
